@@ -1,0 +1,3 @@
+module github.com/pgxact/pgxact
+
+go 1.24
