@@ -1,0 +1,18 @@
+package tx
+
+import "context"
+
+// AfterCommit returns a Tx that registers f to run after the transaction commits. Hooks run once, in registration
+// order, after the attempt that committed, with Run's ctx; hooks registered by a failed attempt, or inside a savepoint
+// that was rolled back, are dropped. This is where side effects outside the database belong (sending a message,
+// bumping a metric): the body of a Tx runs again on every retry, a hook never does. A hook's panic cannot undo the
+// commit: the remaining hooks still run, then Run panics with it.
+func AfterCommit(f func(ctx context.Context)) Tx[struct{}] {
+	if f == nil {
+		return Fail[struct{}](invalid("AfterCommit with a nil function"))
+	}
+	return Tx[struct{}]{&step[struct{}]{finish: func(s *session, _ []any) (struct{}, error) {
+		s.hooks = append(s.hooks, f)
+		return struct{}{}, nil
+	}}}
+}

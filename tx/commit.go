@@ -1,0 +1,125 @@
+package tx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgxact/pgxact/retry"
+)
+
+// ambiguousError carries a COMMIT failure after which the transaction may or may not have committed.
+type ambiguousError struct{ err error }
+
+func (e *ambiguousError) Error() string { return "tx: commit: " + e.err.Error() }
+func (e *ambiguousError) Unwrap() error { return e.err }
+
+// ambiguous reports whether a COMMIT that failed with err may nevertheless have committed.
+func ambiguous(err error) bool {
+	if pgconn.SafeToRetry(err) {
+		return false // nothing of COMMIT was sent
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// An ERROR is the server's answer: it rolled back. A FATAL ends the session, possibly around the commit.
+		sev := pgErr.SeverityUnlocalized
+		if sev == "" {
+			sev = pgErr.Severity
+		}
+		return sev == "FATAL" || sev == "PANIC"
+	}
+	return true
+}
+
+// Outcome polling: an in-progress answer means the old backend has not finished with our transaction yet.
+const (
+	resolvePollStart = 2 * time.Millisecond
+	resolvePollMax   = 100 * time.Millisecond
+	resolveTerminate = 500 * time.Millisecond // then ask the server to end the old backend
+)
+
+// resolve establishes what happened to a transaction whose COMMIT answer was lost. It returns nil when the
+// transaction committed (or wrote nothing), the cause marked retry.Uncommitted when it certainly did not commit, and
+// an error wrapping ErrCommitUnknown otherwise.
+func (r *runner) resolve(ctx context.Context, s *session, amb *ambiguousError) error {
+	if !s.trackXid || (s.xid == 0 && !s.xidStale) {
+		return nil // a transaction without a transaction id wrote nothing, so its result stands
+	}
+	if s.xid == 0 {
+		return fmt.Errorf("%w: transaction id not known: %w", ErrCommitUnknown, amb.err)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	status, err := r.pollStatus(ctx, s)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: pg_xact_status: %w (commit failed with: %w)", ErrCommitUnknown, err, amb.err)
+	case status == "committed":
+		return nil
+	case status == "aborted":
+		return retry.Uncommitted(fmt.Errorf("tx: commit: transaction %d aborted: %w", s.xid, amb.err))
+	default:
+		return fmt.Errorf("%w: transaction %d is %q: %w", ErrCommitUnknown, s.xid, status, amb.err)
+	}
+}
+
+func (r *runner) pollStatus(ctx context.Context, s *session) (string, error) {
+	start, wait, terminated := time.Now(), resolvePollStart, false
+	for {
+		status, err := r.xactStatus(ctx, s.xid)
+		if err != nil || status != "in progress" {
+			return status, err
+		}
+		if !terminated && s.pid != 0 && time.Since(start) > resolveTerminate {
+			// The old backend still holds our transaction open; ending it settles the outcome either way.
+			terminated = true
+			_ = r.onFresh(ctx, func(q querier) error {
+				_, err := q.Exec(ctx, "SELECT pg_terminate_backend($1, 1000)", int64(s.pid))
+				return err
+			})
+		}
+		select {
+		case <-ctx.Done():
+			return status, nil
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, resolvePollMax)
+	}
+}
+
+func (r *runner) xactStatus(ctx context.Context, xid int64) (string, error) {
+	var status *string
+	err := r.onFresh(ctx, func(q querier) error {
+		return q.QueryRow(ctx, "SELECT pg_xact_status($1::text::xid8)", strconv.FormatInt(xid, 10)).Scan(&status)
+	})
+	if err != nil {
+		return "", err
+	}
+	if status == nil {
+		return "too old", nil
+	}
+	return *status, nil
+}
+
+// onFresh runs f on a connection other than the broken one.
+func (r *runner) onFresh(ctx context.Context, f func(querier) error) error {
+	if c, ok := r.db.(*pgx.Conn); ok {
+		conn, err := pgx.ConnectConfig(ctx, c.Config())
+		if err != nil {
+			return err
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		return f(conn)
+	}
+	q, err := r.db.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return err
+	}
+	defer q.Rollback(context.WithoutCancel(ctx))
+	return f(q)
+}

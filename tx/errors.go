@@ -1,0 +1,61 @@
+package tx
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrInvalid is wrapped by every error Run returns for bad input: a nil db, a zero or nil-built Tx, a nil function,
+// an invalid option or policy, a malformed SetLocal name. Nothing is sent to the database for such input.
+var ErrInvalid = errors.New("tx: invalid input")
+
+// ErrCommitUnknown is wrapped by the error Run returns when the connection broke after COMMIT was sent and the outcome
+// could not be established with pg_xact_status: the transaction may or may not have committed. Run never retries it,
+// since running the work again could apply it twice.
+var ErrCommitUnknown = errors.New("tx: commit outcome unknown")
+
+// ErrTxControl is returned when code inside a Tx calls Commit or Rollback on the top-level pgx.Tx it was given:
+// the runner owns the transaction's outcome. Savepoints made with Begin on that pgx.Tx may be committed and rolled back.
+var ErrTxControl = errors.New("tx: commit and rollback belong to the runner")
+
+// StatementError reports a statement that failed, with its position in the round trip that carried it.
+// Its Unwrap returns the cause, typically a *pgconn.PgError.
+type StatementError struct {
+	SQL   string // the statement's SQL text
+	Index int    // position of the statement among those sent together, from 0
+	Err   error
+}
+
+func (e *StatementError) Error() string {
+	return fmt.Sprintf("tx: statement %d (%s): %v", e.Index, abbreviate(e.SQL), e.Err)
+}
+
+func (e *StatementError) Unwrap() error { return e.Err }
+
+// RetryError is returned by Run when the last attempt failed with an error its policy retries, but the policy allowed
+// no further attempt (attempts, elapsed time or retry budget ran out). Unwrap returns the last attempt's error.
+type RetryError struct {
+	Attempts int           // attempts made, including the first
+	Elapsed  time.Duration // from the start of the first attempt to the end of the last
+	Err      error         // the last attempt's error
+}
+
+func (e *RetryError) Error() string {
+	return fmt.Sprintf("tx: gave up after %d attempts in %v: %v", e.Attempts, e.Elapsed.Round(time.Microsecond), e.Err)
+}
+
+func (e *RetryError) Unwrap() error { return e.Err }
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+}
+
+// abbreviate keeps error messages readable when the SQL is long.
+func abbreviate(sql string) string {
+	const max = 120
+	if len(sql) <= max {
+		return sql
+	}
+	return sql[:max] + "…"
+}

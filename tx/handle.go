@@ -1,0 +1,146 @@
+package tx
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// handle is the pgx.Tx that Func code receives. It sends what the session has pending before anything of the user's,
+// so fused BEGINs and deferred savepoint statements reach the server in order. Commit and Rollback on the top-level
+// handle fail with ErrTxControl; on handles from Begin they release or roll back a savepoint, as in pgx.
+type handle struct {
+	s    *session
+	sp   *spMark // nil for the top level
+	done bool
+}
+
+var _ pgx.Tx = (*handle)(nil)
+
+// handle prepares the session for user pgx code.
+func (s *session) handle(ctx context.Context) (*handle, error) {
+	if err := s.flush(ctx); err != nil {
+		return nil, err
+	}
+	s.xidStale = true // user code may write without our noticing
+	if s.h == nil {
+		s.h = &handle{s: s}
+	}
+	return s.h, nil
+}
+
+func (h *handle) ready(ctx context.Context) error {
+	if h.done {
+		return pgx.ErrTxClosed
+	}
+	return h.s.flush(ctx)
+}
+
+func (h *handle) Begin(ctx context.Context) (pgx.Tx, error) {
+	if h.done {
+		return nil, pgx.ErrTxClosed
+	}
+	m := h.s.savepoint()
+	return &handle{s: h.s, sp: &m}, nil
+}
+
+func (h *handle) Commit(ctx context.Context) error {
+	if h.sp == nil {
+		return ErrTxControl
+	}
+	if h.done {
+		return pgx.ErrTxClosed
+	}
+	h.done = true
+	h.s.release(*h.sp)
+	return nil
+}
+
+func (h *handle) Rollback(ctx context.Context) error {
+	if h.sp == nil {
+		return ErrTxControl
+	}
+	if h.done {
+		return pgx.ErrTxClosed
+	}
+	h.done = true
+	h.s.rollbackTo(*h.sp)
+	return nil
+}
+
+func (h *handle) CopyFrom(ctx context.Context, table pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error) {
+	if err := h.ready(ctx); err != nil {
+		return 0, err
+	}
+	return h.s.q.CopyFrom(ctx, table, cols, src)
+}
+
+func (h *handle) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	if err := h.ready(ctx); err != nil {
+		return errBatch{err}
+	}
+	return h.s.q.SendBatch(ctx, b)
+}
+
+// LargeObjects needs a pgx transaction object, which pgx builds only when it sends BEGIN itself; when the runner
+// has already begun, a no-op query stands in for that BEGIN.
+func (h *handle) LargeObjects() pgx.LargeObjects {
+	if h.s.tx != nil {
+		return h.s.tx.LargeObjects()
+	}
+	ctx := context.Background()
+	lt, err := h.s.conn.BeginTx(ctx, pgx.TxOptions{BeginQuery: "SELECT 1"})
+	if err != nil {
+		panic(fmt.Sprintf("tx: LargeObjects on a broken connection: %v", err))
+	}
+	return lt.LargeObjects()
+}
+
+func (h *handle) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error) {
+	if err := h.ready(ctx); err != nil {
+		return nil, err
+	}
+	return h.s.q.Prepare(ctx, name, sql)
+}
+
+func (h *handle) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if err := h.ready(ctx); err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	return h.s.q.Exec(ctx, sql, args...)
+}
+
+func (h *handle) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if err := h.ready(ctx); err != nil {
+		return nil, err
+	}
+	return h.s.q.Query(ctx, sql, args...)
+}
+
+func (h *handle) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	if err := h.ready(ctx); err != nil {
+		return errRow{err}
+	}
+	return h.s.q.QueryRow(ctx, sql, args...)
+}
+
+func (h *handle) Conn() *pgx.Conn {
+	if h.s.tx != nil {
+		return h.s.tx.Conn()
+	}
+	return h.s.conn
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+type errBatch struct{ err error }
+
+func (b errBatch) Exec() (pgconn.CommandTag, error) { return pgconn.CommandTag{}, b.err }
+func (b errBatch) Query() (pgx.Rows, error)         { return nil, b.err }
+func (b errBatch) QueryRow() pgx.Row                { return errRow(b) }
+func (b errBatch) Close() error                     { return b.err }
+func (b errBatch) Tx() pgx.Tx                       { return nil }

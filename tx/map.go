@@ -1,0 +1,29 @@
+package tx
+
+import "context"
+
+// Map returns a Tx that runs t and yields f of its result. Mapping keeps t's statements batchable.
+func Map[A, B any](t Tx[A], f func(A) B) Tx[B] {
+	if f == nil {
+		return Fail[B](invalid("Map with a nil function"))
+	}
+	if t.static() {
+		finish := t.s.finish
+		return Tx[B]{&step[B]{stmts: t.s.stmts, finish: func(s *session, res []any) (B, error) {
+			a, err := finish(s, res)
+			if err != nil {
+				var zero B
+				return zero, err
+			}
+			return f(a), nil
+		}}}
+	}
+	return Tx[B]{&step[B]{run: func(ctx context.Context, s *session) (B, error) {
+		a, err := t.exec(ctx, s)
+		if err != nil {
+			var zero B
+			return zero, err
+		}
+		return f(a), nil
+	}}}
+}

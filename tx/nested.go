@@ -1,0 +1,25 @@
+package tx
+
+import "context"
+
+// Nested returns a Tx that runs t under a savepoint. If t succeeds the savepoint is released; if t fails, its work
+// (and the AfterCommit hooks it registered) is rolled back to the savepoint and t's error is returned, leaving the
+// outer transaction usable: pair it with Recover, or handle the error in a Bind. SAVEPOINT, RELEASE and ROLLBACK TO
+// ride along with neighbouring statements instead of costing round trips of their own.
+func Nested[T any](t Tx[T]) Tx[T] {
+	return Tx[T]{&step[T]{run: func(ctx context.Context, s *session) (T, error) {
+		return scoped(ctx, s, t)
+	}}}
+}
+
+func scoped[T any](ctx context.Context, s *session, t Tx[T]) (T, error) {
+	m := s.savepoint()
+	v, err := t.exec(ctx, s)
+	if err != nil {
+		s.rollbackTo(m)
+		var zero T
+		return zero, err
+	}
+	s.release(m)
+	return v, nil
+}

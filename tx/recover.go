@@ -1,0 +1,34 @@
+package tx
+
+import (
+	"context"
+	"errors"
+
+	"github.com/pgxact/pgxact/retry"
+)
+
+// Recover returns a Tx that runs t under a savepoint and, if t fails, rolls back to the savepoint and continues with
+// the Tx that f builds from the error — an idempotent insert that falls back to a select on 23505, for instance.
+//
+// Errors that doom the whole transaction are not recovered, because the transaction cannot go on after them:
+// serialization failures and deadlocks (the snapshot and SSI predicate locks outlive the savepoint; only a restart of
+// the whole transaction helps), lost connections, cancelled contexts, and invalid input.
+func Recover[T any](t Tx[T], f func(error) Tx[T]) Tx[T] {
+	if f == nil {
+		return Fail[T](invalid("Recover with a nil function"))
+	}
+	return Tx[T]{&step[T]{run: func(ctx context.Context, s *session) (T, error) {
+		v, err := scoped(ctx, s, t)
+		if err == nil || !recoverable(err) {
+			return v, err
+		}
+		return f(err).exec(ctx, s)
+	}}}
+}
+
+func recoverable(err error) bool {
+	if errors.Is(err, ErrInvalid) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	return !retry.Classify(retry.Uncommitted(err)).TransactionFatal()
+}

@@ -1,0 +1,243 @@
+package tx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pgxact/pgxact/retry"
+)
+
+// DB is what Run executes transactions on. *pgxpool.Pool and *pgx.Conn satisfy it, and Run recognises both: it then
+// owns BEGIN and fuses it into the transaction's first round trip. Any other DB (a wrapper, a test double) is driven
+// through BeginTx and the pgx.Tx it returns, one statement batch at a time.
+//
+// A *pgx.Conn serves one goroutine at a time, and cannot come back from a lost connection; use a pool to get retries
+// after connection failures.
+type DB interface {
+	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
+}
+
+// Run executes t in a database transaction on db and returns its result: BEGIN (SERIALIZABLE unless WithIsolation
+// says otherwise), t's work, COMMIT. Any error rolls the transaction back and is returned; a panic rolls it back and
+// continues. Serialization failures, deadlocks and connection failures before COMMIT restart the whole transaction —
+// t runs again from scratch — as the retry policy allows (WithPolicy; default retry.Default()). AfterCommit hooks
+// run once, after the attempt that committed.
+//
+// When the connection breaks after COMMIT was sent, Run asks the server with pg_xact_status whether the transaction
+// committed: if it did, Run succeeds; if it aborted, Run retries; if the answer cannot be had, Run returns an error
+// for which errors.Is(err, ErrCommitUnknown) is true. An error from Run otherwise means nothing was committed.
+//
+// ctx bounds the whole run, retries and pauses included; it is never stored.
+func Run[T any](ctx context.Context, db DB, t Tx[T], opts ...Option) (T, error) {
+	var zero T
+	r, err := newRunner(db, opts)
+	if err != nil {
+		return zero, err
+	}
+	if t.s == nil {
+		return zero, invalid("zero Tx value (build Tx values with the tx constructors)")
+	}
+	start := time.Now()
+	ctx = r.cfg.observer.StartRun(ctx)
+	v, n, err := runAttempts(ctx, r, t, start)
+	r.cfg.observer.EndRun(ctx, RunInfo{Attempts: n, Duration: time.Since(start), Err: err})
+	return v, err
+}
+
+func runAttempts[T any](ctx context.Context, r *runner, t Tx[T], start time.Time) (T, int, error) {
+	var zero T
+	var delay time.Duration
+	for n := 1; ; n++ {
+		if err := ctx.Err(); err != nil {
+			return zero, n - 1, fmt.Errorf("tx: before attempt %d: %w", n, err)
+		}
+		actx := r.cfg.observer.StartAttempt(ctx, n)
+		began := time.Now()
+		v, hooks, err := attempt(actx, r, t)
+		info := AttemptInfo{Attempt: n, Duration: time.Since(began), Err: err}
+		if err == nil {
+			r.cfg.policy.Succeeded()
+			r.cfg.observer.EndAttempt(actx, info)
+			runHooks(ctx, hooks)
+			return v, n, nil
+		}
+		info.SQLState, info.Class = sqlState(err), retry.Classify(err)
+		next, ok := r.cfg.policy.Next(retry.Attempt{N: n, Err: err, Elapsed: time.Since(start), Delay: delay})
+		ok = ok && fits(ctx, next)
+		info.Retry, info.Delay = ok, next
+		r.cfg.observer.EndAttempt(actx, info)
+		if !ok {
+			return zero, n, r.final(err, n, start)
+		}
+		if !sleep(ctx, next) {
+			return zero, n, err
+		}
+		delay = next
+	}
+}
+
+// final shapes the error of the last attempt: a RetryError when the policy would retry this kind of failure but
+// had no attempt left to give.
+func (r *runner) final(err error, n int, start time.Time) error {
+	if r.cfg.policy.Retryable(err) {
+		return &RetryError{Attempts: n, Elapsed: time.Since(start), Err: err}
+	}
+	return err
+}
+
+// fits reports whether a pause of d ends before ctx's deadline: sleeping past it would only delay the same error.
+func fits(ctx context.Context, d time.Duration) bool {
+	deadline, ok := ctx.Deadline()
+	return !ok || time.Until(deadline) > d
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// attempt runs t once, in a transaction of its own, and settles the outcome of an ambiguous COMMIT after the
+// connection has gone back.
+func attempt[T any](ctx context.Context, r *runner, t Tx[T]) (T, []func(context.Context), error) {
+	var zero T
+	s, err := r.open(ctx)
+	if err != nil {
+		return zero, nil, err
+	}
+	v, err := execCommit(ctx, s, t)
+	var amb *ambiguousError
+	if errors.As(err, &amb) {
+		err = r.resolve(ctx, s, amb)
+	}
+	if err != nil {
+		return zero, nil, err
+	}
+	return v, s.hooks, nil
+}
+
+// execCommit runs t and commits, rolling back on error or panic; the connection is released in every case.
+func execCommit[T any](ctx context.Context, s *session, t Tx[T]) (T, error) {
+	var zero T
+	defer s.close()
+	done := false
+	defer func() {
+		// Runs on panics too, which then go on: a panic in user code is never turned into an error.
+		if !done {
+			s.abort(ctx)
+		}
+	}()
+	v, err := t.exec(ctx, s)
+	if err != nil {
+		return zero, markUncommitted(err)
+	}
+	if err := s.commit(ctx); err != nil {
+		return zero, err
+	}
+	done = true
+	return v, nil
+}
+
+// markUncommitted records that err struck before COMMIT was sent, so that a lost connection counts as retryable.
+// Errors whose class does not change keep their identity.
+func markUncommitted(err error) error {
+	if retry.Classify(err) == retry.Other && retry.Classify(retry.Uncommitted(err)) == retry.ConnectionLost {
+		return retry.Uncommitted(err)
+	}
+	return err
+}
+
+// runHooks runs AfterCommit hooks in order. The transaction has committed, so a hook's panic cannot undo it: every
+// hook still runs, and the first panic is raised again afterwards.
+func runHooks(ctx context.Context, hooks []func(context.Context)) {
+	var first any
+	panicked := false
+	for _, h := range hooks {
+		func() {
+			defer func() {
+				if p := recover(); p != nil && !panicked {
+					first, panicked = p, true
+				}
+			}()
+			h(ctx)
+		}()
+	}
+	if panicked {
+		panic(first)
+	}
+}
+
+// runner holds what one Run needs across attempts.
+type runner struct {
+	db      DB
+	cfg     config
+	acquire func(ctx context.Context) (*pgx.Conn, func(), error) // nil: go through db.BeginTx
+}
+
+func newRunner(db DB, opts []Option) (*runner, error) {
+	if isNil(db) {
+		return nil, invalid("nil db")
+	}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	r := &runner{db: db, cfg: cfg}
+	switch d := db.(type) {
+	case *pgxpool.Pool:
+		r.acquire = func(ctx context.Context) (*pgx.Conn, func(), error) {
+			c, err := d.Acquire(ctx)
+			if err != nil {
+				return nil, nil, err
+			}
+			return c.Conn(), c.Release, nil
+		}
+	case *pgx.Conn:
+		r.acquire = func(context.Context) (*pgx.Conn, func(), error) { return d, func() {}, nil }
+	}
+	return r, nil
+}
+
+// isNil catches typed nils such as (*pgxpool.Pool)(nil), which would otherwise panic deep inside pgx.
+func isNil(db DB) bool {
+	if db == nil {
+		return true
+	}
+	v := reflect.ValueOf(db)
+	return v.Kind() == reflect.Pointer && v.IsNil()
+}
+
+// open starts an attempt's session. When the runner owns the connection, BEGIN is only queued: it travels with the
+// transaction's first statements.
+func (r *runner) open(ctx context.Context) (*session, error) {
+	s := &session{trackXid: !r.cfg.readOnly}
+	if r.acquire == nil {
+		q, err := r.db.BeginTx(ctx, r.cfg.txOptions())
+		if err != nil {
+			return nil, markUncommitted(fmt.Errorf("tx: begin: %w", err))
+		}
+		s.q, s.tx = q, q
+		return s, nil
+	}
+	conn, release, err := r.acquire(ctx)
+	if err != nil {
+		return nil, markUncommitted(fmt.Errorf("tx: acquire connection: %w", err))
+	}
+	s.q, s.conn, s.giveBack, s.pid = conn, conn, release, conn.PgConn().PID()
+	s.pending = append(s.pending, r.cfg.beginSQL())
+	return s, nil
+}

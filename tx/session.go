@@ -1,0 +1,283 @@
+package tx
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// querier is what a session sends statements through: the connection itself when the runner owns BEGIN, or the
+// pgx.Tx a plain BeginTx-capable db gave it.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+	CopyFrom(ctx context.Context, table pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error)
+	Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error)
+}
+
+// xidSQL asks for the transaction's id without assigning one; it rides along in round trips the transaction makes
+// anyway, so that an ambiguous COMMIT can later be resolved with pg_xact_status.
+const xidSQL = "SELECT pg_current_xact_id_if_assigned()::text::bigint"
+
+// session is the state of one attempt: one database transaction on one connection. It is never shared between
+// goroutines or attempts.
+type session struct {
+	q        querier
+	conn     *pgx.Conn // nil when q is a pgx.Tx from a plain db
+	tx       pgx.Tx    // the pgx.Tx of a plain db; nil when the runner owns BEGIN
+	giveBack func()    // returns the connection to its pool
+
+	// pending holds statements without results (BEGIN, SAVEPOINT, RELEASE, ROLLBACK TO) that go out in front of the
+	// next round trip instead of costing one of their own.
+	pending    []string
+	trips      int
+	savepoints int
+	hooks      []func(context.Context)
+	h          *handle
+
+	trackXid bool  // false for read-only transactions, which cannot write
+	xid      int64 // the transaction's id once assigned; 0 while none is known
+	xidStale bool  // user pgx code ran since the last look at the xid
+	pid      uint32
+}
+
+func (s *session) began() bool { return s.tx != nil || s.trips > 0 }
+
+// send runs stmts in one round trip, preceded by the pending statements, and returns their results in order.
+func (s *session) send(ctx context.Context, stmts []stmt) (res []any, err error) {
+	if len(stmts) == 0 {
+		return nil, nil
+	}
+	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(s.pending)+len(stmts)+1)}
+	for _, p := range s.pending {
+		b.Queue(p)
+	}
+	for _, st := range stmts {
+		b.Queue(st.sql, st.args...)
+	}
+	capture := s.trackXid && s.xid == 0
+	if capture {
+		b.Queue(xidSQL)
+	}
+	pending := s.pending
+	s.pending, s.trips = nil, s.trips+1
+	br := s.q.SendBatch(ctx, b)
+	defer func() {
+		if cerr := br.Close(); err == nil && cerr != nil {
+			res, err = nil, fmt.Errorf("tx: batch: %w", cerr)
+		}
+	}()
+	if err := readPending(br, pending); err != nil {
+		return nil, err
+	}
+	if res, err = readStmts(br, stmts); err != nil {
+		return nil, err
+	}
+	if capture {
+		return res, s.readXid(br)
+	}
+	return res, nil
+}
+
+func readPending(br pgx.BatchResults, pending []string) error {
+	for _, p := range pending {
+		if _, err := br.Exec(); err != nil {
+			return fmt.Errorf("tx: %s: %w", strings.ToLower(p), err)
+		}
+	}
+	return nil
+}
+
+func readStmts(br pgx.BatchResults, stmts []stmt) ([]any, error) {
+	res := make([]any, len(stmts))
+	for i, st := range stmts {
+		v, err := st.read(br)
+		if err != nil {
+			return nil, &StatementError{SQL: st.sql, Index: i, Err: err}
+		}
+		res[i] = v
+	}
+	return res, nil
+}
+
+func (s *session) readXid(br pgx.BatchResults) error {
+	var xid *int64
+	if err := br.QueryRow().Scan(&xid); err != nil {
+		return fmt.Errorf("tx: reading transaction id: %w", err)
+	}
+	if xid != nil {
+		s.xid = *xid
+	}
+	s.xidStale = false
+	return nil
+}
+
+// flush sends the pending statements on their own, before user pgx code talks to the connection.
+func (s *session) flush(ctx context.Context) error {
+	if len(s.pending) == 0 {
+		return nil
+	}
+	// Every pending statement is fixed text made here (savepoint names are generated), so joining them into one
+	// simple-protocol query is safe, and costs one round trip.
+	sql := strings.Join(s.pending, "; ")
+	s.pending, s.trips = nil, s.trips+1
+	if _, err := s.q.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("tx: %s: %w", strings.ToLower(sql), err)
+	}
+	return nil
+}
+
+// savepoint queues a new savepoint and returns a mark to release or roll back to it.
+func (s *session) savepoint() spMark {
+	s.savepoints++
+	m := spMark{name: "pgxact_sp_" + strconv.Itoa(s.savepoints), trips: s.trips, hooks: len(s.hooks)}
+	m.queued = len(s.pending)
+	s.pending = append(s.pending, "SAVEPOINT "+m.name)
+	return m
+}
+
+type spMark struct {
+	name   string
+	trips  int // round trips made when the savepoint was queued
+	queued int // its index in pending
+	hooks  int // AfterCommit hooks registered before it
+}
+
+// sent reports whether the SAVEPOINT has reached the server.
+func (s *session) sent(m spMark) bool { return s.trips != m.trips }
+
+// release ends a savepoint whose work succeeded. If nothing was sent since it was queued, it is simply dropped.
+func (s *session) release(m spMark) {
+	if !s.sent(m) {
+		s.pending = append(s.pending[:m.queued], s.pending[m.queued+1:]...)
+		return
+	}
+	s.pending = append(s.pending, "RELEASE SAVEPOINT "+m.name)
+}
+
+// rollbackTo undoes the work since a savepoint, including AfterCommit hooks registered inside it. The ROLLBACK TO is
+// queued for the next round trip: everything after the savepoint belongs to the failed work, and the server will not
+// accept other statements first anyway.
+func (s *session) rollbackTo(m spMark) {
+	s.hooks = s.hooks[:m.hooks]
+	if !s.sent(m) {
+		s.pending = s.pending[:m.queued]
+		return
+	}
+	// Whatever is still pending was queued inside the failed scope, after the savepoint was sent.
+	s.pending = append(s.pending[:0], "ROLLBACK TO SAVEPOINT "+m.name)
+}
+
+// commit ends the transaction. It returns an *ambiguousError when COMMIT may have reached the server without its
+// answer reaching us.
+func (s *session) commit(ctx context.Context) error {
+	if !s.began() {
+		return nil // BEGIN never left: there is nothing to commit
+	}
+	if s.tx != nil {
+		return s.commitTx(ctx)
+	}
+	capture := s.trackXid && s.xid == 0 && s.xidStale
+	var tag pgconn.CommandTag
+	var err error
+	if len(s.pending) == 0 && !capture {
+		tag, err = s.conn.Exec(ctx, "COMMIT")
+	} else {
+		tag, err = s.commitBatch(ctx, capture)
+	}
+	return commitResult(tag, err)
+}
+
+func (s *session) commitBatch(ctx context.Context, capture bool) (tag pgconn.CommandTag, err error) {
+	b := &pgx.Batch{}
+	for _, p := range s.pending {
+		b.Queue(p)
+	}
+	if capture {
+		b.Queue(xidSQL)
+	}
+	b.Queue("COMMIT")
+	pending := s.pending
+	s.pending = nil
+	br := s.conn.SendBatch(ctx, b)
+	defer func() {
+		if cerr := br.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}()
+	if err := readPending(br, pending); err != nil {
+		return tag, err
+	}
+	if capture {
+		if err := s.readXid(br); err != nil {
+			return tag, err
+		}
+	}
+	return br.Exec()
+}
+
+// commitTx commits through a plain db's pgx.Tx, after sending what is pending.
+func (s *session) commitTx(ctx context.Context) error {
+	if err := s.flush(ctx); err != nil {
+		return err
+	}
+	if s.trackXid && s.xid == 0 && s.xidStale {
+		var xid *int64
+		if err := s.tx.QueryRow(ctx, xidSQL).Scan(&xid); err != nil {
+			return fmt.Errorf("tx: reading transaction id: %w", err)
+		}
+		if xid != nil {
+			s.xid = *xid
+		}
+		s.xidStale = false
+	}
+	return commitResult(pgconn.CommandTag{}, s.tx.Commit(ctx))
+}
+
+func commitResult(tag pgconn.CommandTag, err error) error {
+	if err != nil {
+		if ambiguous(err) {
+			return &ambiguousError{err: err}
+		}
+		return fmt.Errorf("tx: commit: %w", err)
+	}
+	if tag.String() == "ROLLBACK" {
+		return fmt.Errorf("tx: commit: %w", pgx.ErrTxCommitRollback)
+	}
+	return nil
+}
+
+// abort rolls the transaction back. It runs on errors and panics, so it must work with a cancelled ctx.
+func (s *session) abort(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	s.pending = nil
+	if s.tx != nil {
+		_ = s.tx.Rollback(ctx)
+		return
+	}
+	pc := s.conn.PgConn()
+	if s.conn.IsClosed() || pc.IsBusy() || pc.TxStatus() == 'I' {
+		return // closed and busy connections are discarded by their pool; idle ones have nothing to undo
+	}
+	if _, err := s.conn.Exec(ctx, "ROLLBACK"); err != nil {
+		_ = s.conn.Close(ctx) // never hand back a connection that may still be inside the transaction
+	}
+}
+
+func (s *session) close() {
+	if s.giveBack != nil {
+		s.giveBack()
+		s.giveBack = nil
+	}
+}
+
+// cleanupTimeout bounds rollbacks and commit-outcome checks, which run even after ctx is done.
+const cleanupTimeout = 5 * time.Second

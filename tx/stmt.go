@@ -1,0 +1,59 @@
+package tx
+
+import (
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// stmt is one statement of a static step: its SQL, its arguments, and how to read its result from a batch.
+type stmt struct {
+	sql  string
+	args []any
+	read func(br pgx.BatchResults) (any, error)
+}
+
+// Exec returns a Tx that executes sql with args and yields its command tag. Arguments are always sent as parameters,
+// never interpolated. Independent Exec, Query and QueryOne values combined with Then, All or compose are sent to the
+// server together, in one round trip.
+func Exec(sql string, args ...any) Tx[pgconn.CommandTag] {
+	st := stmt{sql: sql, args: args, read: readExec}
+	return Tx[pgconn.CommandTag]{&step[pgconn.CommandTag]{
+		stmts:  []stmt{st},
+		finish: func(_ *session, res []any) (pgconn.CommandTag, error) { return res[0].(pgconn.CommandTag), nil },
+	}}
+}
+
+func readExec(br pgx.BatchResults) (any, error) { return br.Exec() }
+
+// Query returns a Tx that runs sql with args and yields every row, each converted by scan (pgx.RowToStructByName,
+// pgx.RowTo[int], or a function of your own). A nil scan is invalid input.
+func Query[T any](sql string, scan pgx.RowToFunc[T], args ...any) Tx[[]T] {
+	if scan == nil {
+		return Fail[[]T](invalid("Query with a nil scan function"))
+	}
+	return rowsStmt[[]T](sql, args, func(rows pgx.Rows) (any, error) { return pgx.CollectRows(rows, scan) })
+}
+
+// QueryOne returns a Tx that runs sql with args and yields its single row, converted by scan. No row is an error for
+// which errors.Is(err, pgx.ErrNoRows) is true; more than one row is an error for which
+// errors.Is(err, pgx.ErrTooManyRows) is true.
+func QueryOne[T any](sql string, scan pgx.RowToFunc[T], args ...any) Tx[T] {
+	if scan == nil {
+		return Fail[T](invalid("QueryOne with a nil scan function"))
+	}
+	return rowsStmt[T](sql, args, func(rows pgx.Rows) (any, error) { return pgx.CollectExactlyOneRow(rows, scan) })
+}
+
+func rowsStmt[T any](sql string, args []any, collect func(pgx.Rows) (any, error)) Tx[T] {
+	read := func(br pgx.BatchResults) (any, error) {
+		rows, err := br.Query()
+		if err != nil {
+			return nil, err
+		}
+		return collect(rows)
+	}
+	return Tx[T]{&step[T]{
+		stmts:  []stmt{{sql: sql, args: args, read: read}},
+		finish: func(_ *session, res []any) (T, error) { return res[0].(T), nil },
+	}}
+}

@@ -1,0 +1,78 @@
+package tx
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Tx describes work inside a PostgreSQL transaction that yields a T. Building a Tx runs nothing: Run executes it.
+//
+// A Tx is an immutable value: it may be run any number of times, from any number of goroutines at once, and every
+// run starts from scratch — no state survives between runs, which is what makes whole-transaction retries correct.
+// The zero Tx is not valid work: running it (directly or inside a combinator) fails with an error wrapping ErrInvalid.
+type Tx[T any] struct {
+	s *step[T]
+}
+
+// step is the representation behind a Tx. A step is either static — a list of statements known before anything runs,
+// and a finish function that turns their results into a T — or dynamic, a function of the session. Static steps are
+// what the runner can pipeline: independent statements go out in one round trip, with BEGIN fused into the first.
+type step[T any] struct {
+	stmts  []stmt
+	finish func(s *session, res []any) (T, error)
+	run    func(ctx context.Context, s *session) (T, error)
+}
+
+func (t Tx[T]) static() bool { return t.s != nil && t.s.run == nil }
+
+// exec runs t within the session s.
+func (t Tx[T]) exec(ctx context.Context, s *session) (T, error) {
+	if t.s == nil {
+		var zero T
+		return zero, invalid("zero Tx value (build Tx values with the tx constructors)")
+	}
+	if t.s.run != nil {
+		return t.s.run(ctx, s)
+	}
+	res, err := s.send(ctx, t.s.stmts)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return t.s.finish(s, res)
+}
+
+// Pure returns a Tx that yields v without touching the database.
+func Pure[T any](v T) Tx[T] {
+	return Tx[T]{&step[T]{finish: func(*session, []any) (T, error) { return v, nil }}}
+}
+
+// Fail returns a Tx that fails with err, rolling back the transaction unless a Recover catches it.
+// A nil err is invalid input.
+func Fail[T any](err error) Tx[T] {
+	if err == nil {
+		err = invalid("Fail with a nil error")
+	}
+	return Tx[T]{&step[T]{finish: func(*session, []any) (T, error) {
+		var zero T
+		return zero, err
+	}}}
+}
+
+// Func lifts plain pgx code into a Tx: f runs with the transaction as a pgx.Tx, so raw pgx calls and sqlc-generated
+// Queries (New(q)) work unchanged. f must not call Commit or Rollback on q (savepoints via q.Begin are fine), and must
+// keep side effects outside the database for AfterCommit, because f runs again on every retry.
+func Func[T any](f func(ctx context.Context, q pgx.Tx) (T, error)) Tx[T] {
+	if f == nil {
+		return Fail[T](invalid("Func with a nil function"))
+	}
+	return Tx[T]{&step[T]{run: func(ctx context.Context, s *session) (T, error) {
+		h, err := s.handle(ctx)
+		if err != nil {
+			var zero T
+			return zero, err
+		}
+		return f(ctx, h)
+	}}}
+}
