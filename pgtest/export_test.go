@@ -1,0 +1,4 @@
+package pgtest
+
+// CheckLoopback exposes the DATABASE_URL host check to the external test package.
+var CheckLoopback = checkLoopback

@@ -1,0 +1,67 @@
+package pgtest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// installHint ends every "no server" failure, so the fix is one copy-paste away.
+const installHint = "install PostgreSQL with: apt-get install -y postgresql (or set DATABASE_URL to a loopback server)"
+
+// ConnString returns a connection string for a new empty database private to t, dropped (with any sessions
+// still connected) at t's cleanup. When no PostgreSQL server can be had, it fails t saying how to install
+// one; it never skips.
+func ConnString(t testing.TB) string {
+	t.Helper()
+	c, err := Shared()
+	if err != nil {
+		t.Fatalf("pgtest: no PostgreSQL server: %v; %s", err, installHint)
+	}
+	connString, err := c.CreateDatabase(t.Context(), "")
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	t.Cleanup(func() { dropForTest(t, c, connString) })
+	return connString
+}
+
+// dropForTest runs at cleanup, after t's context is cancelled, so it has its own deadline.
+func dropForTest(t testing.TB, c *Cluster, connString string) {
+	config, err := pgx.ParseConfig(connString)
+	if err != nil {
+		t.Errorf("pgtest: %v", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancel()
+	if err := c.DropDatabase(ctx, config.Database); err != nil {
+		t.Errorf("%v", err)
+	}
+}
+
+// Config returns a parsed pool configuration for a new private database (see [ConnString]), for tests that
+// set MaxConns, DialFunc and the like. Pools built from it must be closed by the test; their sessions are
+// terminated when the database is dropped.
+func Config(t testing.TB) *pgxpool.Config {
+	t.Helper()
+	config, err := pgxpool.ParseConfig(ConnString(t))
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	return config
+}
+
+// Pool returns a pool on a new private database (see [ConnString]). At cleanup the pool is closed, then the
+// database dropped.
+func Pool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.NewWithConfig(context.Background(), Config(t))
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(pool.Close) // registered after the drop, so it runs before it
+	return pool
+}
