@@ -55,7 +55,8 @@ func (c Class) valid() bool { return c >= 0 && c < numClasses }
 //
 // In PostgreSQL a ROLLBACK TO SAVEPOINT undoes writes but not the transaction's identity: under REPEATABLE READ and
 // SERIALIZABLE the snapshot was taken by the first statement and survives the rollback, and so do the SSI predicate
-// (SIREAD) locks and the read/write conflicts they recorded. A statement retried under a savepoint after 40001 sees the
+// (SIREAD) locks and the read/write conflicts they recorded (PostgreSQL's README-SSI: "predicate locks must survive a
+// subtransaction rollback", because reads in it may have shaped what the transaction wrote). A statement retried under a savepoint after 40001 sees the
 // same stale snapshot and meets the same conflict again. After 40P01 the locks taken before the savepoint are still
 // held, so the same cycle forms again. A lost connection takes the transaction with it, a read-only standby stays
 // read-only, and 25P02 means the transaction is already aborted.

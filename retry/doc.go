@@ -5,8 +5,8 @@
 // # What is retried where
 //
 // The runner tx.Run restarts the whole transaction from BEGIN. That is the only correct retry for serialization
-// failures (40001), deadlocks (40P01) and a connection lost before COMMIT: the snapshot, SSI predicate locks and
-// locks of the failed transaction survive a ROLLBACK TO SAVEPOINT, so only a new transaction can succeed. Default
+// failures (40001), deadlocks (40P01) and a connection lost before COMMIT: the snapshot, the SSI predicate locks and
+// the locks taken before the savepoint all survive a ROLLBACK TO SAVEPOINT, so only a new transaction can succeed. Default
 // retries exactly these classes. Class.TransactionFatal reports them (with ReadOnlyTransaction and
 // InFailedTransaction).
 //

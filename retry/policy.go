@@ -161,7 +161,8 @@ func (p Policy) Next(a Attempt) (delay time.Duration, ok bool) {
 		return 0, false
 	}
 	delay = p.delay(a)
-	if p.maxElapsed > 0 && a.Elapsed+delay >= p.maxElapsed {
+	// Compare with the time remaining rather than a.Elapsed+delay, which a huge custom delay could overflow.
+	if p.maxElapsed > 0 && delay >= p.maxElapsed-max(a.Elapsed, 0) {
 		return 0, false
 	}
 	if !allowed {

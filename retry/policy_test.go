@@ -87,6 +87,12 @@ func TestMaxElapsedStopsBeforeTheNextAttemptWouldStart(t *testing.T) {
 	require.False(t, ok, "the next attempt would start exactly at the limit")
 }
 
+func TestMaxElapsedWithAHugeDelayDoesNotOverflow(t *testing.T) {
+	p := retry.New(retry.On(retry.Serialization), retry.WithBackoff(retry.Constant(math.MaxInt64)))
+	_, ok := p.Next(retry.Attempt{N: 1, Err: failAlways(), Elapsed: time.Second})
+	require.False(t, ok)
+}
+
 func TestTheClassSetDecidesWhatIsRetried(t *testing.T) {
 	p := retry.New(retry.On(retry.LockNotAvailable, retry.UniqueViolation), retry.WithBackoff(nil))
 	tests := []struct {
