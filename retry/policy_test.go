@@ -117,6 +117,14 @@ func TestTheClassSetDecidesWhatIsRetried(t *testing.T) {
 	}
 }
 
+func TestOtherAndInFailedTransactionAreNeverRetryable(t *testing.T) {
+	p := retry.New(retry.On(retry.Other, retry.InFailedTransaction))
+	require.ErrorIs(t, p.Validate(), retry.ErrInvalidPolicy)
+	require.False(t, p.Retryable(pgError("25P02")))
+	require.False(t, p.Retryable(errors.New("boom")))
+	require.False(t, p.Retryable(nil))
+}
+
 func TestOnReplacesTheSet(t *testing.T) {
 	p := retry.New(retry.On(retry.Serialization), retry.On(retry.Deadlock))
 	require.False(t, p.Retryable(pgError("40001")))
