@@ -120,7 +120,11 @@ func (c *Cluster) stopEmbedded() error {
 	if rmErr := os.RemoveAll(c.dir); rmErr != nil {
 		err = errors.Join(err, fmt.Errorf("pgtest: remove %s: %w", c.dir, rmErr))
 	}
-	c.watchdog.release()
+	if err != nil {
+		c.watchdog.fire()
+	} else {
+		c.watchdog.dismiss()
+	}
 	return err
 }
 

@@ -90,7 +90,7 @@ func (c *Cluster) initAndStart(ctx context.Context) error {
 // startOnFreePort starts the server, retrying with a new port if the chosen one was taken meanwhile.
 // The watchdog is started first so a server is never left without one.
 func (c *Cluster) startOnFreePort(ctx context.Context) error {
-	w, err := startWatchdog(c)
+	w, err := startWatchdog(c.dir, c.cred, stopClusterScript, filepath.Join(c.binDir, "pg_ctl"), c.dataDir(), c.dir)
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ func (c *Cluster) startOnFreePort(ctx context.Context) error {
 		err := c.startOnce(ctx)
 		if err == nil || attempt == startAttempts || !strings.Contains(err.Error(), "already in use") {
 			if err != nil {
-				w.release()
+				w.fire() // a failed pg_ctl start may still leave a server behind
 			}
 			return err
 		}

@@ -2,14 +2,25 @@ package pgtest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// installHint ends every "no server" failure, so the fix is one copy-paste away.
-const installHint = "install PostgreSQL with: apt-get install -y postgresql (or set DATABASE_URL to a loopback server)"
+// withHint adds the fix to a failure to get a server, so it is one copy-paste away.
+func withHint(err error) error {
+	switch {
+	case errors.Is(err, ErrNoPostgres):
+		return err // already says what to install
+	case errors.Is(err, ErrNotLoopback):
+		return fmt.Errorf("%w (unset DATABASE_URL to use an embedded server)", err)
+	default:
+		return fmt.Errorf("%w (install PostgreSQL with: apt-get install -y postgresql)", err)
+	}
+}
 
 // ConnString returns a connection string for a new empty database private to t, dropped (with any sessions
 // still connected) at t's cleanup. When no PostgreSQL server can be had, it fails t saying how to install
@@ -18,7 +29,7 @@ func ConnString(t testing.TB) string {
 	t.Helper()
 	c, err := Shared()
 	if err != nil {
-		t.Fatalf("pgtest: no PostgreSQL server: %v; %s", err, installHint)
+		t.Fatalf("pgtest: no PostgreSQL server for tests: %v", withHint(err))
 	}
 	connString, err := c.CreateDatabase(t.Context(), "")
 	if err != nil {
