@@ -2,6 +2,7 @@ package tx
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -48,12 +49,28 @@ type session struct {
 	pid      uint32
 }
 
+// aborted reports whether the server has the transaction in the failed state, waiting for a rollback.
+func (s *session) aborted() bool {
+	c := s.conn
+	if c == nil {
+		c = s.tx.Conn()
+	}
+	return c.PgConn().TxStatus() == 'E'
+}
+
 func (s *session) began() bool { return s.tx != nil || s.trips > 0 }
 
 // send runs stmts in one round trip, preceded by the pending statements, and returns their results in order.
 func (s *session) send(ctx context.Context, stmts []stmt) (res []any, err error) {
 	if len(stmts) == 0 {
 		return nil, nil
+	}
+	if s.aborted() {
+		// pgx prepares a batch's new statements before running it, and an aborted transaction refuses even that: the
+		// pending ROLLBACK TO must go first, on its own.
+		if err := s.flush(ctx); err != nil {
+			return nil, err
+		}
 	}
 	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(s.pending)+len(stmts)+1)}
 	for _, p := range s.pending {
@@ -89,7 +106,11 @@ func (s *session) send(ctx context.Context, stmts []stmt) (res []any, err error)
 func readPending(br pgx.BatchResults, pending []string) error {
 	for _, p := range pending {
 		if _, err := br.Exec(); err != nil {
-			return fmt.Errorf("tx: %s: %w", strings.ToLower(p), err)
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) { // the server refused this statement; other errors concern the whole batch
+				return fmt.Errorf("tx: %s: %w", strings.ToLower(p), err)
+			}
+			return fmt.Errorf("tx: %w", err)
 		}
 	}
 	return nil
@@ -183,6 +204,11 @@ func (s *session) commit(ctx context.Context) error {
 	}
 	if s.tx != nil {
 		return s.commitTx(ctx)
+	}
+	if s.aborted() {
+		if err := s.flush(ctx); err != nil { // see send
+			return fmt.Errorf("tx: commit: %w", err)
+		}
 	}
 	capture := s.trackXid && s.xid == 0 && s.xidStale
 	var tag pgconn.CommandTag

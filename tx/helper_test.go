@@ -1,0 +1,125 @@
+package tx_test
+
+import (
+	"context"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pgxact/pgxact/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// newPool returns a pool on a fresh database with an accounts table: ids 1..n, balance 100 each.
+func newPool(t *testing.T, n int) *pgxpool.Pool {
+	t.Helper()
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, `CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL);
+		CREATE TABLE log (id serial PRIMARY KEY, note text NOT NULL UNIQUE)`)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `INSERT INTO accounts SELECT g, 100 FROM generate_series(1, $1::int) g`, n)
+	require.NoError(t, err)
+	return pool
+}
+
+func ctxT(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	require.NoError(t, pool.QueryRow(context.Background(), sql, args...).Scan(&n))
+	return n
+}
+
+func balance(t *testing.T, pool *pgxpool.Pool, id int) int {
+	t.Helper()
+	return count(t, pool, "SELECT balance FROM accounts WHERE id = $1", id)
+}
+
+// requireNoAcquired checks that every connection went back to the pool.
+func requireNoAcquired(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	require.Eventually(t, func() bool { return pool.Stat().AcquiredConns() == 0 }, 5*time.Second, 10*time.Millisecond,
+		"acquired connections: %d", pool.Stat().AcquiredConns())
+}
+
+// tripConn counts round trips: a write that follows a read (or comes first) starts a new one.
+type tripConn struct {
+	net.Conn
+	mu      *sync.Mutex
+	trips   *int
+	writing *bool
+}
+
+func (c tripConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	if !*c.writing {
+		*c.trips++
+		*c.writing = true
+	}
+	c.mu.Unlock()
+	return c.Conn.Write(b)
+}
+
+func (c tripConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.mu.Lock()
+	*c.writing = false
+	c.mu.Unlock()
+	return n, err
+}
+
+// tripCounter is a single connection whose round trips are counted.
+type tripCounter struct {
+	conn  *pgx.Conn
+	mu    sync.Mutex
+	trips int
+	w     bool
+}
+
+func newTripCounter(t *testing.T) *tripCounter {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(pgtest.ConnString(t))
+	require.NoError(t, err)
+	tc := &tripCounter{}
+	dial := cfg.DialFunc
+	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return tripConn{Conn: c, mu: &tc.mu, trips: &tc.trips, writing: &tc.w}, nil
+	}
+	tc.conn, err = pgx.ConnectConfig(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { tc.conn.Close(context.Background()) })
+	_, err = tc.conn.Exec(context.Background(), `CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL);
+		INSERT INTO accounts SELECT g, 100 FROM generate_series(1, 10) g`)
+	require.NoError(t, err)
+	return tc
+}
+
+// measure returns the round trips one call of f makes, after a warm-up call that fills pgx's statement cache.
+func (tc *tripCounter) measure(t *testing.T, f func() error) int {
+	t.Helper()
+	require.NoError(t, f())
+	tc.mu.Lock()
+	before := tc.trips
+	tc.mu.Unlock()
+	require.NoError(t, f())
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	return tc.trips - before
+}

@@ -1,0 +1,256 @@
+package tx_test
+
+import (
+	"context"
+	"fmt"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pgxact/pgxact/pgtest"
+	"github.com/pgxact/pgxact/retry"
+	"github.com/pgxact/pgxact/tx"
+)
+
+func TestPanicRollsBackAndPanicsAgain(t *testing.T) {
+	pool := newPool(t, 1)
+	work := tx.Then(note("before panic"), tx.Func(func(context.Context, pgx.Tx) (int, error) { panic("user bug") }))
+	require.PanicsWithValue(t, "user bug", func() { _, _ = tx.Run(ctxT(t), pool, work) })
+	require.Empty(t, notes(t, pool))
+	requireNoAcquired(t, pool)
+}
+
+func TestCancelledContext(t *testing.T) {
+	pool := newPool(t, 1)
+
+	t.Run("mid-query: rolled back, returned promptly, connection not leaked", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := tx.Run(ctx, pool, tx.Then(note("cancelled"), tx.Exec("SELECT pg_sleep(10)")))
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.Less(t, time.Since(start), 5*time.Second)
+		require.Empty(t, notes(t, pool))
+		requireNoAcquired(t, pool)
+		require.Zero(t, count(t, pool, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'"))
+	})
+	t.Run("before Run: nothing happens", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_, err := tx.Run(ctx, pool, note("never"))
+		require.ErrorIs(t, err, context.Canceled)
+		require.Empty(t, notes(t, pool))
+	})
+}
+
+func TestBadInput(t *testing.T) {
+	pool := newPool(t, 1)
+	ctx := ctxT(t)
+	var nilPool *pgxpool.Pool
+	run := func(t tx.Tx[pgconn.CommandTag], opts ...tx.Option) error {
+		_, err := tx.Run(ctx, pool, tx.Then(note("must not commit"), t), opts...)
+		return err
+	}
+	tag := func(pgconn.CommandTag) tx.Tx[pgconn.CommandTag] { return note("x") }
+	cases := []struct {
+		name string
+		err  error
+	}{
+		{"nil db", func() error { _, err := tx.Run(ctx, nil, note("x")); return err }()},
+		{"typed nil pool", func() error { _, err := tx.Run(ctx, nilPool, note("x")); return err }()},
+		{"zero Tx", func() error { _, err := tx.Run(ctx, pool, tx.Tx[int]{}); return err }()},
+		{"zero Tx inside a combinator", run(tx.Then(tx.Tx[int]{}, note("x")))},
+		{"nil Func", run(tx.Map(tx.Func[int](nil), func(int) pgconn.CommandTag { return pgconn.CommandTag{} }))},
+		{"nil Map function", run(tx.Map[pgconn.CommandTag, pgconn.CommandTag](note("x"), nil))},
+		{"nil Bind function", run(tx.Bind[pgconn.CommandTag, pgconn.CommandTag](note("x"), nil))},
+		{"nil Recover function", run(tx.Recover(note("x"), nil))},
+		{"nil AfterCommit hook", run(tx.Bind(tx.AfterCommit(nil), func(struct{}) tx.Tx[pgconn.CommandTag] { return note("y") }))},
+		{"nil scan", run(tx.Map(tx.Query[int]("SELECT 1", nil), func([]int) pgconn.CommandTag { return pgconn.CommandTag{} }))},
+		{"Fail(nil)", run(tx.Fail[pgconn.CommandTag](nil))},
+		{"hostile SetLocal name", run(tx.Bind(tx.SetLocal("x'; DROP TABLE log; --", "1"), func(struct{}) tx.Tx[pgconn.CommandTag] { return note("y") }))},
+		{"unknown isolation level", run(note("y"), tx.WithIsolation("chaos"))},
+		{"nil option", run(note("y"), nil)},
+		{"nil observer", run(note("y"), tx.WithObserver(nil))},
+		{"negative attempts", run(note("y"), tx.WithPolicy(retry.New(retry.MaxAttempts(-1))))},
+		{"bad scoped policy", run(tx.Retry(retry.New(retry.MaxElapsed(-time.Second)), note("y")))},
+		{"recovering bad input", run(tx.Recover(tx.Fail[pgconn.CommandTag](nil), func(error) tx.Tx[pgconn.CommandTag] { return note("z") }))},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			require.ErrorIs(t, c.err, tx.ErrInvalid)
+		})
+	}
+	require.Empty(t, notes(t, pool), "nothing committed")
+	_ = tag
+}
+
+func TestClosedPool(t *testing.T) {
+	pool, err := pgxpool.New(context.Background(), pgtest.ConnString(t))
+	require.NoError(t, err)
+	pool.Close()
+	_, err = tx.Run(ctxT(t), pool, tx.Exec("SELECT 1"))
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "closed pool")
+}
+
+func TestIsolationAndAccessMode(t *testing.T) {
+	pool := newPool(t, 1)
+	ctx := ctxT(t)
+	show := tx.QueryOne("SELECT current_setting('transaction_isolation') || ' ' || current_setting('transaction_read_only') || ' ' || current_setting('transaction_deferrable')", pgx.RowTo[string])
+	cases := []struct {
+		opts []tx.Option
+		want string
+	}{
+		{nil, "serializable off off"},
+		{[]tx.Option{tx.WithIsolation("")}, "serializable off off"},
+		{[]tx.Option{tx.WithIsolation(pgx.ReadCommitted)}, "read committed off off"},
+		{[]tx.Option{tx.WithIsolation(pgx.RepeatableRead), tx.ReadOnly()}, "repeatable read on off"},
+		{[]tx.Option{tx.ReadOnly(), tx.Deferrable()}, "serializable on on"},
+	}
+	for _, c := range cases {
+		t.Run(c.want, func(t *testing.T) {
+			v, err := tx.Run(ctx, pool, show, c.opts...)
+			require.NoError(t, err)
+			require.Equal(t, c.want, v)
+		})
+	}
+	t.Run("read only refuses writes", func(t *testing.T) {
+		_, err := tx.Run(ctx, pool, note("x"), tx.ReadOnly())
+		var pgErr *pgconn.PgError
+		require.ErrorAs(t, err, &pgErr)
+		require.Equal(t, "25006", pgErr.Code)
+	})
+}
+
+// conflict runs two transactions that both read both rows before either writes (a barrier, not a sleep), then each
+// writes a different row: at SERIALIZABLE one of them must fail with 40001.
+func conflict(t *testing.T, pool *pgxpool.Pool, policy retry.Policy) (errs []error, attempts int32) {
+	t.Helper()
+	var arrived atomic.Int32
+	gate := make(chan struct{})
+	var tries atomic.Int32
+	work := func(id int) tx.Tx[int] {
+		read := tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+			tries.Add(1)
+			var sum int
+			if err := q.QueryRow(ctx, "SELECT sum(balance) FROM accounts").Scan(&sum); err != nil {
+				return 0, err
+			}
+			if arrived.Add(1) == 2 {
+				close(gate)
+			}
+			if arrived.Load() <= 2 {
+				<-gate
+			}
+			return sum, nil
+		})
+		return tx.Bind(read, func(sum int) tx.Tx[int] {
+			return tx.Map(tx.Exec("UPDATE accounts SET balance = balance - 150 WHERE id = $1 AND $2::int >= 150", id, sum),
+				func(c pgconn.CommandTag) int { return int(c.RowsAffected()) })
+		})
+	}
+	var wg sync.WaitGroup
+	errs = make([]error, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = tx.Run(ctxT(t), pool, work(i+1), tx.WithPolicy(policy))
+		}()
+	}
+	wg.Wait()
+	return errs, tries.Load()
+}
+
+func TestSerializationFailure(t *testing.T) {
+	t.Run("without retries it surfaces as 40001", func(t *testing.T) {
+		pool := newPool(t, 2)
+		errs, _ := conflict(t, pool, retry.Never())
+		failed := 0
+		for _, err := range errs {
+			if err != nil {
+				var pgErr *pgconn.PgError
+				require.ErrorAs(t, err, &pgErr)
+				require.Equal(t, "40001", pgErr.Code)
+				failed++
+			}
+		}
+		require.Equal(t, 1, failed)
+	})
+	t.Run("with the default policy the loser is restarted and sees the winner's write", func(t *testing.T) {
+		pool := newPool(t, 2)
+		errs, tries := conflict(t, pool, retry.Default())
+		require.NoError(t, errors.Join(errs...))
+		require.Equal(t, int32(3), tries)
+		require.Equal(t, 50, count(t, pool, "SELECT sum(balance) FROM accounts"), "one withdrawal, then the re-run saw too little")
+	})
+}
+
+func TestThousandRunsLeakNothing(t *testing.T) {
+	cfg := pgtest.Config(t)
+	cfg.MaxConns = 4
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	_, err = pool.Exec(context.Background(), "CREATE TABLE log (id serial PRIMARY KEY, note text NOT NULL UNIQUE)")
+	require.NoError(t, err)
+
+	var wg sync.WaitGroup
+	var panics, errs atomic.Int32
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 252 { // 4 workers × 252 runs: 252 of each kind
+				func() {
+					defer func() {
+						if recover() != nil {
+							panics.Add(1)
+						}
+					}()
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					defer cancel()
+					var work tx.Tx[int]
+					switch i % 4 {
+					case 0:
+						work = tx.Then(tx.Exec("INSERT INTO log(note) VALUES ($1)", fmt.Sprint(w*1000+i)), tx.Pure(1))
+					case 1:
+						work = tx.Then(tx.Exec("SELECT 1/0"), tx.Pure(1))
+					case 2:
+						work = tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+							_, _ = q.Exec(ctx, "SELECT 1")
+							panic("boom")
+						})
+					case 3:
+						c, cancelNow := context.WithTimeout(ctx, time.Millisecond)
+						defer cancelNow()
+						ctx = c
+						work = tx.Then(tx.Exec("SELECT pg_sleep(0.05)"), tx.Pure(1))
+					}
+					if _, err := tx.Run(ctx, pool, work); err != nil {
+						errs.Add(1)
+					}
+				}()
+			}
+		}()
+	}
+	wg.Wait()
+	require.Equal(t, int32(252), panics.Load())
+	require.Equal(t, int32(504), errs.Load())
+	requireNoAcquired(t, pool)
+	require.Equal(t, 252, count0(t, pool, "SELECT count(*) FROM log"))
+}
+
+func count0(t *testing.T, pool *pgxpool.Pool, sql string) int {
+	t.Helper()
+	var n int
+	require.NoError(t, pool.QueryRow(context.Background(), sql).Scan(&n))
+	return n
+}

@@ -1,0 +1,187 @@
+package tx_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pgxact/pgxact/retry"
+	"github.com/pgxact/pgxact/tx"
+)
+
+func note(s string) tx.Tx[pgconn.CommandTag] {
+	return tx.Exec("INSERT INTO log(note) VALUES ($1)", s)
+}
+
+func notes(t *testing.T, pool interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}) []string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), "SELECT note FROM log ORDER BY id")
+	require.NoError(t, err)
+	ns, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	return ns
+}
+
+func TestNested(t *testing.T) {
+	ctx := ctxT(t)
+
+	t.Run("an inner failure recovered leaves the outer writes committed", func(t *testing.T) {
+		pool := newPool(t, 1)
+		inner := tx.Then(note("inner"), tx.Fail[pgconn.CommandTag](errBoom))
+		work := tx.Then(note("outer"), tx.Recover(inner, func(err error) tx.Tx[pgconn.CommandTag] {
+			require.ErrorIs(t, err, errBoom)
+			return note("recovered")
+		}))
+		_, err := tx.Run(ctx, pool, work)
+		require.NoError(t, err)
+		require.Equal(t, []string{"outer", "recovered"}, notes(t, pool))
+	})
+	t.Run("Nested returns the inner error and the outer decides", func(t *testing.T) {
+		pool := newPool(t, 1)
+		inner := tx.Nested(tx.Then(note("inner"), tx.Exec("SELECT 1/0")))
+		work := tx.Then(note("outer"), tx.Bind(tx.Recover(tx.Map(inner, func(pgconn.CommandTag) bool { return true }),
+			func(error) tx.Tx[bool] { return tx.Pure(false) }),
+			func(ok bool) tx.Tx[pgconn.CommandTag] { return note("inner ok: " + map[bool]string{true: "yes", false: "no"}[ok]) }))
+		_, err := tx.Run(ctx, pool, work)
+		require.NoError(t, err)
+		require.Equal(t, []string{"outer", "inner ok: no"}, notes(t, pool))
+	})
+	t.Run("a Nested error that is not handled rolls everything back", func(t *testing.T) {
+		pool := newPool(t, 1)
+		_, err := tx.Run(ctx, pool, tx.Then(note("outer"), tx.Nested(tx.Exec("SELECT 1/0"))))
+		var pgErr *pgconn.PgError
+		require.ErrorAs(t, err, &pgErr)
+		require.Equal(t, "22012", pgErr.Code)
+		require.Empty(t, notes(t, pool))
+	})
+	t.Run("a successful Nested keeps its writes", func(t *testing.T) {
+		pool := newPool(t, 1)
+		_, err := tx.Run(ctx, pool, tx.Then(tx.Nested(note("a")), tx.Nested(tx.Nested(note("b")))))
+		require.NoError(t, err)
+		require.Equal(t, []string{"a", "b"}, notes(t, pool))
+	})
+	t.Run("savepoints inside Func code work like pgx's", func(t *testing.T) {
+		pool := newPool(t, 1)
+		_, err := tx.Run(ctx, pool, tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+			sp, err := q.Begin(ctx)
+			require.NoError(t, err)
+			_, err = sp.Exec(ctx, "INSERT INTO log(note) VALUES ('dropped')")
+			require.NoError(t, err)
+			require.NoError(t, sp.Rollback(ctx))
+			require.ErrorIs(t, q.Commit(ctx), tx.ErrTxControl)
+			return 0, pgx.BeginFunc(ctx, q, func(q pgx.Tx) error {
+				_, err := q.Exec(ctx, "INSERT INTO log(note) VALUES ('kept')")
+				return err
+			})
+		}))
+		require.NoError(t, err)
+		require.Equal(t, []string{"kept"}, notes(t, pool))
+	})
+	t.Run("a thousand nested savepoints", func(t *testing.T) {
+		pool := newPool(t, 1)
+		work := note("deep")
+		for range 1000 {
+			work = tx.Nested(work)
+		}
+		_, err := tx.Run(ctx, pool, work)
+		require.NoError(t, err)
+		require.Equal(t, []string{"deep"}, notes(t, pool))
+	})
+}
+
+func TestRecoverLeavesTransactionFatalErrorsToTheRunner(t *testing.T) {
+	pool := newPool(t, 1)
+	ctx := ctxT(t)
+	var attempts, recovered atomic.Int32
+	work := tx.Recover(tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+		if attempts.Add(1) == 1 {
+			_, err := q.Exec(ctx, "DO $$ BEGIN RAISE EXCEPTION 'synthetic' USING ERRCODE = '40001'; END $$")
+			return 0, err
+		}
+		return 1, nil
+	}), func(error) tx.Tx[int] { recovered.Add(1); return tx.Pure(-1) })
+	v, err := tx.Run(ctx, pool, work)
+	require.NoError(t, err)
+	require.Equal(t, 1, v)
+	require.Equal(t, int32(2), attempts.Load(), "the runner restarted the transaction")
+	require.Zero(t, recovered.Load())
+}
+
+func TestScopedRetry(t *testing.T) {
+	ctx := ctxT(t)
+	uniq := retry.New(retry.On(retry.UniqueViolation), retry.MaxAttempts(3))
+
+	t.Run("a unique violation is retried under a savepoint with a fresh key", func(t *testing.T) {
+		pool := newPool(t, 1)
+		var tries atomic.Int32
+		insert := tx.Func(func(ctx context.Context, q pgx.Tx) (string, error) {
+			key := []string{"taken", "taken", "fresh"}[tries.Add(1)-1]
+			if _, err := q.Exec(ctx, "INSERT INTO log(note) VALUES ('attempt ' || $1)", key+string(rune('0'+tries.Load()))); err != nil {
+				return "", err
+			}
+			_, err := q.Exec(ctx, "INSERT INTO log(note) VALUES ($1)", key)
+			return key, err
+		})
+		v, err := tx.Run(ctx, pool, tx.Then(note("taken"), tx.Retry(uniq, insert)))
+		require.NoError(t, err)
+		require.Equal(t, "fresh", v)
+		require.Equal(t, int32(3), tries.Load())
+		require.Equal(t, []string{"taken", "attempt fresh3", "fresh"}, notes(t, pool), "failed tries rolled back")
+	})
+	t.Run("exhaustion returns a RetryError with the attempts", func(t *testing.T) {
+		pool := newPool(t, 1)
+		_, err := tx.Run(ctx, pool, tx.Then(note("taken"), tx.Retry(uniq, note("taken"))))
+		var re *tx.RetryError
+		require.ErrorAs(t, err, &re)
+		require.Equal(t, 3, re.Attempts)
+		var pgErr *pgconn.PgError
+		require.ErrorAs(t, err, &pgErr)
+		require.Equal(t, "23505", pgErr.Code)
+		require.Empty(t, notes(t, pool))
+	})
+	t.Run("a serialization failure escapes to the runner", func(t *testing.T) {
+		pool := newPool(t, 1)
+		var local, whole atomic.Int32
+		body := tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+			if local.Add(1) == 1 {
+				_, err := q.Exec(ctx, "DO $$ BEGIN RAISE EXCEPTION 'synthetic' USING ERRCODE = '40001'; END $$")
+				return 0, err
+			}
+			return 7, nil
+		})
+		all := retry.New(retry.On(retry.Serialization, retry.UniqueViolation), retry.MaxAttempts(5))
+		work := tx.Then(tx.Func(func(context.Context, pgx.Tx) (int, error) { whole.Add(1); return 0, nil }), tx.Retry(all, body))
+		v, err := tx.Run(ctx, pool, work)
+		require.NoError(t, err)
+		require.Equal(t, 7, v)
+		require.Equal(t, int32(2), whole.Load(), "the whole transaction ran again")
+	})
+	t.Run("errors the policy does not name are returned at once", func(t *testing.T) {
+		pool := newPool(t, 1)
+		var tries atomic.Int32
+		_, err := tx.Run(ctx, pool, tx.Retry(uniq, tx.Func(func(context.Context, pgx.Tx) (int, error) {
+			tries.Add(1)
+			return 0, errBoom
+		})))
+		require.ErrorIs(t, err, errBoom)
+		require.False(t, errors.As(err, new(*tx.RetryError)))
+		require.Equal(t, int32(1), tries.Load())
+	})
+}
+
+func TestRecoverFromAServerErrorThenCommit(t *testing.T) {
+	pool := newPool(t, 1)
+	work := tx.Then(note("outer"), tx.Recover(tx.Exec("SELECT 1/0"), func(error) tx.Tx[pgconn.CommandTag] {
+		return tx.Pure(pgconn.CommandTag{})
+	}))
+	_, err := tx.Run(ctxT(t), pool, work)
+	require.NoError(t, err)
+	require.Equal(t, []string{"outer"}, notes(t, pool))
+}
