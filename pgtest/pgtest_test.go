@@ -1,8 +1,10 @@
 package pgtest_test
 
 import (
+	"fmt"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pgxact/pgxact/pgtest"
@@ -76,6 +78,38 @@ func TestCheckLoopback(t *testing.T) {
 			} else {
 				require.ErrorIs(t, err, pgtest.ErrNotLoopback)
 			}
+		})
+	}
+}
+
+func TestConnStringIsSafeInParallel(t *testing.T) {
+	for i := range 8 {
+		t.Run(fmt.Sprintf("test %d", i), func(t *testing.T) {
+			t.Parallel()
+			conn := connect(t, pgtest.ConnString(t))
+			_, err := conn.Exec(t.Context(), "CREATE TABLE mine (id int)")
+			require.NoError(t, err)
+		})
+	}
+}
+
+func TestWithDatabaseKeepsOtherSettings(t *testing.T) {
+	tests := []struct {
+		name, connString, want string
+	}{
+		{"replaces a URL path", "postgres://u:p@127.0.0.1:5432/old?sslmode=disable", "postgres://u:p@127.0.0.1:5432/new?sslmode=disable"},
+		{"adds a missing URL path", "postgresql://u@localhost", "postgresql://u@localhost/new"},
+		{"keeps a socket host in the query", "postgres:///old?host=/tmp", "postgres:///new?host=/tmp"},
+		{"keeps multiple hosts", "postgres://127.0.0.1:1,127.0.0.2:2/old", "postgres://127.0.0.1:1,127.0.0.2:2/new"},
+		{"overrides a keyword/value dbname", "host=/tmp dbname=old", "host=/tmp dbname=old dbname='new'"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := pgtest.WithDatabase(tt.connString, "new")
+			require.Equal(t, tt.want, got)
+			config, err := pgconn.ParseConfig(got)
+			require.NoError(t, err)
+			require.Equal(t, "new", config.Database)
 		})
 	}
 }
