@@ -48,7 +48,9 @@ func TestNested(t *testing.T) {
 		inner := tx.Nested(tx.Then(note("inner"), tx.Exec("SELECT 1/0")))
 		work := tx.Then(note("outer"), tx.Bind(tx.Recover(tx.Map(inner, func(pgconn.CommandTag) bool { return true }),
 			func(error) tx.Tx[bool] { return tx.Pure(false) }),
-			func(ok bool) tx.Tx[pgconn.CommandTag] { return note("inner ok: " + map[bool]string{true: "yes", false: "no"}[ok]) }))
+			func(ok bool) tx.Tx[pgconn.CommandTag] {
+				return note("inner ok: " + map[bool]string{true: "yes", false: "no"}[ok])
+			}))
 		_, err := tx.Run(ctx, pool, work)
 		require.NoError(t, err)
 		require.Equal(t, []string{"outer", "inner ok: no"}, notes(t, pool))

@@ -1,0 +1,67 @@
+package tx_test
+
+import (
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pgxact/pgxact/tx"
+)
+
+// TestRoundTrips counts the round trips a transaction makes on the wire, after pgx's statement cache is warm.
+func TestRoundTrips(t *testing.T) {
+	tc := newTripCounter(t)
+	ctx := ctxT(t)
+	read := func(id int) tx.Tx[int] {
+		return tx.QueryOne("SELECT balance FROM accounts WHERE id = $1", pgx.RowTo[int], id)
+	}
+	chain := func(k int) tx.Tx[int] {
+		t := read(1)
+		for range k - 1 {
+			t = tx.Bind(t, func(b int) tx.Tx[int] {
+				return tx.QueryOne("SELECT balance + $1::int - $1::int FROM accounts WHERE id = 1", pgx.RowTo[int], b)
+			})
+		}
+		return t
+	}
+	reads := func(k int) tx.Tx[[]int] {
+		ts := make([]tx.Tx[int], k)
+		for i := range ts {
+			ts[i] = read(i%10 + 1)
+		}
+		return tx.All(ts)
+	}
+	runs := func(t tx.Tx[int]) func() error {
+		return func() error { _, err := tx.Run(ctx, tc.conn, t); return err }
+	}
+	cases := []struct {
+		name string
+		run  func() error
+		want int
+	}{
+		{"pgx.BeginTxFunc, one statement (the baseline)", func() error {
+			return pgx.BeginTxFunc(ctx, tc.conn, pgx.TxOptions{IsoLevel: pgx.Serializable}, func(q pgx.Tx) error {
+				_, err := q.Exec(ctx, "UPDATE accounts SET balance = balance WHERE id = 1")
+				return err
+			})
+		}, 3},
+		{"one statement", func() error {
+			_, err := tx.Run(ctx, tc.conn, tx.Exec("UPDATE accounts SET balance = balance WHERE id = 1"))
+			return err
+		}, 2},
+		{"five independent reads", func() error { _, err := tx.Run(ctx, tc.conn, reads(5)); return err }, 2},
+		{"twenty independent reads", func() error { _, err := tx.Run(ctx, tc.conn, reads(20)); return err }, 2},
+		{"a Bind chain of three", runs(chain(3)), 4},
+		{"a Bind chain of five", runs(chain(5)), 6},
+		{"Then of two statements", runs(tx.Then(tx.Exec("SELECT 1"), read(2))), 2},
+		{"a read-only transaction", func() error { _, err := tx.Run(ctx, tc.conn, reads(3), tx.ReadOnly()); return err }, 2},
+		{"Pure touches nothing", runs(tx.Pure(1)), 0},
+		{"a Nested statement after another", runs(tx.Then(tx.Exec("SELECT 1"), tx.Nested(read(1)))), 3},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			require.Equal(t, c.want, tc.measure(t, c.run))
+		})
+	}
+}
