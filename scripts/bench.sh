@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The main job: the txbench CLI comparing pgxact with raw pgx, a naive retry loop and cockroach-go, on an embedded
+# throwaway PostgreSQL (or DATABASE_URL). Extra arguments go to txbench; without any it runs the quick sweep.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/ensure-postgres.sh
+export PATH="$PATH:/usr/local/go/bin"
+args=("$@")
+[ ${#args[@]} -gt 0 ] || args=(-quick)
+cd bench && go run ./cmd/txbench "${args[@]}"
