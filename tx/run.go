@@ -127,6 +127,9 @@ func attempt[T any](ctx context.Context, r *runner, t Tx[T]) (T, []func(context.
 	if err != nil {
 		return zero, nil, err
 	}
+	if r.recorder != nil && s.began() {
+		r.recorder.RecordCommit(ctx, s.lsn)
+	}
 	return v, s.hooks, nil
 }
 
@@ -183,9 +186,10 @@ func runHooks(ctx context.Context, hooks []func(context.Context)) {
 
 // runner holds what one Run needs across attempts.
 type runner struct {
-	db      DB
-	cfg     config
-	acquire func(ctx context.Context) (*pgx.Conn, func(), error) // nil: go through db.BeginTx
+	db       DB
+	cfg      config
+	acquire  func(ctx context.Context) (*pgx.Conn, func(), error) // nil: go through db.BeginTx
+	recorder CommitRecorder                                       // nil unless db asks for commit LSNs
 }
 
 func newRunner(db DB, opts []Option) (*runner, error) {
@@ -208,6 +212,12 @@ func newRunner(db DB, opts []Option) (*runner, error) {
 		}
 	case *pgx.Conn:
 		r.acquire = func(context.Context) (*pgx.Conn, func(), error) { return d, func() {}, nil }
+	case Acquirer:
+		opts := cfg.txOptions()
+		r.acquire = func(ctx context.Context) (*pgx.Conn, func(), error) { return d.AcquireTx(ctx, opts) }
+	}
+	if rec, ok := db.(CommitRecorder); ok && !cfg.readOnly {
+		r.recorder = rec
 	}
 	return r, nil
 }
@@ -224,7 +234,7 @@ func isNil(db DB) bool {
 // open starts an attempt's session. When the runner owns the connection, BEGIN is only queued: it travels with the
 // transaction's first statements.
 func (r *runner) open(ctx context.Context) (*session, error) {
-	s := &session{trackXid: !r.cfg.readOnly}
+	s := &session{trackXid: !r.cfg.readOnly, wantLSN: r.recorder != nil}
 	if r.acquire == nil {
 		q, err := r.db.BeginTx(ctx, r.cfg.txOptions())
 		if err != nil {

@@ -47,6 +47,8 @@ type session struct {
 	xid      int64 // the transaction's id once assigned; 0 while none is known
 	xidStale bool  // user pgx code ran since the last look at the xid
 	pid      uint32
+	wantLSN  bool   // the db records commit LSNs
+	lsn      string // the WAL insert position right after COMMIT, when wanted and known
 }
 
 // aborted reports whether the server has the transaction in the failed state, waiting for a rollback.
@@ -213,7 +215,7 @@ func (s *session) commit(ctx context.Context) error {
 	capture := s.trackXid && s.xid == 0 && s.xidStale
 	var tag pgconn.CommandTag
 	var err error
-	if len(s.pending) == 0 && !capture {
+	if len(s.pending) == 0 && !capture && !s.wantLSN {
 		tag, err = s.conn.Exec(ctx, "COMMIT")
 	} else {
 		tag, err = s.commitBatch(ctx, capture)
@@ -230,6 +232,10 @@ func (s *session) commitBatch(ctx context.Context, capture bool) (tag pgconn.Com
 		b.Queue(xidSQL)
 	}
 	b.Queue("COMMIT")
+	if s.wantLSN {
+		// Runs after COMMIT, outside the transaction: the position it reports is at or past our commit record.
+		b.Queue("SELECT pg_current_wal_insert_lsn()::text")
+	}
 	pending := s.pending
 	s.pending = nil
 	br := s.conn.SendBatch(ctx, b)
@@ -246,7 +252,13 @@ func (s *session) commitBatch(ctx context.Context, capture bool) (tag pgconn.Com
 			return tag, err
 		}
 	}
-	return br.Exec()
+	if tag, err = br.Exec(); err != nil || !s.wantLSN {
+		return tag, err
+	}
+	if br.QueryRow().Scan(&s.lsn) != nil {
+		s.lsn = "" // committed all the same; the recorder hears that the position is unknown
+	}
+	return tag, nil
 }
 
 // commitTx commits through a plain db's pgx.Tx, after sending what is pending.

@@ -1,0 +1,23 @@
+package tx
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Acquirer is a DB that lends out one connection per transaction, chosen with the transaction's options in view —
+// a router that sends read-only transactions to replicas, for instance. Run then owns BEGIN on that connection and
+// fuses it into the first round trip, as it does for *pgxpool.Pool. release must be called exactly once; Run does.
+type Acquirer interface {
+	DB
+	AcquireTx(ctx context.Context, opts pgx.TxOptions) (conn *pgx.Conn, release func(), err error)
+}
+
+// CommitRecorder is implemented by a DB that wants to know where each committed read-write transaction ended in the
+// write-ahead log, for read-your-writes on replicas. Run then asks for pg_current_wal_insert_lsn() in the COMMIT round
+// trip — no extra round trip — and calls RecordCommit after the commit with the LSN in PostgreSQL's text form
+// ("16/B374D848"), or "" when the answer was lost, in which case the recorder should assume the worst.
+type CommitRecorder interface {
+	RecordCommit(ctx context.Context, lsn string)
+}
