@@ -3,6 +3,7 @@ package faultproxy_test
 import (
 	"context"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,6 +77,46 @@ func TestCutCommit(t *testing.T) {
 				want = 1
 			}
 			require.Equal(t, want, count(t, direct, "select count(*) from t"))
+		})
+	}
+}
+
+func TestCutInsideAPipelinedBatch(t *testing.T) {
+	const insert = "insert into t values ($1)"
+	tests := []struct {
+		name   string
+		action faultproxy.Action
+		nth    int64 // which Bind of the insert to cut at
+		rows   int
+	}{
+		{name: "CutAfter the first insert still forwards the rest of the batch, which commits at its Sync",
+			action: faultproxy.CutAfter, nth: 1, rows: 3},
+		{name: "CutBefore the last insert withholds the batch's Sync, so nothing commits",
+			action: faultproxy.CutBefore, nth: 3, rows: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			direct := e.direct(t)
+			exec(t, direct, "create table t (id int)")
+			conn := e.viaProxy(t)
+			var binds atomic.Int64
+			e.proxy.SetRule(func(m faultproxy.Message) faultproxy.Action {
+				if m.Type == 'B' && m.SQL == insert && binds.Add(1) == tt.nth {
+					return tt.action
+				}
+				return faultproxy.Forward
+			})
+
+			// pgx sends the batch's Bind/Execute messages and its one Sync in a single write.
+			b := &pgx.Batch{}
+			for i := range 3 {
+				b.Queue(insert, i)
+			}
+			requireCutError(t, conn.SendBatch(ctxFor(t), b).Close())
+
+			waitOtherSessionsGone(t, direct)
+			require.Equal(t, tt.rows, count(t, direct, "select count(*) from t"))
 		})
 	}
 }
