@@ -1,0 +1,125 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pgxact/pgxact/bench/internal/impl"
+	"github.com/pgxact/pgxact/bench/internal/workload"
+)
+
+// config is the parsed command line.
+type config struct {
+	workloads []string
+	impls     []impl.Impl
+	workers   []int
+	duration  time.Duration // per implementation and cell
+	rounds    int
+	wl        workload.Config
+	seed      uint64
+	json      bool
+	out       string
+	progress  bool
+}
+
+// What -quick sets, unless the flag is given explicitly too.
+const (
+	quickDuration = 200 * time.Millisecond
+	quickRounds   = 2
+	quickWorkers  = "1,4"
+)
+
+var errUsage = errors.New("txbench: bad usage")
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet("txbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	workloads := fs.String("workloads", strings.Join(workload.Names(), ","), "comma-separated workloads: "+
+		strings.Join(workload.Names(), ", "))
+	impls := fs.String("impls", strings.Join(impl.Defaults(), ","), "comma-separated implementations: "+
+		strings.Join(impl.Names(), ", "))
+	workers := fs.String("workers", "1,4,16,32,64", "comma-separated numbers of concurrent workers")
+	duration := fs.Duration("duration", 2*time.Second, "measured time per implementation in each (workload, workers) cell")
+	rounds := fs.Int("rounds", 4, "slices each implementation's time is split into, interleaved with the others'")
+	accounts := fs.Int("accounts", 10, "transfer: number of accounts (few means hot)")
+	k := fs.Int("k", 5, "reads, chain: statements per transaction")
+	seed := fs.Uint64("seed", 1, "seed of the transactions' random parameters")
+	asJSON := fs.Bool("json", false, "write one JSON object per (workload, impl, workers) on stdout instead of the table")
+	out := fs.String("out", "", "directory to write report.md and SVG plots into")
+	quick := fs.Bool("quick", false, "short run: 200ms per cell in 2 rounds, workers 1,4 (explicit flags win)")
+	progress := fs.Bool("progress", false, "show progress on stderr even when it is not a terminal")
+	if err := fs.Parse(args); err != nil {
+		return config{}, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	if *quick {
+		applyQuick(fs, duration, rounds, workers)
+	}
+	c := config{duration: *duration, rounds: *rounds, wl: workload.Config{Accounts: *accounts, K: *k}, seed: *seed,
+		json: *asJSON, out: *out, progress: *progress}
+	return c, c.fill(*workloads, *impls, *workers)
+}
+
+// applyQuick shortens the run, leaving alone the flags given explicitly.
+func applyQuick(fs *flag.FlagSet, duration *time.Duration, rounds *int, workers *string) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["duration"] {
+		*duration = quickDuration
+	}
+	if !set["rounds"] {
+		*rounds = quickRounds
+	}
+	if !set["workers"] {
+		*workers = quickWorkers
+	}
+}
+
+// fill parses and checks the list flags.
+func (c *config) fill(workloads, impls, workers string) error {
+	if c.duration <= 0 || c.rounds < 1 {
+		return fmt.Errorf("%w: -duration and -rounds must be positive", errUsage)
+	}
+	c.workloads = split(workloads)
+	for _, name := range c.workloads {
+		if _, err := workload.New(name, c.wl); err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+	}
+	for _, name := range split(impls) {
+		im, err := impl.ByName(name)
+		if err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		c.impls = append(c.impls, im)
+	}
+	for _, s := range split(workers) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return fmt.Errorf("%w: -workers: %q is not a positive number", errUsage, s)
+		}
+		c.workers = append(c.workers, n)
+	}
+	if len(c.workloads) == 0 || len(c.impls) == 0 || len(c.workers) == 0 {
+		return fmt.Errorf("%w: -workloads, -impls and -workers must not be empty", errUsage)
+	}
+	return nil
+}
+
+func split(list string) []string {
+	var out []string
+	for _, s := range strings.Split(list, ",") {
+		if s = strings.TrimSpace(s); s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}

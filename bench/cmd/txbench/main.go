@@ -1,0 +1,23 @@
+// Command txbench measures PostgreSQL transaction runners under contention: pgxact's tx.Run against hand-written pgx,
+// a naive retry loop, cockroach-go's crdbpgx and avito-tech's trm, on four workloads (single, reads, chain,
+// transfer) and a sweep of concurrent workers, checking each workload's invariant as it goes.
+//
+// It runs against DATABASE_URL if set (a loopback server; a new database is created and dropped), else it starts a
+// throwaway PostgreSQL of its own with package pgtest. Run with -h for the flags; -quick is the short run CI and the
+// README use, -json writes one JSON object per (workload, impl, workers), and -out DIR writes a markdown report with
+// SVG plots.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pgxact/pgxact/bench/internal/report"
+)
+
+// describe records how the figures were made.
+func describe(ctx context.Context, c config, pool *pgxpool.Pool, args []string) report.Meta {
+	server := "unknown"
+	_ = pool.QueryRow(ctx, "SHOW server_version").Scan(&server)
+	return report.Meta{
+		Command:  strings.Join(append([]string{"txbench"}, args...), " "),
+		Machine:  fmt.Sprintf("%d CPUs (%s), GOMAXPROCS %d, %s/%s", runtime.NumCPU(), cpuModel(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH),
+		Software: fmt.Sprintf("Go %s, PostgreSQL %s on the same machine, over loopback TCP", runtime.Version(), server),
+		Settings: fmt.Sprintf("%v per implementation per cell, in %d interleaved rounds; pool MaxConns %d; "+
+			"transfer: %d accounts; reads and chain: k=%d; seed %d", c.duration, c.rounds, slices.Max(c.workers),
+			c.wl.Accounts, c.wl.K, c.seed),
+	}
+}
+
+// cpuModel reads the CPU's name on Linux.
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if key, value, ok := strings.Cut(s.Text(), ":"); ok && strings.TrimSpace(key) == "model name" {
+			return strings.TrimSpace(value)
+		}
+	}
+	return "unknown CPU"
+}

@@ -1,0 +1,94 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pgxact/pgxact/bench/internal/impl"
+	"github.com/pgxact/pgxact/bench/internal/workload"
+)
+
+// Options configures a cell. The zero value is not usable: Workers and Duration must be positive.
+type Options struct {
+	Workers  int
+	Duration time.Duration // per implementation, split over Rounds slices
+	Rounds   int           // slices per implementation; 0 means 4
+	Seed     uint64        // makes the transactions' random parameters reproducible
+	// Progress, if not nil, is told before every slice.
+	Progress func(Progress)
+}
+
+// Progress says where a cell is.
+type Progress struct {
+	Impl          string
+	Round, Rounds int
+}
+
+const defaultRounds = 4
+
+// RunCell runs w with each of impls for o.Duration, interleaved in rounds, on db, and returns one Result per
+// implementation in the order of impls. It returns an error only when the database fails outside the measured
+// transactions (Reset, Check) or ctx ends; transaction failures are counted, not returned.
+func RunCell(ctx context.Context, db *pgxpool.Pool, w workload.Workload, impls []impl.Impl, o Options) ([]Result, error) {
+	if o.Workers < 1 || o.Duration <= 0 {
+		return nil, fmt.Errorf("harness: need workers >= 1 and a positive duration, got %d and %v", o.Workers, o.Duration)
+	}
+	rounds := o.Rounds
+	if rounds <= 0 {
+		rounds = defaultRounds
+	}
+	results := make([]Result, len(impls))
+	for i, im := range impls {
+		results[i] = Result{Workload: w.Name(), Impl: im.Name, Workers: o.Workers, ErrorKinds: map[string]int64{},
+			InvariantOK: true}
+	}
+	sliceLen := o.Duration / time.Duration(rounds)
+	for round := range rounds {
+		for j := range impls {
+			i := (round + j) % len(impls)
+			if o.Progress != nil {
+				o.Progress(Progress{Impl: impls[i].Name, Round: round + 1, Rounds: rounds})
+			}
+			seed := o.Seed ^ uint64(round)<<32 ^ uint64(i)<<48
+			if err := runSlice(ctx, db, w, impls[i], o.Workers, sliceLen, seed, &results[i]); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for i := range results {
+		slices.Sort(results[i].Latencies)
+	}
+	return results, nil
+}
+
+// runSlice resets the tables, runs one slice and checks the invariant, adding to res.
+func runSlice(ctx context.Context, db *pgxpool.Pool, w workload.Workload, im impl.Impl, workers int,
+	d time.Duration, seed uint64, res *Result) error {
+	if err := w.Reset(ctx, db); err != nil {
+		return err
+	}
+	s, err := runWorkers(ctx, db, w, im, workers, d, seed)
+	if err != nil {
+		return err
+	}
+	s.addTo(res)
+	err = w.Check(ctx, db, s.commits)
+	switch {
+	case errors.Is(err, workload.ErrInvariant):
+		res.violate(err)
+	case err != nil:
+		return err
+	}
+	return nil
+}
+
+func (r *Result) violate(err error) {
+	if r.InvariantOK {
+		r.InvariantOK, r.Violation = false, err.Error()
+	}
+}

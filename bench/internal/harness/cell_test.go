@@ -1,0 +1,39 @@
+package harness_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pgxact/pgxact/bench/internal/harness"
+	"github.com/pgxact/pgxact/bench/internal/impl"
+	"github.com/pgxact/pgxact/bench/internal/workload"
+)
+
+func TestEveryWorkloadKeepsItsInvariantWithEverySafeImplementation(t *testing.T) {
+	pool := newPool(t, 8)
+	for _, name := range workload.Names() {
+		t.Run(name, func(t *testing.T) {
+			w, err := workload.New(name, workload.Config{Accounts: 10, K: 5})
+			require.NoError(t, err)
+			require.NoError(t, w.Setup(t.Context(), pool))
+			ims := impls(t, impl.Defaults()...)
+			// 5 implementations × 150ms = 750ms of load per workload.
+			res, err := harness.RunCell(t.Context(), pool, w, ims, harness.Options{
+				Workers: 4, Duration: 150 * time.Millisecond, Rounds: 3, Seed: 1,
+			})
+			require.NoError(t, err)
+			require.Len(t, res, len(ims))
+			for i, r := range res {
+				require.Equal(t, ims[i].Name, r.Impl)
+				require.True(t, r.InvariantOK, "%s: %s", r.Impl, r.Violation)
+				require.Positive(t, r.Commits, "%s committed nothing: %v", r.Impl, r.TopErrorKinds())
+				require.GreaterOrEqual(t, r.Attempts, r.Commits+r.Errors, r.Impl)
+				require.Len(t, r.Latencies, int(r.Commits), r.Impl)
+				t.Logf("%-16s commits=%5d attempts=%5d errors=%4d p50=%v p99=%v %v", r.Impl, r.Commits, r.Attempts,
+					r.Errors, r.Percentile(50), r.Percentile(99), r.TopErrorKinds())
+			}
+		})
+	}
+}

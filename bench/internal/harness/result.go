@@ -1,0 +1,93 @@
+package harness
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgxact/pgxact/bench/internal/impl"
+	"github.com/pgxact/pgxact/tx"
+)
+
+// Result is what one implementation did in one cell, summed over its slices.
+type Result struct {
+	Workload string
+	Impl     string
+	Workers  int
+
+	Elapsed     time.Duration    // wall time of its slices
+	Commits     int64            // transactions that committed
+	Attempts    int64            // attempts made, by committed and failed transactions alike
+	Errors      int64            // transactions that failed for good
+	ErrorKinds  map[string]int64 // Errors by kind (SQLSTATE, or a short description)
+	Latencies   []time.Duration  // of committed transactions, retries included; sorted
+	InvariantOK bool
+	Violation   string // the first invariant violation, if any
+}
+
+// CommitsPerSec is the goodput.
+func (r Result) CommitsPerSec() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Commits) / r.Elapsed.Seconds()
+}
+
+// AttemptsPerCommit is 0 when nothing committed.
+func (r Result) AttemptsPerCommit() float64 {
+	if r.Commits == 0 {
+		return 0
+	}
+	return float64(r.Attempts) / float64(r.Commits)
+}
+
+// Percentile returns the p-th percentile (0 < p <= 100) of the commit latencies, by the nearest-rank method; 0 when
+// nothing committed.
+func (r Result) Percentile(p float64) time.Duration {
+	n := len(r.Latencies)
+	if n == 0 {
+		return 0
+	}
+	rank := int(p/100*float64(n)+0.999999) - 1
+	return r.Latencies[min(max(rank, 0), n-1)]
+}
+
+// TopErrorKinds lists error kinds by decreasing count, as "kind×count".
+func (r Result) TopErrorKinds() []string {
+	kinds := slices.SortedFunc(maps.Keys(r.ErrorKinds), func(a, b string) int {
+		return int(r.ErrorKinds[b] - r.ErrorKinds[a])
+	})
+	out := make([]string, len(kinds))
+	for i, k := range kinds {
+		out[i] = fmt.Sprintf("%s×%d", k, r.ErrorKinds[k])
+	}
+	return out
+}
+
+// errorKind names an error for the error histogram: its SQLSTATE, marked when a retry loop gave up on it or when
+// the implementation hid it, or else a short description.
+func errorKind(err error) string {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return "other: " + truncate(err.Error(), 60)
+	}
+	var retryErr *tx.RetryError
+	switch {
+	case errors.Is(err, impl.ErrCommitHidden):
+		return pgErr.Code + " at COMMIT, hidden by ExecuteTx"
+	case errors.As(err, &retryErr):
+		return pgErr.Code + " (retries exhausted)"
+	}
+	return pgErr.Code
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

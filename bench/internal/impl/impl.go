@@ -1,0 +1,53 @@
+package impl
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pgxact/pgxact/bench/internal/workload"
+)
+
+// Runner runs one transaction of a workload, with parameters drawn from r, to its end (committed, or failed for
+// good) and returns the number of attempts it made. A Runner belongs to one goroutine.
+type Runner func(ctx context.Context, r *rand.Rand) (attempts int, err error)
+
+// Impl is a named way of running transactions. New makes a Runner for one worker goroutine.
+type Impl struct {
+	Name string
+	New  func(db *pgxpool.Pool, w workload.Workload) Runner
+}
+
+// all lists every implementation; Defaults names those the benchmark runs unless told otherwise.
+var all = []Impl{
+	{Name: "pgxact", New: newPgxact},
+	{Name: "pgx", New: newPgx},
+	{Name: "pgx-naive-retry", New: newNaiveRetry},
+	{Name: "crdb", New: newCrdb},
+	{Name: "trm", New: newTrm},
+	{Name: "unsafe-rc", New: newUnsafe},
+}
+
+// Names lists every implementation's name.
+func Names() []string {
+	names := make([]string, len(all))
+	for i, im := range all {
+		names[i] = im.Name
+	}
+	return names
+}
+
+// Defaults names the implementations the benchmark compares by default (all but the unsafe one).
+func Defaults() []string { return []string{"pgxact", "pgx", "pgx-naive-retry", "crdb", "trm"} }
+
+// ByName returns the implementation called name.
+func ByName(name string) (Impl, error) {
+	i := slices.IndexFunc(all, func(im Impl) bool { return im.Name == name })
+	if i < 0 {
+		return Impl{}, fmt.Errorf("impl: unknown implementation %q (known: %v)", name, Names())
+	}
+	return all[i], nil
+}

@@ -1,0 +1,34 @@
+package impl
+
+import (
+	"context"
+	"math/rand/v2"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pgxact/pgxact/bench/internal/workload"
+	"github.com/pgxact/pgxact/tx"
+)
+
+// attemptCounter counts the attempts of the Runs of one worker. Run calls observers from its caller's goroutine, and
+// each worker has its own counter, so a plain int is enough.
+type attemptCounter struct {
+	tx.NopObserver
+	n int
+}
+
+func (c *attemptCounter) StartAttempt(ctx context.Context, _ int) context.Context {
+	c.n++
+	return ctx
+}
+
+// newPgxact runs the workload's Tx with tx.Run and the default retry policy.
+func newPgxact(db *pgxpool.Pool, w workload.Workload) Runner {
+	counter := &attemptCounter{}
+	observe := tx.WithObserver(counter)
+	return func(ctx context.Context, r *rand.Rand) (int, error) {
+		counter.n = 0
+		_, err := tx.Run(ctx, db, w.Tx(r), observe)
+		return counter.n, err
+	}
+}

@@ -1,0 +1,19 @@
+// Package workload defines the transactions the benchmark runs, each written twice: once as a pgxact tx.Tx and once
+// as plain pgx code for the implementations that take a closure, so every implementation does the same work with the
+// same SQL.
+//
+// # Cells and slices
+//
+// The harness runs a workload in short slices. Before each slice it calls Reset, which puts the tables back in their
+// starting state; after it, Check verifies the workload's invariant against the number of transactions the harness
+// saw commit in that slice. A violation is reported with an error wrapping ErrInvariant, as is a transaction that
+// read a value it should not have.
+//
+// # The workloads
+//
+//   - single: one UPDATE of a random row of a 100,000-row table.
+//   - reads: k independent point reads; every value read is checked.
+//   - chain: k dependent statements following pointers, the last one an UPDATE; the row reached is checked.
+//   - transfer: a Jepsen-style bank; read two balances, move an amount if funds suffice, writing absolute values.
+//     The total is conserved only if the transactions are serializable.
+package workload

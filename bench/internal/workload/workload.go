@@ -1,0 +1,99 @@
+package workload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pgxact/pgxact/tx"
+)
+
+// ErrInvariant is wrapped by the errors that report a broken invariant: a Check that found the tables inconsistent
+// with the commits counted, or a transaction that read a value it should not have.
+var ErrInvariant = errors.New("workload: invariant violated")
+
+// Querier is what a Body talks to: a pgx.Tx, or the transaction handle of a transaction manager.
+type Querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Body is a workload transaction as plain pgx code, run inside a transaction that the caller opened. It may run
+// several times (once per attempt), always with the same parameters.
+type Body func(ctx context.Context, q Querier) error
+
+// Workload is one kind of transaction with its tables and invariant. Tx and Body draw the transaction's parameters
+// from r, and are safe for concurrent use with distinct r. Setup, Reset and Check must not run concurrently with
+// transactions.
+type Workload interface {
+	Name() string
+	// Setup drops and recreates the workload's tables and fills them.
+	Setup(ctx context.Context, db *pgxpool.Pool) error
+	// Reset puts the tables back in the state a slice starts from.
+	Reset(ctx context.Context, db *pgxpool.Pool) error
+	// Check verifies the invariant after a slice in which commits transactions committed.
+	Check(ctx context.Context, db *pgxpool.Pool, commits int64) error
+	// Tx draws one transaction as a pgxact Tx.
+	Tx(r *rand.Rand) tx.Tx[struct{}]
+	// Body draws one transaction as plain pgx code.
+	Body(r *rand.Rand) Body
+}
+
+// Config holds the parameters that workloads take from the command line.
+type Config struct {
+	Accounts int // transfer: number of accounts (few means hot)
+	K        int // reads and chain: statements per transaction
+}
+
+// Names lists the workloads New knows, in the order the benchmark runs them by default.
+func Names() []string { return []string{"single", "reads", "chain", "transfer"} }
+
+// New returns the workload called name.
+func New(name string, c Config) (Workload, error) {
+	if c.K < 1 || c.Accounts < 2 {
+		return nil, fmt.Errorf("workload: need k >= 1 and at least 2 accounts, got k=%d, accounts=%d", c.K, c.Accounts)
+	}
+	switch name {
+	case "single":
+		return Single(), nil
+	case "reads":
+		return Reads(c.K), nil
+	case "chain":
+		return Chain(c.K), nil
+	case "transfer":
+		return Transfer(TransferConfig{Accounts: c.Accounts}), nil
+	}
+	return nil, fmt.Errorf("workload: unknown workload %q (known: %v)", name, Names())
+}
+
+// execAll runs setup statements in order.
+func execAll(ctx context.Context, db *pgxpool.Pool, stmts ...string) error {
+	for _, sql := range stmts {
+		if _, err := db.Exec(ctx, sql); err != nil {
+			return fmt.Errorf("workload: %s: %w", sql, err)
+		}
+	}
+	return nil
+}
+
+// checkCount compares a counter total with the commits the harness saw.
+func checkCount(ctx context.Context, db *pgxpool.Pool, sql string, commits int64) error {
+	var total int64
+	if err := db.QueryRow(ctx, sql).Scan(&total); err != nil {
+		return fmt.Errorf("workload: check: %w", err)
+	}
+	if total != commits {
+		return fmt.Errorf("%w: the table counts %d committed updates, the harness %d", ErrInvariant, total, commits)
+	}
+	return nil
+}
+
+// discard turns any Tx into the Tx[struct{}] that Workload.Tx returns.
+func discard[T any](t tx.Tx[T]) tx.Tx[struct{}] {
+	return tx.Map(t, func(T) struct{} { return struct{}{} })
+}
