@@ -1,0 +1,56 @@
+// Package replica routes tx.Run's transactions between a PostgreSQL primary and its streaming hot standbys, with
+// read-your-writes sessions whose tokens can travel in a cookie.
+//
+//	router, err := replica.New(primaryPool, []*pgxpool.Pool{replicaPool})
+//	...
+//	read := []tx.Option{tx.ReadOnly(), tx.WithIsolation(pgx.RepeatableRead)}
+//	n, err := tx.Run(ctx, router, countOrders, read...)   // a replica, possibly a little behind
+//
+//	s := router.Session()                                   // or router.SessionFrom(cookie)
+//	_, err = tx.Run(ctx, s, placeOrder)                     // the primary; s records where the commit ended
+//	n, err = tx.Run(ctx, s, countOrders, read...)           // a replica that has replayed it, or the primary
+//	cookie = s.Token()
+//
+// # Routing
+//
+// A Router is a tx.Acquirer: tx.Run asks it for a connection with the transaction's options and then owns BEGIN, as
+// with a pool. Read-only transactions go to the replicas in turn; read-write ones, and read-only SERIALIZABLE ones,
+// go to the primary — PostgreSQL refuses SERIALIZABLE on a standby, and tx.Run's default isolation is SERIALIZABLE, so
+// replica reads need tx.WithIsolation(pgx.RepeatableRead) (or ReadCommitted). A replica whose pool fails to lend a
+// connection, or whose server fails the replay check, is left out for WithCooldown; with no replica left, reads go
+// to the primary. BeginTx always uses the primary: tx.Run settles ambiguous commits through it with pg_xact_status.
+//
+// # Read-your-writes
+//
+// A Router's reads may lag the primary by any amount. A Session is also a tx.CommitRecorder: tx.Run tells it the
+// primary's pg_current_wal_insert_lsn() right after each COMMIT made through it (in the COMMIT's round trip), and the
+// Session keeps the highest. A later read through the Session is sent to a replica that is known to have replayed
+// that far, or to one that gets there within WithMaxWait (polled with pg_last_wal_replay_lsn() on the very
+// connection the read will use — one extra round trip, only while the replica is not known to be caught up), and to
+// the primary otherwise. Positions are parsed and compared in Go as 64-bit numbers, never spliced into SQL. When a
+// commit's position was lost (the connection broke after COMMIT), the Session reads from the primary until it has
+// learnt there a position past that commit. Token and Router.SessionFrom carry a Session across requests.
+//
+// Each replica pool must reach exactly one standby, directly or through its own pgbouncer: the Router remembers how
+// far each has replayed. Set connect_timeout on replica pools, so that a replica that stopped answering cannot hold
+// a transaction until its context ends.
+//
+// # Failover and recovery conflicts
+//
+// A read on a standby can be cancelled when replay must remove row versions it may still need (hot_standby_feedback
+// off) or take a lock it holds: PostgreSQL reports SQLSTATE 40001, "canceling statement due to conflict with
+// recovery", or ends an idle-in-transaction session with a FATAL 40001 "terminating connection due to conflict with
+// recovery". Both are retry.Serialization, which tx.Run retries by default from BEGIN, through the Router again. A
+// write that fails with 25006 read_only_sql_transaction means the "primary" is now a standby (a failover happened
+// under a stable address); retry.ReadOnlyTransaction is retried only when a policy opts in with retry.On, and then
+// helps only if the pool reaches the new primary — pgx's target_session_attrs=read-write with several hosts, plus
+// discarding old connections (pgxpool.Pool.Reset) when a 25006 is seen, for example from a tx.Observer.
+//
+// # pgbouncer
+//
+// Pools may point at pgbouncer in transaction pooling mode. Unless pgbouncer tracks prepared statements (1.21+ with
+// max_prepared_statements), set the pool's ConnConfig.DefaultQueryExecMode to pgx.QueryExecModeExec (or
+// default_query_exec_mode=exec in the connection string); QueryExecModeSimpleProtocol and QueryExecModeCacheDescribe
+// work too. tx.Run's batches, savepoints and SetLocal are transaction-scoped and safe there; session state (SET,
+// advisory locks, LISTEN, temporary tables) is not.
+package replica

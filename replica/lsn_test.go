@@ -1,0 +1,65 @@
+package replica
+
+import (
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseLSN(t *testing.T) {
+	cases := []struct {
+		in   string
+		want lsn
+	}{
+		{"0/0", 0},
+		{"0/1", 1},
+		{"1/0", 1 << 32},
+		{"16/B374D848", 0x16_B374D848},
+		{"16/b374d848", 0x16_B374D848},
+		{"0/FFFFFFFF", math.MaxUint32},
+		{"FFFFFFFF/FFFFFFFF", math.MaxUint64},
+		{"00000000/00000001", 1},
+	}
+	for _, c := range cases {
+		t.Run(c.in, func(t *testing.T) {
+			got, err := parseLSN(c.in)
+			require.NoError(t, err)
+			require.Equal(t, c.want, got)
+		})
+	}
+}
+
+func TestParseLSNRejectsWhatPostgreSQLRejects(t *testing.T) {
+	for _, in := range []string{
+		"", "/", "0/", "/0", "0", "0/0/0", "0 /0", " 0/0", "0/0 ", "+1/0", "-1/0", "0x1/0", "1/0x0",
+		"100000000/0", "0/100000000", "G/0", "0/g", "1_0/0", "١/0",
+	} {
+		t.Run(in, func(t *testing.T) {
+			_, err := parseLSN(in)
+			require.ErrorIs(t, err, ErrInvalidToken)
+		})
+	}
+}
+
+func TestLSNOrderIsNumeric(t *testing.T) {
+	// Text comparison would get these wrong: "9/0" > "10/0" and "0/FF" > "0/1000" as strings.
+	ordered := []string{"0/0", "0/FF", "0/1000", "0/FFFFFFFF", "1/0", "9/0", "A/0", "10/0", "10/1", "FFFFFFFF/FFFFFFFF"}
+	for i := 1; i < len(ordered); i++ {
+		a, err := parseLSN(ordered[i-1])
+		require.NoError(t, err)
+		b, err := parseLSN(ordered[i])
+		require.NoError(t, err)
+		require.Less(t, a, b, "%s < %s", ordered[i-1], ordered[i])
+	}
+}
+
+func TestLSNStringRoundTrips(t *testing.T) {
+	for _, in := range []string{"0/0", "0/1", "16/B374D848", "FFFFFFFF/FFFFFFFF", "1/0"} {
+		t.Run(in, func(t *testing.T) {
+			l, err := parseLSN(in)
+			require.NoError(t, err)
+			require.Equal(t, in, l.String())
+		})
+	}
+}

@@ -1,0 +1,54 @@
+package replica
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// member is one replica pool and what the Router has learnt about its server. Everything here is a hint for
+// choosing where to read; a stale hint costs latency, never correctness, because a session's read is only sent to a
+// replica after the replica itself has reported replaying far enough.
+type member struct {
+	pool      *pgxpool.Pool
+	downUntil atomic.Int64  // unix nanoseconds; the replica is skipped until then
+	replayed  atomic.Uint64 // the highest pg_last_wal_replay_lsn() seen there; replay only moves forward
+
+	mu        sync.Mutex
+	slowFrom  lsn       // the replica recently failed to reach this position in time...
+	slowUntil time.Time // ...so until then, tokens at or past it get one look and no wait
+}
+
+func (m *member) available(now time.Time) bool { return now.UnixNano() >= m.downUntil.Load() }
+
+func (m *member) fail(now time.Time, cooldown time.Duration) {
+	m.downUntil.Store(now.Add(cooldown).UnixNano())
+}
+
+// observe records a replay position seen on the replica.
+func (m *member) observe(at lsn) {
+	for {
+		cur := m.replayed.Load()
+		if uint64(at) <= cur || m.replayed.CompareAndSwap(cur, uint64(at)) {
+			return
+		}
+	}
+}
+
+func (m *member) hasReplayed(token lsn) bool { return lsn(m.replayed.Load()) >= token }
+
+// markSlow remembers that waiting for token timed out, so that reads needing as much do not wait again soon.
+// Smaller tokens still wait: one session's far-off token must not stop other sessions from waiting.
+func (m *member) markSlow(token lsn, until time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.slowFrom, m.slowUntil = token, until
+}
+
+func (m *member) slowFor(token lsn, now time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return now.Before(m.slowUntil) && token >= m.slowFrom
+}

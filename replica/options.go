@@ -1,0 +1,67 @@
+package replica
+
+import (
+	"fmt"
+	"time"
+)
+
+// Option configures a Router. The zero configuration waits up to DefaultMaxWait for a replica to catch up with a
+// session and skips a failing replica for DefaultCooldown.
+type Option func(*config)
+
+const (
+	// DefaultMaxWait bounds how long a session's read waits for a replica to replay the session's last commit
+	// before it goes to the primary instead.
+	DefaultMaxWait = 50 * time.Millisecond
+	// DefaultCooldown is how long a replica that failed is left out of the rotation.
+	DefaultCooldown = 5 * time.Second
+)
+
+type config struct {
+	maxWait  time.Duration
+	cooldown time.Duration
+	err      error
+}
+
+// WithMaxWait sets how long, at most, a Session's read-only transaction waits on a replica for
+// pg_last_wal_replay_lsn() to reach the session's token before it falls back to the primary (default
+// DefaultMaxWait). Zero means look once and never wait; a negative duration is invalid.
+//
+// The wait holds a replica connection and adds to the transaction's latency, so keep it near your replicas' usual
+// lag. A replica that missed the deadline is only looked at once, without waiting, for the next Cooldown.
+func WithMaxWait(d time.Duration) Option {
+	return func(c *config) {
+		if d < 0 {
+			c.err = fmt.Errorf("%w: negative MaxWait %v", ErrInvalid, d)
+			return
+		}
+		c.maxWait = d
+	}
+}
+
+// WithCooldown sets how long a replica is left out after it failed: its pool could not lend a connection, a query
+// on it failed, or it turned out not to be a standby (default DefaultCooldown). Zero retries it on the next
+// transaction; a negative duration is invalid.
+func WithCooldown(d time.Duration) Option {
+	return func(c *config) {
+		if d < 0 {
+			c.err = fmt.Errorf("%w: negative Cooldown %v", ErrInvalid, d)
+			return
+		}
+		c.cooldown = d
+	}
+}
+
+func newConfig(opts []Option) (config, error) {
+	c := config{maxWait: DefaultMaxWait, cooldown: DefaultCooldown}
+	for _, o := range opts {
+		if o == nil {
+			return c, fmt.Errorf("%w: nil Option", ErrInvalid)
+		}
+		o(&c)
+		if c.err != nil {
+			return c, c.err
+		}
+	}
+	return c, nil
+}

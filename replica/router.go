@@ -1,0 +1,190 @@
+package replica
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pgxact/pgxact/tx"
+)
+
+// Router sends each transaction tx.Run gives it to the primary or to a replica: read-only transactions that are not
+// SERIALIZABLE go to a replica, taken in turn, and everything else to the primary. A replica whose pool cannot lend a
+// connection is left out for the cooldown (WithCooldown); with no replica available, reads go to the primary.
+//
+// A Router does not own its pools: close them yourself after the last Run. It is safe for concurrent use by many
+// goroutines. Build one with New; the zero Router is not usable.
+//
+// Reads through a Router alone may lag behind the primary by any amount. Use a Session for read-your-writes.
+type Router struct {
+	primary  *pgxpool.Pool
+	replicas []*member
+	next     atomic.Uint64 // round-robin position
+	cfg      config
+}
+
+var (
+	_ tx.Acquirer       = (*Router)(nil)
+	_ tx.Acquirer       = (*Session)(nil)
+	_ tx.CommitRecorder = (*Session)(nil)
+)
+
+// New returns a Router over a primary pool and zero or more replica pools, each of which must reach one hot standby
+// of the primary (not a load balancer over several). A nil pool or an invalid option is an error for which
+// errors.Is(err, ErrInvalid) is true.
+func New(primary *pgxpool.Pool, replicas []*pgxpool.Pool, opts ...Option) (*Router, error) {
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	if primary == nil {
+		return nil, fmt.Errorf("%w: nil primary pool", ErrInvalid)
+	}
+	r := &Router{primary: primary, cfg: cfg}
+	for i, p := range replicas {
+		if p == nil {
+			return nil, fmt.Errorf("%w: nil replica pool at index %d", ErrInvalid, i)
+		}
+		r.replicas = append(r.replicas, &member{pool: p})
+	}
+	return r, nil
+}
+
+// AcquireTx lends a connection for a transaction with opts: a replica's for a read-only transaction that is not
+// SERIALIZABLE, the primary's otherwise or when no replica can lend one. tx.Run calls it; release must be called
+// exactly once.
+//
+// SERIALIZABLE goes to the primary because PostgreSQL refuses it on a hot standby (0A000, "cannot use serializable
+// mode in a hot standby"): run reads meant for replicas with tx.ReadOnly() and tx.WithIsolation(pgx.RepeatableRead).
+func (r *Router) AcquireTx(ctx context.Context, opts pgx.TxOptions) (*pgx.Conn, func(), error) {
+	if !replicable(opts) {
+		return r.acquirePrimary(ctx)
+	}
+	return r.acquireRead(ctx, 0)
+}
+
+// BeginTx begins a transaction on the primary, whatever opts say. tx.Run uses it to ask pg_xact_status about a
+// COMMIT whose answer was lost, and only the primary can answer that: a lagging replica may not know the transaction
+// yet. Route your own reads with tx.Run.
+func (r *Router) BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) {
+	return r.primary.BeginTx(ctx, opts)
+}
+
+// Session returns a new read-your-writes session on r, with no commits recorded yet.
+func (r *Router) Session() *Session { return &Session{r: r} }
+
+// SessionFrom returns a session that continues one whose Token was token, in this process or another: its reads
+// see at least the commits that session had recorded. The empty token gives a new session. Any token Session.Token
+// did not produce is an error for which errors.Is(err, ErrInvalidToken) is true.
+func (r *Router) SessionFrom(token string) (*Session, error) {
+	s := r.Session()
+	if token == "" {
+		return s, nil
+	}
+	at, err := parseLSN(token)
+	if err != nil {
+		return nil, err
+	}
+	if at == unknownLSN {
+		s.unknown = true
+	} else {
+		s.token = at
+	}
+	return s, nil
+}
+
+// replicable reports whether a standby can run a transaction with opts.
+func replicable(opts pgx.TxOptions) bool {
+	return opts.AccessMode == pgx.ReadOnly && opts.IsoLevel != pgx.Serializable
+}
+
+func (r *Router) acquirePrimary(ctx context.Context) (*pgx.Conn, func(), error) {
+	c, err := r.primary.Acquire(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("replica: acquire primary connection: %w", err)
+	}
+	return c.Conn(), c.Release, nil
+}
+
+// acquireRead lends a connection on which every commit up to token is visible: a replica's if one has replayed that
+// far, or catches up within MaxWait, and the primary's otherwise. A zero token is satisfied by any replica.
+func (r *Router) acquireRead(ctx context.Context, token lsn) (*pgx.Conn, func(), error) {
+	c, err := r.acquireReplica(ctx, token)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c == nil {
+		return r.acquirePrimary(ctx)
+	}
+	return c.Conn(), c.Release, nil
+}
+
+// acquireReplica returns a connection to a replica that has replayed token, or nil when none can be had in time.
+// Its only errors are the caller's: a cancelled or expired ctx.
+func (r *Router) acquireReplica(ctx context.Context, token lsn) (*pgxpool.Conn, error) {
+	n := uint64(len(r.replicas))
+	if n == 0 {
+		return nil, nil
+	}
+	first := r.next.Add(1)
+	var behind []*member
+	for i := range n {
+		m := r.replicas[(first+i)%n]
+		if !m.available(time.Now()) {
+			continue
+		}
+		if !m.hasReplayed(token) {
+			behind = append(behind, m) // might catch up; tried below, after the ones known to be ready
+			continue
+		}
+		if c, err := r.lend(ctx, m); c != nil || err != nil {
+			return c, err
+		}
+	}
+	return r.awaitReplica(ctx, behind, token)
+}
+
+// awaitReplica looks at the replicas that were behind, in turn, for one that reaches token. All of them together
+// wait at most MaxWait; each costs at least one round trip.
+func (r *Router) awaitReplica(ctx context.Context, behind []*member, token lsn) (*pgxpool.Conn, error) {
+	deadline := time.Now().Add(r.cfg.maxWait)
+	for _, m := range behind {
+		c, err := r.lend(ctx, m)
+		if err != nil {
+			return nil, err
+		}
+		if c == nil {
+			continue
+		}
+		ok, err := r.caughtUp(ctx, m, c.Conn(), token, deadline)
+		if ok {
+			return c, nil
+		}
+		c.Release() // a connection that failed mid-query is closed, and the pool drops it
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, fmt.Errorf("replica: waiting for replay: %w", ctxErr)
+		}
+		if err != nil {
+			m.fail(time.Now(), r.cfg.cooldown)
+		}
+	}
+	return nil, nil
+}
+
+// lend acquires a connection from m's pool. A failure leaves m out for the cooldown and returns nil, unless it is
+// the caller's ctx that ended.
+func (r *Router) lend(ctx context.Context, m *member) (*pgxpool.Conn, error) {
+	c, err := m.pool.Acquire(ctx)
+	if err == nil {
+		return c, nil
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return nil, fmt.Errorf("replica: acquire replica connection: %w: %w", ctxErr, err)
+	}
+	m.fail(time.Now(), r.cfg.cooldown)
+	return nil, nil
+}
