@@ -31,20 +31,13 @@ func Fold[X, Acc any](xs []X, init Acc, f func(Acc, X) tx.Tx[Acc]) tx.Tx[Acc] {
 	// elements of tx.All, which runs its elements one after the other, and each step reads and writes the cell.
 	newCell := tx.Map(tx.Pure(init), func(v Acc) *Acc { return &v })
 	return tx.Bind(newCell, func(acc *Acc) tx.Tx[Acc] {
+		unit := tx.Pure(struct{}{})
+		store := func(next Acc) struct{} { *acc = next; return struct{}{} }
 		steps := make([]tx.Tx[struct{}], len(xs))
 		for i, x := range xs {
-			steps[i] = foldStep(acc, x, f)
+			// The Bind defers f until the step runs, so that it sees the accumulator the step before left.
+			steps[i] = tx.Bind(unit, func(struct{}) tx.Tx[struct{}] { return tx.Map(f(*acc, x), store) })
 		}
 		return tx.Map(tx.All(steps), func([]struct{}) Acc { return *acc })
-	})
-}
-
-// foldStep runs f on the accumulator as it is when the step runs, not when it is built, and stores the result.
-func foldStep[X, Acc any](acc *Acc, x X, f func(Acc, X) tx.Tx[Acc]) tx.Tx[struct{}] {
-	return tx.Bind(tx.Pure(acc), func(acc *Acc) tx.Tx[struct{}] {
-		return tx.Map(f(*acc, x), func(next Acc) struct{} {
-			*acc = next
-			return struct{}{}
-		})
 	})
 }

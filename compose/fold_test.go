@@ -2,6 +2,7 @@ package compose_test
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -44,9 +45,22 @@ func TestFoldOfTenThousandPureSteps(t *testing.T) {
 	for i := range xs {
 		xs[i] = i + 1
 	}
-	got, err := tx.Run(ctxT(t), newPool(t), compose.Fold(xs, 0, func(acc, x int) tx.Tx[int] { return tx.Pure(acc + x) }))
+	var depths []int
+	got, err := tx.Run(ctxT(t), newPool(t), compose.Fold(xs, 0, func(acc, x int) tx.Tx[int] {
+		if x == 1 || x == n {
+			depths = append(depths, stackDepth())
+		}
+		return tx.Pure(acc + x)
+	}))
 	require.NoError(t, err)
 	require.Equal(t, n*(n+1)/2, got)
+	require.Len(t, depths, 2)
+	require.Equal(t, depths[0], depths[1], "the last step runs no deeper in the stack than the first")
+}
+
+func stackDepth() int {
+	pcs := make([]uintptr, 100_000)
+	return runtime.Callers(0, pcs)
 }
 
 // TestFoldStartsEveryRunFromInit runs one Fold value repeatedly and concurrently: the accumulator belongs to the run.

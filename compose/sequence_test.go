@@ -114,10 +114,10 @@ func TestSequenceFailureNamesTheElementAndCommitsNothing(t *testing.T) {
 		}{
 			{"a statement error carries the element's index", duplicate, true, nil},
 			{"no row carries the element's index", noRow, true, pgx.ErrNoRows},
-			{"a Go-side failure comes back as is", func(int) tx.Tx[pgconn.CommandTag] {
+			{"a Go-side failure is not a statement error", func(int) tx.Tx[pgconn.CommandTag] {
 				return tx.Fail[pgconn.CommandTag](errBoom)
 			}, false, errBoom},
-			{"a failing Func comes back as is", func(int) tx.Tx[pgconn.CommandTag] {
+			{"a failing Func is not a statement error", func(int) tx.Tx[pgconn.CommandTag] {
 				return tx.Func(func(context.Context, pgx.Tx) (pgconn.CommandTag, error) {
 					return pgconn.CommandTag{}, errBoom
 				})
