@@ -1,0 +1,123 @@
+package tx_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pgxact/pgxact/internal/faultproxy"
+	"github.com/pgxact/pgxact/pgtest"
+	"github.com/pgxact/pgxact/retry"
+	"github.com/pgxact/pgxact/tx"
+)
+
+// proxiedPool returns a pool whose connections go through a fault-injecting proxy, and a direct pool for checking.
+func proxiedPool(t *testing.T, maxConns int32) (*pgxpool.Pool, *pgxpool.Pool, *faultproxy.Proxy) {
+	t.Helper()
+	direct := pgtest.Config(t)
+	target := net.JoinHostPort(direct.ConnConfig.Host, strconv.Itoa(int(direct.ConnConfig.Port)))
+	proxy, err := faultproxy.Start(target)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = proxy.Close() })
+
+	cfg := direct.Copy()
+	cfg.ConnConfig.Port = uint16(proxy.Port())
+	cfg.MaxConns = maxConns
+	cut, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(cut.Close)
+	check, err := pgxpool.NewWithConfig(context.Background(), direct)
+	require.NoError(t, err)
+	t.Cleanup(check.Close)
+	return cut, check, proxy
+}
+
+// TestAmbiguousCommits cuts connections right before or right after COMMIT reaches the server, well over a thousand
+// times, and checks every outcome against the table: a success is there exactly once, a plain error is absent, and
+// nothing is applied twice.
+func TestAmbiguousCommits(t *testing.T) {
+	pool, check, proxy := proxiedPool(t, 4)
+	ctx := ctxT(t)
+	_, err := check.Exec(ctx, "CREATE TABLE ledger (id int NOT NULL)") // no key: a duplicate would show as a count of 2
+	require.NoError(t, err)
+	proxy.SetRule(faultproxy.CutCommits(0.5, 1))
+	policy := retry.New(retry.On(retry.Serialization, retry.ConnectionLost), retry.MaxAttempts(20),
+		retry.WithBackoff(retry.Constant(0)))
+
+	const workers, each = 4, 600
+	outcomes := make([]error, workers*each)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				id := w*each + i
+				_, outcomes[id] = tx.Run(ctx, pool, tx.Exec("INSERT INTO ledger VALUES ($1)", id), tx.WithPolicy(policy))
+			}
+		}()
+	}
+	wg.Wait()
+	proxy.SetRule(nil)
+
+	counts := map[int]int{}
+	rows, err := check.Query(ctx, "SELECT id, count(*) FROM ledger GROUP BY id")
+	require.NoError(t, err)
+	for rows.Next() {
+		var id, n int
+		require.NoError(t, rows.Scan(&id, &n))
+		counts[id] = n
+	}
+	require.NoError(t, rows.Err())
+
+	var unknown, failed int
+	for id, err := range outcomes {
+		switch {
+		case err == nil:
+			require.Equal(t, 1, counts[id], "acknowledged insert %d", id)
+		case errors.Is(err, tx.ErrCommitUnknown):
+			unknown++
+			require.LessOrEqual(t, counts[id], 1, "insert %d applied twice", id)
+		default:
+			failed++
+			require.Zero(t, counts[id], "insert %d failed with %v but is present", id, err)
+		}
+	}
+	cuts := proxy.Stats().Cuts
+	t.Logf("transactions %d, connection cuts at COMMIT %d, unresolved %d, failed %d", len(outcomes), cuts, unknown, failed)
+	require.GreaterOrEqual(t, cuts, uint64(1000))
+	require.Zero(t, unknown, "every ambiguous commit resolved")
+	requireNoAcquired(t, pool)
+}
+
+// TestCommitUnknownWhenTheServerCannotAnswer: if the outcome cannot be established, Run says so instead of guessing.
+func TestCommitUnknownWhenTheServerCannotAnswer(t *testing.T) {
+	pool, check, proxy := proxiedPool(t, 1)
+	ctx := ctxT(t)
+	_, err := check.Exec(ctx, "CREATE TABLE ledger (id int NOT NULL)")
+	require.NoError(t, err)
+	var cut atomic.Bool
+	proxy.SetRule(func(m faultproxy.Message) faultproxy.Action {
+		if cut.Load() {
+			return faultproxy.CutBefore // every later message, so pg_xact_status cannot be asked either
+		}
+		if faultproxy.IsCommit(m) {
+			cut.Store(true)
+			return faultproxy.CutAfter
+		}
+		return faultproxy.Forward
+	})
+	start := time.Now()
+	_, err = tx.Run(ctx, pool, tx.Exec("INSERT INTO ledger VALUES (1)"), tx.WithPolicy(retry.Never()))
+	require.ErrorIs(t, err, tx.ErrCommitUnknown, fmt.Sprint(err))
+	require.Less(t, time.Since(start), 10*time.Second)
+}
