@@ -23,9 +23,10 @@
 //
 // Elements run in order, and the first failure stops the work: the server runs the statements of a round trip in
 // order and skips the rest after an error, and the transaction rolls back, so nothing of the failed run is committed.
-// A statement failure is a *tx.StatementError whose Index is the statement's position in its round trip: for elements
-// of one statement each, in a combinator that starts its round trip, Index is the failing element's index. Other
-// errors are returned as the element produced them.
+// The error names the failing element with an *ElementError (the Fold step, the Zip argument); nested combinators
+// nest them. A statement failure is in addition a *tx.StatementError, outside the ElementError, whose Index is the
+// statement's position in its round trip: for elements of one statement each, in a combinator that starts its
+// round trip, that Index equals the element's.
 //
 // # Building and running
 //

@@ -36,7 +36,7 @@ func Fold[X, Acc any](xs []X, init Acc, f func(Acc, X) tx.Tx[Acc]) tx.Tx[Acc] {
 		steps := make([]tx.Tx[struct{}], len(xs))
 		for i, x := range xs {
 			// The Bind defers f until the step runs, so that it sees the accumulator the step before left.
-			steps[i] = tx.Bind(unit, func(struct{}) tx.Tx[struct{}] { return tx.Map(f(*acc, x), store) })
+			steps[i] = tx.Bind(unit, func(struct{}) tx.Tx[struct{}] { return element(i, tx.Map(f(*acc, x), store)) })
 		}
 		return tx.Map(tx.All(steps), func([]struct{}) Acc { return *acc })
 	})

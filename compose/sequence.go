@@ -11,13 +11,12 @@ import (
 // wrote), so consecutive plain statements are sent to the server in one round trip. An empty or nil ts yields an
 // empty, non-nil slice without touching the database.
 //
-// The first failure stops the run and is returned as is. A statement that fails comes back as a *tx.StatementError
-// whose Index is its position in the round trip; when every element is one statement and the Sequence starts its
-// round trip, that Index is the element's index.
+// The first failure stops the run; its error is an *ElementError naming the element. A statement that fails is
+// also reported by a *tx.StatementError with its position in the round trip (see the package documentation).
 //
 // Sequence does not keep ts: the caller may reuse the slice.
 func Sequence[T any](ts []tx.Tx[T]) tx.Tx[[]T] {
-	return tx.All(ts)
+	return tx.All(elements(ts))
 }
 
 // Traverse returns a Tx that runs f(x) for every x in xs, in order, and yields the results in the same order. f is
@@ -32,7 +31,7 @@ func Traverse[X, T any](xs []X, f func(X) tx.Tx[T]) tx.Tx[[]T] {
 	}
 	ts := make([]tx.Tx[T], len(xs))
 	for i, x := range xs {
-		ts[i] = f(x)
+		ts[i] = element(i, f(x))
 	}
 	return tx.All(ts)
 }

@@ -14,8 +14,8 @@ func Zip[A, B any](a tx.Tx[A], b tx.Tx[B]) tx.Tx[lo.Tuple2[A, B]] {
 	// afterwards. This keeps the types static — no boxing into any, no type assertions.
 	type pair = lo.Tuple2[A, B]
 	halves := tx.All([]tx.Tx[pair]{
-		tx.Map(a, func(v A) pair { return pair{A: v} }),
-		tx.Map(b, func(v B) pair { return pair{B: v} }),
+		element(0, tx.Map(a, func(v A) pair { return pair{A: v} })),
+		element(1, tx.Map(b, func(v B) pair { return pair{B: v} })),
 	})
 	return tx.Map(halves, func(r []pair) pair { return pair{A: r[0].A, B: r[1].B} })
 }
@@ -25,9 +25,9 @@ func Zip[A, B any](a tx.Tx[A], b tx.Tx[B]) tx.Tx[lo.Tuple2[A, B]] {
 func Zip3[A, B, C any](a tx.Tx[A], b tx.Tx[B], c tx.Tx[C]) tx.Tx[lo.Tuple3[A, B, C]] {
 	type triple = lo.Tuple3[A, B, C]
 	thirds := tx.All([]tx.Tx[triple]{
-		tx.Map(a, func(v A) triple { return triple{A: v} }),
-		tx.Map(b, func(v B) triple { return triple{B: v} }),
-		tx.Map(c, func(v C) triple { return triple{C: v} }),
+		element(0, tx.Map(a, func(v A) triple { return triple{A: v} })),
+		element(1, tx.Map(b, func(v B) triple { return triple{B: v} })),
+		element(2, tx.Map(c, func(v C) triple { return triple{C: v} })),
 	})
 	return tx.Map(thirds, func(r []triple) triple { return triple{A: r[0].A, B: r[1].B, C: r[2].C} })
 }

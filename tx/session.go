@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,7 +64,43 @@ func (s *session) aborted() bool {
 func (s *session) began() bool { return s.tx != nil || s.trips > 0 }
 
 // send runs stmts in one round trip, preceded by the pending statements, and returns their results in order.
-func (s *session) send(ctx context.Context, stmts []stmt) (res []any, err error) {
+func (s *session) send(ctx context.Context, stmts []stmt) ([]any, error) {
+	return s.sendFrom(ctx, stmts, 0)
+}
+
+// sendFrom is send for stmts that start at position base of the caller's list (for error messages). pgx prepares
+// every new statement of a batch before running any, so a statement that refers to a table an earlier one creates
+// cannot be prepared yet. When that happens in the round trip that carries BEGIN, nothing has run and the batch is
+// split in front of it and sent as two. In a transaction already open, the failed Parse has aborted it; the statement
+// is then reported (a Bind between DDL and its use avoids this).
+func (s *session) sendFrom(ctx context.Context, stmts []stmt, base int) ([]any, error) {
+	pending, trips := s.pending, s.trips
+	res, err := s.sendOnce(ctx, stmts, base)
+	var pre pgx.ErrPreprocessingBatch
+	if err == nil || !errors.As(err, &pre) {
+		return res, err
+	}
+	j := slices.IndexFunc(stmts, func(st stmt) bool { return st.sql == pre.SQL() })
+	if j < 0 {
+		return nil, err
+	}
+	if j == 0 || s.aborted() {
+		// Either it is the first statement, or a failed Parse has aborted the open transaction: report it as is.
+		return nil, &StatementError{SQL: stmts[j].sql, Index: base + j, Err: pre}
+	}
+	s.pending, s.trips = pending, trips
+	head, err := s.sendFrom(ctx, stmts[:j], base)
+	if err != nil {
+		return nil, err
+	}
+	tail, err := s.sendFrom(ctx, stmts[j:], base+j)
+	if err != nil {
+		return nil, err
+	}
+	return append(head, tail...), nil
+}
+
+func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []any, err error) {
 	if len(stmts) == 0 {
 		return nil, nil
 	}
@@ -96,7 +133,7 @@ func (s *session) send(ctx context.Context, stmts []stmt) (res []any, err error)
 	if err := readPending(br, pending); err != nil {
 		return nil, err
 	}
-	if res, err = readStmts(br, stmts); err != nil {
+	if res, err = readStmts(br, stmts, base); err != nil {
 		return nil, err
 	}
 	if capture {
@@ -118,12 +155,12 @@ func readPending(br pgx.BatchResults, pending []string) error {
 	return nil
 }
 
-func readStmts(br pgx.BatchResults, stmts []stmt) ([]any, error) {
+func readStmts(br pgx.BatchResults, stmts []stmt, base int) ([]any, error) {
 	res := make([]any, len(stmts))
 	for i, st := range stmts {
 		v, err := st.read(br)
 		if err != nil {
-			return nil, &StatementError{SQL: st.sql, Index: i, Err: err}
+			return nil, &StatementError{SQL: st.sql, Index: base + i, Err: err}
 		}
 		res[i] = v
 	}

@@ -1,7 +1,6 @@
 package compose_test
 
-// Tests in this file show defects of package tx that compose's contract depends on; they fail until tx is fixed.
-// See the report of the compose work for the proposed fix (tx/session.go, send).
+// Tests in this file pin down how batches behave when pgx cannot prepare a statement (tx/session.go, sendFrom).
 
 import (
 	"testing"
@@ -16,7 +15,7 @@ import (
 // pgx prepares every new statement of a batch before it runs any of them. A statement that cannot be prepared (a
 // typo, a missing table) then fails the whole batch before BEGIN runs, and tx reports it against BEGIN (first round
 // trip) or against statement 0 (later round trips) instead of the statement at fault.
-func TestTxBugStatementThatFailsToPrepareIsNamed(t *testing.T) {
+func TestStatementThatFailsToPrepareIsNamed(t *testing.T) {
 	const bad = "INSERT INTO no_such_table VALUES (1)"
 	elements := []tx.Tx[pgconn.CommandTag]{insert(1), insert(2), tx.Exec(bad)}
 	tests := []struct {
@@ -44,7 +43,7 @@ func TestTxBugStatementThatFailsToPrepareIsNamed(t *testing.T) {
 // tx.Then promises that plain statements in one round trip behave "just as if they had been sent one by one", and
 // compose promises that elements see each other's effects. A statement that uses what an earlier one creates
 // breaks both: pgx prepares it before the earlier statement has run.
-func TestTxBugStatementUsingATableCreatedEarlierInTheBatch(t *testing.T) {
+func TestStatementUsingATableCreatedEarlierInTheBatch(t *testing.T) {
 	pool := newPool(t)
 	got, err := tx.Run(ctxT(t), pool, compose.Sequence([]tx.Tx[pgconn.CommandTag]{
 		tx.Exec("CREATE TABLE fresh (id int)"),

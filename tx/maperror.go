@@ -1,0 +1,56 @@
+package tx
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// MapError returns a Tx that runs t and, if t fails, fails with f(err) instead: it adds context to errors, as
+// package compose does to name the element that failed. f must return a non-nil error; a nil result keeps err.
+//
+// MapError keeps t's statements batchable. When one of them fails in a round trip shared with other work, f receives
+// the statement's own error, and the *StatementError that reports the statement's position wraps what f returns.
+func MapError[T any](t Tx[T], f func(error) error) Tx[T] {
+	if f == nil {
+		return Fail[T](invalid("MapError with a nil function"))
+	}
+	if t.s == nil {
+		return t // running it reports the zero Tx
+	}
+	mapped := func(err error) error {
+		if e := f(err); e != nil {
+			return e
+		}
+		return err
+	}
+	if !t.static() {
+		return Tx[T]{&step[T]{run: func(ctx context.Context, s *session) (T, error) {
+			v, err := t.exec(ctx, s)
+			if err != nil {
+				return v, mapped(err)
+			}
+			return v, nil
+		}}}
+	}
+	stmts := make([]stmt, len(t.s.stmts))
+	for i, st := range t.s.stmts {
+		read := st.read
+		st.read = func(br pgx.BatchResults) (any, error) {
+			v, err := read(br)
+			if err != nil {
+				return nil, mapped(err)
+			}
+			return v, nil
+		}
+		stmts[i] = st
+	}
+	finish := t.s.finish
+	return Tx[T]{&step[T]{stmts: stmts, finish: func(s *session, res []any) (T, error) {
+		v, err := finish(s, res)
+		if err != nil {
+			return v, mapped(err)
+		}
+		return v, nil
+	}}}
+}
