@@ -15,12 +15,15 @@ import (
 )
 
 // describe records how the figures were made.
-func describe(ctx context.Context, c config, pool *pgxpool.Pool, args []string) report.Meta {
+// loadBefore is the load average when the sweep began: the server and the benchmark share the machine, and anything
+// else running on it shows in the figures.
+func describe(ctx context.Context, c config, pool *pgxpool.Pool, args []string, loadBefore string) report.Meta {
 	server := "unknown"
 	_ = pool.QueryRow(ctx, "SHOW server_version").Scan(&server)
 	return report.Meta{
-		Command:  strings.Join(append([]string{"txbench"}, args...), " "),
-		Machine:  fmt.Sprintf("%d CPUs (%s), GOMAXPROCS %d, %s/%s", runtime.NumCPU(), cpuModel(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH),
+		Command: strings.Join(append([]string{"txbench"}, args...), " "),
+		Machine: fmt.Sprintf("%d CPUs (%s), GOMAXPROCS %d, %s/%s", runtime.NumCPU(), cpuModel(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH) +
+			fmt.Sprintf("; load average (1, 5, 15 min) %s before, %s after", loadBefore, loadAverage()),
 		Software: fmt.Sprintf("Go %s, PostgreSQL %s on the same machine, over loopback TCP", runtime.Version(), server),
 		Settings: fmt.Sprintf("%v per implementation per cell, in %d interleaved rounds; pool MaxConns %d; "+
 			"transfer: %d accounts; reads and chain: k=%d; seed %d", c.duration, c.rounds, slices.Max(c.workers),
@@ -42,4 +45,13 @@ func cpuModel() string {
 		}
 	}
 	return "unknown CPU"
+}
+
+// loadAverage returns the first three fields of /proc/loadavg, or "unknown".
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if fields := strings.Fields(string(data)); err == nil && len(fields) >= 3 {
+		return strings.Join(fields[:3], " ")
+	}
+	return "unknown"
 }

@@ -85,6 +85,7 @@ func execute(ctx context.Context, c config, connString string, args []string, st
 		return err
 	}
 	defer pool.Close()
+	loadBefore := loadAverage()
 	prog := newProgress(stderr, c.progress || isTerminal(stderr), len(c.workloads)*len(c.workers))
 	var all []harness.Result
 	for _, name := range c.workloads {
@@ -102,7 +103,7 @@ func execute(ctx context.Context, c config, connString string, args []string, st
 		}
 	}
 	if c.out != "" {
-		if err := writeReport(ctx, c, pool, args, all); err != nil {
+		if err := writeReport(ctx, c, pool, args, loadBefore, all); err != nil {
 			return err
 		}
 	}
@@ -151,7 +152,8 @@ func newPool(ctx context.Context, connString string, maxConns int) (*pgxpool.Poo
 	return pool, nil
 }
 
-func writeReport(ctx context.Context, c config, pool *pgxpool.Pool, args []string, rs []harness.Result) error {
+func writeReport(ctx context.Context, c config, pool *pgxpool.Pool, args []string, loadBefore string,
+	rs []harness.Result) error {
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		return fmt.Errorf("txbench: %w", err)
 	}
@@ -162,7 +164,7 @@ func writeReport(ctx context.Context, c config, pool *pgxpool.Pool, args []strin
 	if err != nil {
 		return fmt.Errorf("txbench: %w", err)
 	}
-	err = report.WriteMarkdown(f, describe(ctx, c, pool, args), rs, true)
+	err = report.WriteMarkdown(f, describe(ctx, c, pool, args, loadBefore), rs, true)
 	return errors.Join(err, f.Close())
 }
 

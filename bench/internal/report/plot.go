@@ -89,7 +89,9 @@ func workloads(rs []harness.Result) []string {
 	return distinct(rs, func(r harness.Result) string { return r.Workload })
 }
 
-func impls(rs []harness.Result) []string { return distinct(rs, func(r harness.Result) string { return r.Impl }) }
+func impls(rs []harness.Result) []string {
+	return distinct(rs, func(r harness.Result) string { return r.Impl })
+}
 
 func workerCounts(rs []harness.Result) []int {
 	ns := distinct(rs, func(r harness.Result) int { return r.Workers })
