@@ -40,11 +40,16 @@
 // A read on a standby can be cancelled when replay must remove row versions it may still need (hot_standby_feedback
 // off) or take a lock it holds: PostgreSQL reports SQLSTATE 40001, "canceling statement due to conflict with
 // recovery", or ends an idle-in-transaction session with a FATAL 40001 "terminating connection due to conflict with
-// recovery". Both are retry.Serialization, which tx.Run retries by default from BEGIN, through the Router again. A
-// write that fails with 25006 read_only_sql_transaction means the "primary" is now a standby (a failover happened
-// under a stable address); retry.ReadOnlyTransaction is retried only when a policy opts in with retry.On, and then
-// helps only if the pool reaches the new primary — pgx's target_session_attrs=read-write with several hosts, plus
-// discarding old connections (pgxpool.Pool.Reset) when a 25006 is seen, for example from a tx.Observer.
+// recovery". Both are retry.Serialization, which tx.Run retries by default from BEGIN, through the Router again.
+//
+// After a failover under a stable address the primary pool may reach a standby. tx.Run's BEGIN asks for READ WRITE
+// (and SERIALIZABLE by default), which a standby refuses at once with 0A000 feature_not_supported ("cannot set
+// transaction read-write mode during recovery", "cannot use serializable mode in a hot standby"), not with 25006
+// read_only_sql_transaction: no retry class covers it, so the write fails without retries, having changed nothing.
+// retry.ReadOnlyTransaction (25006, opt-in with retry.On) is what a write gets on a standby in a transaction that did
+// not ask for READ WRITE, such as plain pgx code. Recovering from failover is the pool's job: connect the primary pool
+// with several hosts and target_session_attrs=read-write, and discard old connections (pgxpool.Pool.Reset) when such
+// an error is seen, for example from a tx.Observer.
 //
 // # pgbouncer
 //

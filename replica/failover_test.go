@@ -1,0 +1,122 @@
+package replica_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pgxact/pgxact/retry"
+	"github.com/pgxact/pgxact/tx"
+)
+
+// attempts records what tx.Run reports about each attempt.
+type attempts struct {
+	tx.NopObserver
+	mu    sync.Mutex
+	infos []tx.AttemptInfo
+}
+
+func (a *attempts) EndAttempt(_ context.Context, info tx.AttemptInfo) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.infos = append(a.infos, info)
+}
+
+// TestRecoveryConflictIsRetried provokes a recovery conflict deterministically: a read on the standby takes its
+// snapshot, the primary deletes and vacuums away the rows that snapshot sees, and the standby, told not to wait
+// (max_standby_streaming_delay = 0), ends the reading session when it replays the vacuum. tx.Run restarts the read,
+// which then sees the rows gone.
+func TestRecoveryConflictIsRetried(t *testing.T) {
+	p := newPair(t)
+	ctx := ctxT(t)
+	_, err := p.replica.Exec(ctx, "ALTER SYSTEM SET max_standby_streaming_delay = 0")
+	require.NoError(t, err)
+	_, err = p.replica.Exec(ctx, "SELECT pg_reload_conf()")
+	require.NoError(t, err)
+	_, err = p.primary.Exec(ctx, "INSERT INTO items SELECT generate_series(1, 100)")
+	require.NoError(t, err)
+	p.waitForReplay(t)
+
+	r := newRouter(t, p.primary, []*pgxpool.Pool{p.replica})
+	var tries atomic.Int32
+	read := tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+		var before int
+		if err := q.QueryRow(ctx, "SELECT count(*) FROM items").Scan(&before); err != nil {
+			return 0, err
+		}
+		if tries.Add(1) == 1 {
+			require.Equal(t, 100, before)
+			_, err := p.primary.Exec(ctx, "DELETE FROM items")
+			require.NoError(t, err)
+			_, err = p.primary.Exec(ctx, "VACUUM items")
+			require.NoError(t, err)
+			p.waitForReplay(t) // replaying the vacuum cancels this transaction
+		}
+		var n int
+		err := q.QueryRow(ctx, "SELECT count(*) FROM items WHERE pg_is_in_recovery()").Scan(&n)
+		return n, err
+	})
+	obs := &attempts{}
+	n, err := tx.Run(ctx, r, read, append(readOnly, tx.WithObserver(obs))...)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	require.Len(t, obs.infos, 2)
+	first := obs.infos[0]
+	require.Equal(t, "40001", first.SQLState, "first attempt: %v", first.Err)
+	require.Equal(t, retry.Serialization, first.Class)
+	require.Contains(t, first.Err.Error(), "conflict with recovery")
+	require.True(t, first.Retry)
+}
+
+// TestWriteOnAStandby: after a failover under a stable address, the "primary" pool may reach a standby. tx.Run's
+// BEGIN says READ WRITE (and SERIALIZABLE by default), which a standby refuses at once with 0A000
+// feature_not_supported — not 25006 — so no retry class covers it, not even retry.ReadOnlyTransaction. 25006
+// read_only_sql_transaction is what a write gets on a standby inside a transaction that did not ask for READ WRITE.
+func TestWriteOnAStandby(t *testing.T) {
+	p := newPair(t)
+	demoted := newRouter(t, p.replica, nil) // the primary pool reaches a standby
+	ctx := ctxT(t)
+	optIn := tx.WithPolicy(retry.New(retry.On(retry.ReadOnlyTransaction), retry.MaxAttempts(3)))
+
+	for _, c := range []struct {
+		name string
+		iso  pgx.TxIsoLevel
+		msg  string
+	}{
+		{"serializable", pgx.Serializable, "cannot use serializable mode in a hot standby"},
+		{"repeatable read", pgx.RepeatableRead, "cannot set transaction read-write mode during recovery"},
+	} {
+		t.Run(c.name+": BEGIN fails with 0A000, class Other, not retried even when opted in to 25006", func(t *testing.T) {
+			obs := &attempts{}
+			_, err := tx.Run(ctx, demoted, insert(1), tx.WithIsolation(c.iso), optIn, tx.WithObserver(obs))
+			requireSQLState(t, "0A000", err)
+			require.Contains(t, err.Error(), c.msg)
+			require.Equal(t, retry.Other, retry.Classify(err))
+			require.Len(t, obs.infos, 1)
+		})
+	}
+	t.Run("a write without READ WRITE fails with 25006, class ReadOnlyTransaction", func(t *testing.T) {
+		_, err := p.replica.Exec(ctx, "INSERT INTO items VALUES (1)")
+		requireSQLState(t, "25006", err)
+		require.Equal(t, retry.ReadOnlyTransaction, retry.Classify(err))
+	})
+	t.Run("a session records no failed write", func(t *testing.T) {
+		s := demoted.Session()
+		_, err := tx.Run(ctx, s, insert(1))
+		require.Error(t, err)
+		require.Empty(t, s.Token())
+	})
+}
+
+func requireSQLState(t *testing.T, want string, err error) {
+	t.Helper()
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	require.Equal(t, want, pgErr.Code, "%v", err)
+}
