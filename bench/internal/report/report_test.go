@@ -1,0 +1,68 @@
+package report_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pgxact/pgxact/bench/internal/harness"
+	"github.com/pgxact/pgxact/bench/internal/report"
+)
+
+func result(impl string, workers int, commits int64, latency time.Duration) harness.Result {
+	r := harness.Result{Workload: "transfer", Impl: impl, Workers: workers, Elapsed: time.Second, Commits: commits,
+		Attempts: 2 * commits, InvariantOK: true}
+	for range commits {
+		r.Latencies = append(r.Latencies, latency)
+	}
+	return r
+}
+
+func TestRecord(t *testing.T) {
+	t.Run("summarises a result", func(t *testing.T) {
+		r := result("pgxact", 4, 100, 0)
+		for i := range r.Latencies {
+			r.Latencies[i] = time.Duration(i+1) * time.Millisecond
+		}
+		rec := report.NewRecord(r)
+		require.Equal(t, 100.0, rec.CommitsPerSec)
+		require.Equal(t, 2.0, rec.AttemptsPerCommit)
+		require.Equal(t, 50.0, rec.P50Ms)
+		require.Equal(t, 99.0, rec.P99Ms)
+	})
+	t.Run("is encodable when nothing committed", func(t *testing.T) {
+		var buf bytes.Buffer
+		require.NoError(t, report.WriteJSON(&buf, []harness.Result{result("pgx", 64, 0, 0)}))
+		var rec map[string]any
+		require.NoError(t, json.Unmarshal(buf.Bytes(), &rec))
+		require.Equal(t, 0.0, rec["attempts_per_commit"])
+		require.Equal(t, 0.0, rec["p99_ms"])
+	})
+}
+
+func TestMarkdownComparesPgxactWithEachOtherImplementation(t *testing.T) {
+	rs := []harness.Result{
+		result("pgxact", 4, 300, time.Millisecond), result("pgx", 4, 100, 4*time.Millisecond),
+		result("pgxact", 16, 200, time.Millisecond), result("pgx", 16, 0, 0),
+	}
+	rs[3].Errors, rs[3].ErrorKinds = 7, map[string]int64{"40001": 7}
+	var buf bytes.Buffer
+	require.NoError(t, report.WriteMarkdown(&buf, report.Meta{Command: "txbench -x"}, rs, true))
+	md := buf.String()
+	require.Contains(t, md, "`txbench -x`")
+	require.Contains(t, md, "| transfer | 4 | 3.00× | 0.25× | 1.00× |")
+	require.Contains(t, md, "| transfer | 16 | – | – | 0.67× |", "nothing to divide by when pgx committed nothing")
+	require.Contains(t, md, "![transfer: commits/s](transfer-commits.svg)")
+	require.Contains(t, md, "transfer/pgx/16: errors 40001×7")
+}
+
+func TestMarkdownWithoutPgxactHasNoRatios(t *testing.T) {
+	var buf bytes.Buffer
+	require.NoError(t, report.WriteMarkdown(&buf, report.Meta{}, []harness.Result{result("pgx", 1, 5, 0)}, false))
+	require.NotContains(t, buf.String(), "relative to")
+	require.False(t, strings.Contains(buf.String(), ".svg"))
+}
