@@ -26,7 +26,7 @@ func allStatic[T any](ts []Tx[T]) Tx[[]T] {
 		out := make([]T, len(ts))
 		start := 0
 		for i, t := range ts {
-			v, err := t.s.finish(s, res[start:ends[i]])
+			v, err := t.s.done(s, res[start:ends[i]])
 			if err != nil {
 				return nil, err
 			}

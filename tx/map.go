@@ -8,9 +8,9 @@ func Map[A, B any](t Tx[A], f func(A) B) Tx[B] {
 		return Fail[B](invalid("Map with a nil function"))
 	}
 	if t.static() {
-		finish := t.s.finish
-		return Tx[B]{&step[B]{stmts: t.s.stmts, finish: func(s *session, res []any) (B, error) {
-			a, err := finish(s, res)
+		st := t.s
+		return Tx[B]{&step[B]{stmts: st.stmts, finish: func(s *session, res []any) (B, error) {
+			a, err := st.done(s, res)
 			if err != nil {
 				var zero B
 				return zero, err

@@ -45,9 +45,9 @@ func MapError[T any](t Tx[T], f func(error) error) Tx[T] {
 		}
 		stmts[i] = st
 	}
-	finish := t.s.finish
+	st := t.s
 	return Tx[T]{&step[T]{stmts: stmts, finish: func(s *session, res []any) (T, error) {
-		v, err := finish(s, res)
+		v, err := st.done(s, res)
 		if err != nil {
 			return v, mapped(err)
 		}

@@ -20,7 +20,7 @@ func Then[A, B any](a Tx[A], b Tx[B]) Tx[B] {
 
 func thenStatic[A, B any](a Tx[A], b Tx[B]) Tx[B] {
 	n := len(a.s.stmts)
-	fa, fb := a.s.finish, b.s.finish
+	fa, fb := a.s.done, b.s.done
 	return Tx[B]{&step[B]{
 		stmts: concat(a.s.stmts, b.s.stmts),
 		finish: func(s *session, res []any) (B, error) {

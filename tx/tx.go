@@ -20,8 +20,17 @@ type Tx[T any] struct {
 // what the runner can pipeline: independent statements go out in one round trip, with BEGIN fused into the first.
 type step[T any] struct {
 	stmts  []stmt
-	finish func(s *session, res []any) (T, error)
+	finish func(s *session, res []any) (T, error) // nil: the step yields value
 	run    func(ctx context.Context, s *session) (T, error)
+	value  T
+}
+
+// done turns the results of a static step's statements into its value.
+func (st *step[T]) done(s *session, res []any) (T, error) {
+	if st.finish == nil {
+		return st.value, nil
+	}
+	return st.finish(s, res)
 }
 
 func (t Tx[T]) static() bool { return t.s != nil && t.s.run == nil }
@@ -40,12 +49,12 @@ func (t Tx[T]) exec(ctx context.Context, s *session) (T, error) {
 		var zero T
 		return zero, err
 	}
-	return t.s.finish(s, res)
+	return t.s.done(s, res)
 }
 
 // Pure returns a Tx that yields v without touching the database.
 func Pure[T any](v T) Tx[T] {
-	return Tx[T]{&step[T]{finish: func(*session, []any) (T, error) { return v, nil }}}
+	return Tx[T]{&step[T]{value: v}}
 }
 
 // Fail returns a Tx that fails with err, rolling back the transaction unless a Recover catches it.
