@@ -48,6 +48,9 @@ func RunCell(ctx context.Context, db *pgxpool.Pool, w workload.Workload, impls [
 			InvariantOK: true}
 	}
 	sliceLen := o.Duration / time.Duration(rounds)
+	if err := warmUp(ctx, db, w, impls, o.Workers, min(sliceLen, maxWarmUp), o.Seed); err != nil {
+		return nil, err
+	}
 	for round := range rounds {
 		for j := range impls {
 			i := (round + j) % len(impls)
@@ -64,6 +67,46 @@ func RunCell(ctx context.Context, db *pgxpool.Pool, w workload.Workload, impls [
 		slices.Sort(results[i].Latencies)
 	}
 	return results, nil
+}
+
+// maxWarmUp bounds the unmeasured slice each implementation runs before a cell.
+const maxWarmUp = 100 * time.Millisecond
+
+// warmUp opens the connections the cell's workers will use and runs each implementation for an unmeasured slice, so
+// that no implementation pays for new server backends or empty statement caches in its measured time (otherwise the
+// first one to run after the worker count grows would).
+func warmUp(ctx context.Context, db *pgxpool.Pool, w workload.Workload, impls []impl.Impl, workers int,
+	d time.Duration, seed uint64) error {
+	if err := openConns(ctx, db, min(workers, int(db.Config().MaxConns))); err != nil {
+		return err
+	}
+	for _, im := range impls {
+		if err := w.Reset(ctx, db); err != nil {
+			return err
+		}
+		if _, err := runWorkers(ctx, db, w, im, workers, d, ^seed); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openConns makes the pool hold at least n open connections, by acquiring n at once.
+func openConns(ctx context.Context, db *pgxpool.Pool, n int) error {
+	conns := make([]*pgxpool.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Release()
+		}
+	}()
+	for range n {
+		c, err := db.Acquire(ctx)
+		if err != nil {
+			return fmt.Errorf("harness: warm-up: %w", err)
+		}
+		conns = append(conns, c)
+	}
+	return nil
 }
 
 // runSlice resets the tables, runs one slice and checks the invariant, adding to res.

@@ -13,4 +13,7 @@
 // time is up (a transaction in flight is finished, not cancelled, so every commit is counted exactly); then the
 // workload's Check runs against the commits counted. A failed Check, or a transaction error wrapping
 // workload.ErrInvariant, marks the implementation's result InvariantOK = false.
+//
+// Before its first round a cell opens every connection its workers need and runs each implementation for a short
+// unmeasured slice, so that new server backends and empty statement caches cost no implementation its figures.
 package harness
