@@ -20,7 +20,8 @@
 //
 // A connection error is retried as ConnectionLost only when the transaction certainly did not commit (nothing was
 // sent, or the runner marked the error with Uncommitted). If COMMIT may have reached the server, running the
-// transaction again could apply it twice, so the error is not retried.
+// transaction again could apply it twice: tx.Run first asks pg_xact_status, and marks the error Uncommitted only when
+// the server says the transaction aborted.
 //
 // # Wrapping errors
 //
