@@ -24,6 +24,7 @@ type Impl struct {
 // all lists every implementation; Defaults names those the benchmark runs unless told otherwise.
 var all = []Impl{
 	{Name: "pgxact", New: newPgxact},
+	{Name: "pgxact-unbudgeted", New: newPgxactUnbudgeted},
 	{Name: "pgx", New: newPgx},
 	{Name: "pgx-naive-retry", New: newNaiveRetry},
 	{Name: "crdb", New: newCrdb},
@@ -40,7 +41,8 @@ func Names() []string {
 	return names
 }
 
-// Defaults names the implementations the benchmark compares by default (all but the unsafe one).
+// Defaults names the implementations the benchmark compares by default: all but the pgxact variant and the unsafe
+// one.
 func Defaults() []string { return []string{"pgxact", "pgx", "pgx-naive-retry", "crdb", "trm"} }
 
 // ByName returns the implementation called name.

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgxact/pgxact/bench/internal/workload"
+	"github.com/pgxact/pgxact/retry"
 	"github.com/pgxact/pgxact/tx"
 )
 
@@ -24,11 +25,24 @@ func (c *attemptCounter) StartAttempt(ctx context.Context, _ int) context.Contex
 
 // newPgxact runs the workload's Tx with tx.Run and the default retry policy.
 func newPgxact(db *pgxpool.Pool, w workload.Workload) Runner {
+	return pgxactRunner(db, w)
+}
+
+// unbudgeted is retry.Default without its process-wide retry budget: same classes, limits and backoff.
+var unbudgeted = retry.New(retry.On(retry.Serialization, retry.Deadlock, retry.ConnectionLost))
+
+// newPgxactUnbudgeted runs tx.Run with a policy like the default but without a retry budget, to show what the
+// budget costs or saves under heavy contention.
+func newPgxactUnbudgeted(db *pgxpool.Pool, w workload.Workload) Runner {
+	return pgxactRunner(db, w, tx.WithPolicy(unbudgeted))
+}
+
+func pgxactRunner(db *pgxpool.Pool, w workload.Workload, opts ...tx.Option) Runner {
 	counter := &attemptCounter{}
-	observe := tx.WithObserver(counter)
+	opts = append(opts, tx.WithObserver(counter))
 	return func(ctx context.Context, r *rand.Rand) (int, error) {
 		counter.n = 0
-		_, err := tx.Run(ctx, db, w.Tx(r), observe)
+		_, err := tx.Run(ctx, db, w.Tx(r), opts...)
 		return counter.n, err
 	}
 }

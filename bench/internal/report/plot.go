@@ -69,7 +69,7 @@ func writePlot(path, workload string, m metric, rs []harness.Result) error {
 	if err := plotutil.AddLinePoints(p, lines...); err != nil {
 		return fmt.Errorf("report: plot %s: %w", path, err)
 	}
-	if err := p.Save(16*vg.Centimeter, 10*vg.Centimeter, path); err != nil {
+	if err := p.Save(18*vg.Centimeter, 11*vg.Centimeter, path); err != nil {
 		return fmt.Errorf("report: save %s: %w", path, err)
 	}
 	return nil
