@@ -69,7 +69,7 @@ func runAttempts[T any](ctx context.Context, r *runner, t Tx[T], start time.Time
 		}
 		info.SQLState, info.Class = sqlState(err), retry.Classify(err)
 		next, ok := r.cfg.policy.Next(retry.Attempt{N: n, Err: err, Elapsed: time.Since(start), Delay: delay})
-		ok = ok && fits(ctx, next)
+		ok = ok && fits(ctx, next) && !r.lostForGood()
 		info.Retry, info.Delay = ok, next
 		r.cfg.observer.EndAttempt(actx, info)
 		if !ok {
@@ -89,6 +89,12 @@ func (r *runner) final(err error, n int, start time.Time) error {
 		return &RetryError{Attempts: n, Elapsed: time.Since(start), Err: err}
 	}
 	return err
+}
+
+// lostForGood reports whether the db is a single connection that has died: retrying on it cannot succeed.
+func (r *runner) lostForGood() bool {
+	c, ok := r.db.(*pgx.Conn)
+	return ok && c.IsClosed()
 }
 
 // fits reports whether a pause of d ends before ctx's deadline: sleeping past it would only delay the same error.

@@ -254,3 +254,22 @@ func count0(t *testing.T, pool *pgxpool.Pool, sql string) int {
 	require.NoError(t, pool.QueryRow(context.Background(), sql).Scan(&n))
 	return n
 }
+
+func TestDeadSingleConnectionIsNotRetried(t *testing.T) {
+	conn, err := pgx.Connect(context.Background(), pgtest.ConnString(t))
+	require.NoError(t, err)
+	require.NoError(t, conn.Close(context.Background()))
+	var attempts int
+	_, err = tx.Run(ctxT(t), conn, tx.Exec("SELECT 1"), tx.WithObserver(countAttempts(&attempts)))
+	require.Error(t, err)
+	require.Equal(t, 1, attempts)
+}
+
+type attemptCounter struct {
+	tx.NopObserver
+	n *int
+}
+
+func (c attemptCounter) StartAttempt(ctx context.Context, _ int) context.Context { *c.n++; return ctx }
+
+func countAttempts(n *int) tx.Observer { return attemptCounter{n: n} }

@@ -58,7 +58,7 @@ func (s *session) aborted() bool {
 	if c == nil {
 		c = s.tx.Conn()
 	}
-	return c.PgConn().TxStatus() == 'E'
+	return c != nil && c.PgConn().TxStatus() == 'E' // test doubles may have no connection
 }
 
 func (s *session) began() bool { return s.tx != nil || s.trips > 0 }
