@@ -1,10 +1,13 @@
 package replica
 
 import (
+	"context"
 	"math"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/pgxact/pgxact/pgtest"
 )
 
 func TestParseLSN(t *testing.T) {
@@ -60,6 +63,29 @@ func TestLSNStringRoundTrips(t *testing.T) {
 			l, err := parseLSN(in)
 			require.NoError(t, err)
 			require.Equal(t, in, l.String())
+		})
+	}
+}
+
+// TestParseLSNAgreesWithPostgreSQL feeds the same text to pg_lsn's input function and to parseLSN.
+func TestParseLSNAgreesWithPostgreSQL(t *testing.T) {
+	pool := pgtest.Pool(t)
+	inputs := []string{
+		"0/0", "16/B374D848", "16/b374d848", "FFFFFFFF/FFFFFFFF", "00000000/00000001", "0/FFFFFFFF",
+		"", "/", "0/", "/0", "0", "0/0/0", " 0/0", "0/0 ", "+1/0", "-1/0", "0x1/0", "100000000/0", "0/100000000",
+		"G/0", "1_0/0", "١/0",
+	}
+	for _, in := range inputs {
+		t.Run(in, func(t *testing.T) {
+			var text string
+			pgErr := pool.QueryRow(context.Background(), "SELECT $1::text::pg_lsn::text", in).Scan(&text)
+			got, err := parseLSN(in)
+			if pgErr != nil {
+				require.Error(t, err, "PostgreSQL rejects %q: %v", in, pgErr)
+				return
+			}
+			require.NoError(t, err, "PostgreSQL accepts %q", in)
+			require.Equal(t, text, got.String())
 		})
 	}
 }
