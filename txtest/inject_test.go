@@ -1,0 +1,198 @@
+package txtest_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pgxact/pgxact/retry"
+	"github.com/pgxact/pgxact/tx"
+	"github.com/pgxact/pgxact/txtest"
+)
+
+// countedTransfer moves 10 from account 1 to 2 and counts how often its body starts.
+func countedTransfer(runs *atomic.Int32) tx.Tx[pgconn.CommandTag] {
+	start := tx.Func(func(context.Context, pgx.Tx) (struct{}, error) { runs.Add(1); return struct{}{}, nil })
+	return tx.Then(start, tx.Exec("UPDATE accounts SET balance = balance + CASE id WHEN 1 THEN -10 ELSE 10 END WHERE id IN (1, 2)"))
+}
+
+var points = []struct {
+	name   string
+	option txtest.Option
+}{
+	{"at commit", txtest.AtCommit()},
+	{"in the body", txtest.InBody()},
+}
+
+func TestInjectedFailuresAreRetried(t *testing.T) {
+	for _, p := range points {
+		for _, n := range []int{1, 3} {
+			t.Run(p.name+", failing the first attempts", func(t *testing.T) {
+				pool := newPool(t)
+				db := txtest.Inject(pool, txtest.FailFirst(n), p.option)
+				var runs atomic.Int32
+				log := &attemptLog{}
+				_, err := tx.Run(ctxT(t), db, countedTransfer(&runs), tx.WithObserver(log))
+				require.NoError(t, err)
+				require.EqualValues(t, n+1, runs.Load(), "body runs")
+				require.Equal(t, n+1, db.Attempts())
+				require.Equal(t, n, db.Injected())
+				require.Len(t, log.attempts, n+1)
+				for _, a := range log.attempts[:n] {
+					require.Equal(t, "40001", a.SQLState)
+					require.Equal(t, retry.Serialization, a.Class)
+					require.True(t, a.Retry)
+				}
+				require.NoError(t, log.attempts[n].Err)
+				require.Equal(t, 90, balance(t, pool, 1), "the transfer is applied once")
+				require.Equal(t, 110, balance(t, pool, 2))
+				requireCleanPool(t, pool)
+			})
+		}
+	}
+}
+
+func TestInjectedFailuresCarryTheServersError(t *testing.T) {
+	cases := []struct {
+		name   string
+		option txtest.Option
+		work   tx.Tx[pgconn.CommandTag]
+		check  func(t *testing.T, err error)
+	}{
+		{"at commit, COMMIT fails", txtest.AtCommit(), tx.Exec("UPDATE accounts SET balance = 0"), func(t *testing.T, err error) {
+			require.ErrorContains(t, err, "tx: commit")
+		}},
+		{"in the body, the first table access fails", txtest.InBody(), tx.Exec("UPDATE accounts SET balance = 0"), func(t *testing.T, err error) {
+			var se *tx.StatementError
+			require.ErrorAs(t, err, &se)
+			require.Equal(t, "UPDATE accounts SET balance = 0", se.SQL)
+		}},
+		{"in a body that touches no table, COMMIT fails", txtest.InBody(), tx.Exec("SELECT 1"), func(t *testing.T, err error) {
+			require.ErrorContains(t, err, "tx: commit")
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			pool := newPool(t)
+			_, err := tx.Run(ctxT(t), txtest.Inject(pool, c.option), c.work, tx.WithPolicy(retry.Never()))
+			var pgErr *pgconn.PgError
+			require.ErrorAs(t, err, &pgErr)
+			require.Equal(t, "40001", pgErr.Code)
+			require.Equal(t, "ERROR", pgErr.Severity)
+			c.check(t, err)
+			require.Equal(t, 100, balance(t, pool, 1), "nothing committed")
+			requireCleanPool(t, pool)
+		})
+	}
+}
+
+func TestMoreFailuresThanThePolicyAllows(t *testing.T) {
+	pool := newPool(t)
+	var runs atomic.Int32
+	_, err := tx.Run(ctxT(t), txtest.Inject(pool, txtest.FailFirst(5)), countedTransfer(&runs),
+		tx.WithPolicy(retry.New(retry.On(retry.Serialization), retry.MaxAttempts(3))))
+	var re *tx.RetryError
+	require.ErrorAs(t, err, &re)
+	require.Equal(t, 3, re.Attempts)
+	require.EqualValues(t, 3, runs.Load())
+	require.Equal(t, 100, balance(t, pool, 1))
+}
+
+func TestAtCommitWorksAtEveryIsolationLevelAndReadOnly(t *testing.T) {
+	cases := []struct {
+		name string
+		opts []tx.Option
+	}{
+		{"read committed", []tx.Option{tx.WithIsolation(pgx.ReadCommitted)}},
+		{"repeatable read", []tx.Option{tx.WithIsolation(pgx.RepeatableRead)}},
+		{"serializable read only", []tx.Option{tx.ReadOnly()}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			pool := newPool(t)
+			db := txtest.Inject(pool, txtest.FailFirst(2))
+			got, err := tx.Run(ctxT(t), db, tx.QueryOne("SELECT balance FROM accounts WHERE id = 1", pgx.RowTo[int]), c.opts...)
+			require.NoError(t, err)
+			require.Equal(t, 100, got)
+			require.Equal(t, 3, db.Attempts())
+			requireCleanPool(t, pool)
+		})
+	}
+}
+
+func TestUnsupportedTransactionsAreRefused(t *testing.T) {
+	cases := []struct {
+		name   string
+		option txtest.Option
+		opts   []tx.Option
+	}{
+		{"in the body of a read-only transaction", txtest.InBody(), []tx.Option{tx.ReadOnly()}},
+		{"in the body of a repeatable read transaction", txtest.InBody(), []tx.Option{tx.WithIsolation(pgx.RepeatableRead)}},
+		{"at the commit of a deferrable transaction", txtest.AtCommit(), []tx.Option{tx.ReadOnly(), tx.Deferrable()}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			pool := newPool(t)
+			_, err := tx.Run(ctxT(t), txtest.Inject(pool, c.option), tx.Exec("SELECT 1"), c.opts...)
+			require.ErrorIs(t, err, txtest.ErrUnsupported)
+			requireCleanPool(t, pool)
+		})
+	}
+}
+
+func TestInvalidInjectorsFailEveryRun(t *testing.T) {
+	pool := newPool(t)
+	for name, db := range map[string]*txtest.Injector{
+		"nil pool":      txtest.Inject(nil),
+		"FailFirst(-1)": txtest.Inject(pool, txtest.FailFirst(-1)),
+		"nil option":    txtest.Inject(pool, nil),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := tx.Run(ctxT(t), db, tx.Exec("SELECT 1"))
+			require.ErrorIs(t, err, tx.ErrInvalid)
+		})
+	}
+}
+
+func TestWorkWithoutStatementsLeavesNoOpenTransaction(t *testing.T) {
+	for _, p := range points {
+		t.Run(p.name, func(t *testing.T) {
+			pool := newPool(t)
+			db := txtest.Inject(pool, p.option)
+			got, err := tx.Run(ctxT(t), db, tx.Pure(7))
+			require.NoError(t, err)
+			require.Equal(t, 7, got)
+			require.Equal(t, 1, db.Attempts(), "nothing reached COMMIT, so nothing failed")
+			requireCleanPool(t, pool)
+		})
+	}
+}
+
+func TestConcurrentRunsShareTheInjectedFailures(t *testing.T) {
+	for _, p := range points {
+		t.Run(p.name, func(t *testing.T) {
+			pool := newPool(t)
+			const workers, failures = 4, 4
+			db := txtest.Inject(pool, txtest.FailFirst(failures), p.option)
+			var runs atomic.Int32
+			var wg sync.WaitGroup
+			errs := make([]error, workers)
+			for w := range workers {
+				wg.Go(func() { _, errs[w] = tx.Run(ctxT(t), db, countedTransfer(&runs)) })
+			}
+			wg.Wait()
+			require.NoError(t, errors.Join(errs...))
+			// Real conflicts between the workers may add attempts; the injected ones are exact.
+			require.Equal(t, failures, db.Injected())
+			require.GreaterOrEqual(t, db.Attempts(), workers+failures)
+			require.Equal(t, 100-10*workers, balance(t, pool, 1))
+			requireCleanPool(t, pool)
+		})
+	}
+}
