@@ -145,6 +145,11 @@ func TestGuide(t *testing.T) {
 		require.Equal(t, 70, left)
 		_, err = tx.Run(ctx, pool, transfer(3, 1, 1))
 		require.ErrorIs(t, err, ErrInsufficientFunds)
+
+		policy := retry.New(retry.On(retry.Serialization, retry.Deadlock), retry.MaxAttempts(5))
+		left, err = tx.Run(ctx, txtest.Inject(pool, txtest.FailFirst(4)), transfer(1, 2, 30), tx.WithPolicy(policy), tx.WithIsolation(pgx.RepeatableRead))
+		require.NoError(t, err)
+		require.Equal(t, 40, left)
 	})
 	t.Run("payAll skips what it cannot pay under savepoints", func(t *testing.T) {
 		pool := guidePool(t)
