@@ -91,4 +91,3 @@ func TestResolvedCommitKeepsTheResult(t *testing.T) {
 		})
 	}
 }
-

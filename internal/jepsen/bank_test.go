@@ -3,8 +3,8 @@ package jepsen_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -74,7 +74,9 @@ type attemptLog struct {
 	attempts []tx.AttemptInfo
 }
 
-func (l *attemptLog) EndAttempt(_ context.Context, a tx.AttemptInfo) { l.attempts = append(l.attempts, a) }
+func (l *attemptLog) EndAttempt(_ context.Context, a tx.AttemptInfo) {
+	l.attempts = append(l.attempts, a)
+}
 
 func (l *attemptLog) String() string {
 	if l == nil {
@@ -108,14 +110,14 @@ type injected struct {
 	deadlines, lockTimeouts, stmtTimeouts atomic.Int64
 }
 
-// chaos decorates one operation with a fault, now and then: a context deadline of up to 30ms (which may strike
+// chaos decorates one operation with a fault, now and then: a context deadline of up to 150ms (which may strike
 // anywhere, COMMIT included), a 5ms lock_timeout (fires when a concurrent transfer holds the row), or a
 // statement_timeout that a pg_sleep is sure to exceed.
 func (in *injected) chaos(ctx context.Context, rng *rand.Rand, t tx.Tx[struct{}]) (context.Context, context.CancelFunc, tx.Tx[struct{}]) {
 	switch n := rng.IntN(100); {
 	case n < 6:
 		in.deadlines.Add(1)
-		ctx, cancel := context.WithTimeout(ctx, time.Duration(rng.Int64N(int64(30*time.Millisecond))))
+		ctx, cancel := context.WithTimeout(ctx, time.Duration(rng.Int64N(int64(150*time.Millisecond))))
 		return ctx, cancel, t
 	case n < 10:
 		in.lockTimeouts.Add(1)
@@ -135,14 +137,14 @@ func TestBankSerializableUnderFaults(t *testing.T) {
 	sc := suiteScale()
 	d := newDB(t)
 	ctx := testCtx(t, sc.limit+2*time.Minute)
-	bank := jepsen.Bank{Accounts: 8, Initial: 1000}
+	bank := jepsen.Bank{Accounts: 32, Initial: 1000}
 	require.NoError(t, bank.Setup(ctx, d.admin))
 	before := jepsen.SnapshotGoroutines()
 
 	proxy := d.startProxy(t)
 	cutter := jepsen.NewCutter(0.03, 0.001, sc.cuts, 1)
 	proxy.SetRule(cutter.Rule())
-	pool := newPool(t, d.poolConfig(t, 16, proxy)) // 64 clients, 16 connections: clients queue for the pool
+	pool := newPool(t, d.poolConfig(t, 8, proxy)) // 64 clients, 8 connections: clients queue for the pool
 	killer, err := pgx.Connect(ctx, d.connString)
 	require.NoError(t, err)
 

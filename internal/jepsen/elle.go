@@ -201,7 +201,7 @@ func (c *listChecker) versionOrders(final map[int][]int) {
 		if dup, ok := firstDuplicate(l); ok {
 			c.report.add(Anomaly{Kind: KindDuplicateElement, Txns: nonNeg(reader), Detail: fmt.Sprintf("key %d holds %d twice: %v", k, dup, l)})
 		}
-		if o := c.order[k]; len(l) > len(o) || !slices.Equal(l, o[:len(l)]) {
+		if o := c.order[k]; !isPrefix(l, o) {
 			c.report.add(Anomaly{Kind: KindIncompatibleOrder, Txns: nonNeg(reader),
 				Detail: fmt.Sprintf("key %d: read %v is not a prefix of %v", k, l, o)})
 		}
@@ -211,6 +211,8 @@ func (c *listChecker) versionOrders(final map[int][]int) {
 		check(-1, k, final[k])
 	}
 }
+
+func isPrefix(l, of []int) bool { return len(l) <= len(of) && slices.Equal(l, of[:len(l)]) }
 
 func firstDuplicate(l []int) (int, bool) {
 	seen := make(map[int]bool, len(l))
@@ -254,10 +256,14 @@ func (c *listChecker) buildGraph() {
 		}
 	}
 	c.reads(func(t int, o Op) {
+		order := c.order[o.Key]
+		if !isPrefix(o.List, order) {
+			return // already reported; where it sits in the version order is anyone's guess
+		}
 		if n := len(o.List); n > 0 {
 			c.edge(c.writerOf(o.List[n-1]), t, edgeWR, o.Key)
 		}
-		if order := c.order[o.Key]; len(o.List) < len(order) {
+		if len(o.List) < len(order) {
 			c.edge(t, c.writerOf(order[len(o.List)]), edgeRW, o.Key)
 		}
 	})

@@ -191,7 +191,10 @@ func errorKind(err error) string {
 	case errors.As(err, &retryErr):
 		return "retries exhausted"
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return "context"
+		if strings.Contains(err.Error(), "acquire connection") {
+			return "context, waiting for the pool"
+		}
+		return "context, in the transaction"
 	case errors.As(err, &pgErr):
 		return "sqlstate " + pgErr.Code
 	case errors.Is(err, tx.ErrInvalid):
@@ -200,4 +203,3 @@ func errorKind(err error) string {
 		return "other"
 	}
 }
-
