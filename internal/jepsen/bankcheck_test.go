@@ -21,7 +21,9 @@ func bankCase(transfers []jepsen.TransferResult, reads [][]int64, balances []int
 func TestCheckBank(t *testing.T) {
 	t1 := jepsen.Transfer{ID: 1, From: 1, To: 2, Amount: 10}
 	t2 := jepsen.Transfer{ID: 2, From: 2, To: 3, Amount: 30}
-	ok := func(tr jepsen.Transfer) jepsen.TransferResult { return jepsen.TransferResult{Transfer: tr, Outcome: jepsen.OK} }
+	ok := func(tr jepsen.Transfer) jepsen.TransferResult {
+		return jepsen.TransferResult{Transfer: tr, Outcome: jepsen.OK}
+	}
 	failed := func(tr jepsen.Transfer) jepsen.TransferResult {
 		return jepsen.TransferResult{Transfer: tr, Outcome: jepsen.Failed}
 	}

@@ -203,3 +203,5 @@ func errorKind(err error) string {
 		return "other"
 	}
 }
+
+func asPgError(err error, target **pgconn.PgError) bool { return errors.As(err, target) }
