@@ -68,6 +68,25 @@ func (r *bankRecorder) explain(ids []int64) string {
 	return b.String()
 }
 
+// attemptStats counts the attempts of all transfers, the transfers that needed more than one, and the attempts
+// whose COMMIT answer was lost and that pg_xact_status showed aborted, so that they were retried.
+func (r *bankRecorder) attemptStats() (attempts, retried, resolvedAborted int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, l := range r.attempts {
+		attempts += len(l.attempts)
+		if len(l.attempts) > 1 {
+			retried++
+		}
+		for _, a := range l.attempts {
+			if a.Err != nil && strings.Contains(a.Err.Error(), "aborted: ") && strings.Contains(a.Err.Error(), "tx: commit: transaction ") {
+				resolvedAborted++
+			}
+		}
+	}
+	return attempts, retried, resolvedAborted
+}
+
 // attemptLog records the attempts of one Run.
 type attemptLog struct {
 	tx.NopObserver
@@ -107,18 +126,29 @@ func randomTransfer(rng *rand.Rand, b jepsen.Bank, id int64) jepsen.Transfer {
 
 // injected counts the faults a run's clients chose for themselves.
 type injected struct {
-	deadlines, lockTimeouts, stmtTimeouts atomic.Int64
+	deadlines, cancels, lockTimeouts, stmtTimeouts atomic.Int64
 }
 
-// chaos decorates one operation with a fault, now and then: a context deadline of up to 150ms (which may strike
-// anywhere, COMMIT included), a 5ms lock_timeout (fires when a concurrent transfer holds the row), or a
+// chaos decorates one operation with a fault, now and then: a context deadline of up to 150ms (which mostly
+// strikes while the client waits for the pool); a cancellation up to 3ms after the attempt starts its work (which
+// strikes a statement or COMMIT); a 5ms lock_timeout (fires when a concurrent transfer holds the row); or a
 // statement_timeout that a pg_sleep is sure to exceed.
 func (in *injected) chaos(ctx context.Context, rng *rand.Rand, t tx.Tx[struct{}]) (context.Context, context.CancelFunc, tx.Tx[struct{}]) {
 	switch n := rng.IntN(100); {
-	case n < 6:
+	case n < 3:
 		in.deadlines.Add(1)
 		ctx, cancel := context.WithTimeout(ctx, time.Duration(rng.Int64N(int64(150*time.Millisecond))))
 		return ctx, cancel, t
+	case n < 6:
+		in.cancels.Add(1)
+		ctx, cancel := context.WithCancel(ctx)
+		after := time.Duration(rng.Int64N(int64(3 * time.Millisecond)))
+		// Arming the timer is a side effect in the body, run again by every attempt: harmless, cancel is idempotent.
+		arm := tx.Map(tx.Pure(after), func(d time.Duration) struct{} {
+			time.AfterFunc(d, cancel)
+			return struct{}{}
+		})
+		return ctx, cancel, tx.Then(arm, t)
 	case n < 10:
 		in.lockTimeouts.Add(1)
 		return ctx, func() {}, tx.Then(tx.SetLocal("lock_timeout", "5ms"), t)
@@ -155,7 +185,7 @@ func TestBankSerializableUnderFaults(t *testing.T) {
 	killerDone := make(chan struct{})
 	go func() {
 		defer close(killerDone)
-		kills, killErr = jepsen.Terminator{MinPause: 5 * time.Millisecond, MaxPause: 40 * time.Millisecond, Max: sc.kills, Seed: 2, App: loadApp}.Run(loadCtx, killer)
+		kills, killErr = jepsen.Terminator{MinPause: 10 * time.Millisecond, MaxPause: 80 * time.Millisecond, Max: sc.kills, Seed: 2, App: loadApp}.Run(loadCtx, killer)
 	}()
 
 	rec := newBankRecorder()
@@ -198,10 +228,12 @@ func TestBankSerializableUnderFaults(t *testing.T) {
 	require.NoError(t, err)
 	report := jepsen.CheckBank(rec.history(bank, final))
 	cuts := cutter.Counts()
-	t.Logf("bank (%s scale): %d ops by %d clients on %d connections in %v (%.0f/s)\n%v\nfaults: kills %d, cuts %+v, "+
-		"deadlines %d, lock_timeout %d, statement_timeout %d, pool waits %d\noutcomes:%v",
+	attempts, retried, resolvedAborted := rec.attemptStats()
+	t.Logf("bank (%s scale): %d ops by %d clients on %d connections in %v (%.0f/s); %d attempts, %d retried transfers, "+
+		"%d commits resolved as aborted and retried\n%v\nfaults: kills %d, cuts %+v, "+
+		"deadlines %d, cancellations %d, lock_timeout %d, statement_timeout %d, pool waits %d\noutcomes:%v",
 		sc.name, ran, sc.workers, pool.Config().MaxConns, elapsed.Round(time.Millisecond), float64(ran)/elapsed.Seconds(),
-		report, kills, cuts, in.deadlines.Load(), in.lockTimeouts.Load(), in.stmtTimeouts.Load(),
+		attempts, retried, resolvedAborted, report, kills, cuts, in.deadlines.Load(), in.cancels.Load(), in.lockTimeouts.Load(), in.stmtTimeouts.Load(),
 		pool.Stat().EmptyAcquireCount(), rec.errs)
 	require.Zero(t, report.Anomalies(), "%v%s", report, rec.explain(report.Suspects))
 	require.Zero(t, rec.errs.get("other"), "errors of no expected kind:%v", rec.errs)

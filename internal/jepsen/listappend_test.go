@@ -110,7 +110,7 @@ func TestListAppendSerializableUnderFaults(t *testing.T) {
 	killerDone := make(chan struct{})
 	go func() {
 		defer close(killerDone)
-		kills, killErr = jepsen.Terminator{MinPause: 5 * time.Millisecond, MaxPause: 40 * time.Millisecond, Max: sc.kills, Seed: 7, App: loadApp}.Run(loadCtx, killer)
+		kills, killErr = jepsen.Terminator{MinPause: 10 * time.Millisecond, MaxPause: 80 * time.Millisecond, Max: sc.kills, Seed: 7, App: loadApp}.Run(loadCtx, killer)
 	}()
 	started := time.Now()
 	gen := func(rng *rand.Rand, seq int) []jepsen.Op { return listOps(rng, seq, 8, 400, 1+rng.IntN(3), 1) }

@@ -31,6 +31,6 @@ func suiteScale() scale {
 		return scale{name: "long", workers: 64, bankOps: 500_000, listOps: 300_000, controlOps: 20_000,
 			rlsOps: 200_000, kills: 20_000, cuts: 50_000, limit: 3 * time.Hour}
 	}
-	return scale{name: "ci", workers: 64, bankOps: 8_000, listOps: 4_000, controlOps: 4_000,
+	return scale{name: "ci", workers: 64, bankOps: 12_000, listOps: 8_000, controlOps: 4_000,
 		rlsOps: 10_000, kills: 150, cuts: 400, limit: 100 * time.Second}
 }
