@@ -172,7 +172,7 @@ func (t *tally) String() string {
 	sort.Strings(keys)
 	var b strings.Builder
 	for _, k := range keys {
-		fmt.Fprintf(&b, "\n  %-28s %6d  %.160s", k, t.counts[k], t.examples[k])
+		fmt.Fprintf(&b, "\n  %-44s %6d  %.160s", k, t.counts[k], t.examples[k])
 	}
 	return b.String()
 }
@@ -190,6 +190,9 @@ func errorKind(err error) string {
 		return "insufficient funds"
 	case errors.As(err, &retryErr):
 		return "retries exhausted"
+	case suitePolicy().Retryable(err):
+		// Run hands back the last attempt's error when the context ends during the pause before a retry.
+		return "retryable, context ended: " + retry.Classify(err).String()
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		if strings.Contains(err.Error(), "acquire connection") {
 			return "context, waiting for the pool"

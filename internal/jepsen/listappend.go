@@ -40,9 +40,8 @@ func ListSetup(ctx context.Context, db Execer) error {
 }
 
 // ListTx runs ops in a transaction: first every read, then — after a round-trip boundary, so that reads and writes
-// are far enough apart for concurrent transactions to interleave — every append. It yields ops with the reads'
-// lists filled in. Reads and appends of the same transaction should use distinct keys, or all appends come after
-// all reads anyway.
+// are far enough apart for concurrent transactions to interleave — every append, whatever their order in ops. It
+// yields ops with the reads' lists filled in; a read never sees the transaction's own appends.
 func ListTx(ops []Op) tx.Tx[[]Op] {
 	var reads []tx.Tx[[]int]
 	var appends []tx.Tx[pgconn.CommandTag]
