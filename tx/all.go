@@ -15,6 +15,14 @@ func All[T any](ts []Tx[T]) Tx[[]T] {
 }
 
 func allStatic[T any](ts []Tx[T]) Tx[[]T] {
+	// Elements after a constant failure can never run: they are left out, so their statements are never sent.
+	fails := false
+	for i, t := range ts {
+		if t.s.fails {
+			ts, fails = ts[:i+1], true
+			break
+		}
+	}
 	ends := make([]int, len(ts))
 	var stmts []stmt
 	for i, t := range ts {
@@ -22,7 +30,7 @@ func allStatic[T any](ts []Tx[T]) Tx[[]T] {
 		ends[i] = len(stmts)
 	}
 	ts = append([]Tx[T](nil), ts...) // the caller may reuse its slice; a Tx is immutable
-	return Tx[[]T]{&step[[]T]{stmts: stmts, finish: func(s *session, res []any) ([]T, error) {
+	return Tx[[]T]{&step[[]T]{stmts: stmts, fails: fails, finish: func(s *session, res []any) ([]T, error) {
 		out := make([]T, len(ts))
 		start := 0
 		for i, t := range ts {

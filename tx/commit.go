@@ -53,22 +53,40 @@ func (r *runner) resolve(ctx context.Context, s *session, amb *ambiguousError) e
 		return nil // a transaction without a transaction id wrote nothing, so its result stands
 	}
 	if s.xid == 0 {
-		return fmt.Errorf("%w: transaction id not known: %w", ErrCommitUnknown, amb.err)
+		return unknown(amb, "transaction id not known")
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	status, err := r.pollStatus(ctx, s)
 	switch {
 	case err != nil:
-		return fmt.Errorf("%w: pg_xact_status: %w (commit failed with: %w)", ErrCommitUnknown, err, amb.err)
+		// %v on purpose: the status query's connection error says nothing about our transaction, and pgx marks some
+		// of them SafeToRetry, which must never make an unknown outcome look retryable.
+		return unknown(amb, fmt.Sprintf("pg_xact_status: %v", err))
 	case status == "committed":
 		return nil
 	case status == "aborted":
 		return retry.Uncommitted(fmt.Errorf("tx: commit: transaction %d aborted: %w", s.xid, amb.err))
 	default:
-		return fmt.Errorf("%w: transaction %d is %q: %w", ErrCommitUnknown, s.xid, status, amb.err)
+		return unknown(amb, fmt.Sprintf("transaction %d is %q", s.xid, status))
 	}
 }
+
+// unknownError is the error of a COMMIT whose outcome could not be established. It wraps ErrCommitUnknown and the
+// commit's own error (so errors.As still finds a *pgconn.PgError or a net.Error), and answers SafeToRetry with false
+// ahead of anything it wraps: pgconn.SafeToRetry and retry.Classify then see a transaction that may have committed.
+type unknownError struct {
+	why string
+	amb *ambiguousError
+}
+
+func unknown(amb *ambiguousError, why string) error { return &unknownError{why: why, amb: amb} }
+
+func (e *unknownError) Error() string {
+	return ErrCommitUnknown.Error() + ": " + e.why + " (commit failed with: " + e.amb.err.Error() + ")"
+}
+func (e *unknownError) Unwrap() []error   { return []error{ErrCommitUnknown, e.amb} }
+func (e *unknownError) SafeToRetry() bool { return false }
 
 func (r *runner) pollStatus(ctx context.Context, s *session) (string, error) {
 	start, wait, terminated := time.Now(), resolvePollStart, false
@@ -118,7 +136,9 @@ func (r *runner) onFresh(ctx context.Context, f func(querier) error) error {
 		defer conn.Close(context.WithoutCancel(ctx))
 		return f(conn)
 	}
-	q, err := r.db.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	// Read-write on purpose: a router must send this to the primary. A standby that has not replayed our commit yet
+	// could call a committed transaction aborted.
+	q, err := r.db.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadWrite})
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,11 @@ var ErrCommitUnknown = errors.New("tx: commit outcome unknown")
 
 // ErrTxControl is returned when code inside a Tx calls Commit or Rollback on the top-level pgx.Tx it was given:
 // the runner owns the transaction's outcome. Savepoints made with Begin on that pgx.Tx may be committed and rolled back.
+//
+// It is also returned when the transaction ends behind the runner's back — COMMIT or ROLLBACK sent as SQL through
+// Exec, Query or Func — which the runner notices after the round trip that carried it. That round trip cannot be
+// undone: the work before such a COMMIT, and any statement sent with or after it, may have committed. This is the
+// one error from Run that does not mean "nothing was committed"; it is never retried.
 var ErrTxControl = errors.New("tx: commit and rollback belong to the runner")
 
 // StatementError reports a statement that failed, with its position in the round trip that carried it.

@@ -46,7 +46,7 @@ func MapError[T any](t Tx[T], f func(error) error) Tx[T] {
 		stmts[i] = st
 	}
 	st := t.s
-	return Tx[T]{&step[T]{stmts: stmts, finish: func(s *session, res []any) (T, error) {
+	return Tx[T]{&step[T]{stmts: stmts, fails: st.fails, finish: func(s *session, res []any) (T, error) {
 		v, err := st.done(s, res)
 		if err != nil {
 			return v, mapped(err)

@@ -69,7 +69,8 @@ func runAttempts[T any](ctx context.Context, r *runner, t Tx[T], start time.Time
 		}
 		info.SQLState, info.Class = sqlState(err), retry.Classify(err)
 		next, ok := r.cfg.policy.Next(retry.Attempt{N: n, Err: err, Elapsed: time.Since(start), Delay: delay})
-		ok = ok && fits(ctx, next) && !r.lostForGood()
+		// An unknown outcome is never retried, whatever a policy says: the first attempt may have committed.
+		ok = ok && !errors.Is(err, ErrCommitUnknown) && fits(ctx, next) && !r.lostForGood()
 		info.Retry, info.Delay = ok, next
 		r.cfg.observer.EndAttempt(actx, info)
 		if !ok {
@@ -128,6 +129,7 @@ func attempt[T any](ctx context.Context, r *runner, t Tx[T]) (T, []func(context.
 	v, err := execCommit(ctx, s, t)
 	var amb *ambiguousError
 	if errors.As(err, &amb) {
+		// v is the work's result; it stands if the transaction turns out to have committed.
 		err = r.resolve(ctx, s, amb)
 	}
 	if err != nil {
@@ -155,7 +157,9 @@ func execCommit[T any](ctx context.Context, s *session, t Tx[T]) (T, error) {
 		return zero, markUncommitted(err)
 	}
 	if err := s.commit(ctx); err != nil {
-		return zero, err
+		// The value goes back with the error: when COMMIT was ambiguous and turns out to have committed, it is Run's
+		// result. attempt drops it for every other error.
+		return v, err
 	}
 	done = true
 	return v, nil

@@ -52,13 +52,31 @@ type session struct {
 	lsn      string // the WAL insert position right after COMMIT, when wanted and known
 }
 
-// aborted reports whether the server has the transaction in the failed state, waiting for a rollback.
-func (s *session) aborted() bool {
+// txStatus is the server's transaction status as of the last ReadyForQuery: 'I' idle, 'T' in a transaction, 'E' in
+// a failed one; 0 when there is no connection to ask (test doubles).
+func (s *session) txStatus() byte {
 	c := s.conn
 	if c == nil {
 		c = s.tx.Conn()
 	}
-	return c != nil && c.PgConn().TxStatus() == 'E' // test doubles may have no connection
+	if c == nil {
+		return 0
+	}
+	return c.PgConn().TxStatus()
+}
+
+// aborted reports whether the server has the transaction in the failed state, waiting for a rollback.
+func (s *session) aborted() bool { return s.txStatus() == 'E' }
+
+// checkOpen fails with ErrTxControl when the transaction has begun but the server is no longer in it: a COMMIT or
+// ROLLBACK in user SQL ended it, and whatever ran since ran in autocommit mode. Going on would report an atomic
+// success that did not happen.
+func (s *session) checkOpen() error {
+	if s.began() && s.txStatus() == 'I' {
+		return fmt.Errorf("%w: the transaction ended inside its work (COMMIT or ROLLBACK in user SQL); "+
+			"statements after it may have been committed on their own", ErrTxControl)
+	}
+	return nil
 }
 
 func (s *session) began() bool { return s.tx != nil || s.trips > 0 }
@@ -128,6 +146,11 @@ func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []a
 	defer func() {
 		if cerr := br.Close(); err == nil && cerr != nil {
 			res, err = nil, fmt.Errorf("tx: batch: %w", cerr)
+		}
+		if err == nil {
+			if err = s.checkOpen(); err != nil {
+				res = nil
+			}
 		}
 	}()
 	if err := readPending(br, pending); err != nil {
@@ -240,6 +263,9 @@ func (s *session) rollbackTo(m spMark) {
 func (s *session) commit(ctx context.Context) error {
 	if !s.began() {
 		return nil // BEGIN never left: there is nothing to commit
+	}
+	if err := s.checkOpen(); err != nil {
+		return err // user code ended the transaction: a COMMIT now would only draw a warning and look like success
 	}
 	if s.tx != nil {
 		return s.commitTx(ctx)

@@ -23,6 +23,11 @@ type step[T any] struct {
 	finish func(s *session, res []any) (T, error) // nil: the step yields value
 	run    func(ctx context.Context, s *session) (T, error)
 	value  T
+
+	// fails marks a static step that ends in a constant failure (Fail, an invalid SetLocal, anything built on them):
+	// its done always returns an error. Static combinators stop at such a step, so no statement that could only run
+	// after the failure is sent — a sequence's nextval or a pg_sleep is not undone by the rollback that follows.
+	fails bool
 }
 
 // done turns the results of a static step's statements into its value.
@@ -63,7 +68,7 @@ func Fail[T any](err error) Tx[T] {
 	if err == nil {
 		err = invalid("Fail with a nil error")
 	}
-	return Tx[T]{&step[T]{finish: func(*session, []any) (T, error) {
+	return Tx[T]{&step[T]{fails: true, finish: func(*session, []any) (T, error) {
 		var zero T
 		return zero, err
 	}}}
@@ -82,6 +87,10 @@ func Func[T any](f func(ctx context.Context, q pgx.Tx) (T, error)) Tx[T] {
 			var zero T
 			return zero, err
 		}
-		return f(ctx, h)
+		v, err := f(ctx, h)
+		if err == nil {
+			err = s.checkOpen() // f may have sent COMMIT or ROLLBACK as SQL
+		}
+		return v, err
 	}}}
 }
