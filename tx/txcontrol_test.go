@@ -1,0 +1,85 @@
+package tx_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pgxact/pgxact/tx"
+)
+
+// TestTxControlInFuncSQL: COMMIT or ROLLBACK sent as SQL from Func code ends the transaction behind the runner's
+// back; Run must say so with ErrTxControl instead of reporting an atomic success.
+func TestTxControlInFuncSQL(t *testing.T) {
+	for _, sql := range []string{"COMMIT", "ROLLBACK"} {
+		t.Run(sql, func(t *testing.T) {
+			pool := newPool(t, 2)
+			ctx := ctxT(t)
+			_, err := pool.Exec(ctx, "CREATE TABLE IF NOT EXISTS ctl (n int)")
+			require.NoError(t, err)
+			work := tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+				_, err := q.Exec(ctx, sql)
+				return 0, err
+			})
+			_, err = tx.Run(ctx, pool, tx.Then(tx.Exec("INSERT INTO ctl VALUES (1)"), work))
+			require.ErrorIs(t, err, tx.ErrTxControl)
+			requireNoAcquired(t, pool)
+		})
+	}
+}
+
+// TestConstantFailureStopsTheBatch: statements that could only run after a Fail are never sent: the whole
+// transaction then costs no round trip at all, and a sequence shows that nothing after the failure ran.
+func TestConstantFailureStopsTheBatch(t *testing.T) {
+	tc := newTripCounter(t)
+	ctx := ctxT(t)
+	_, err := tc.conn.Exec(ctx, "CREATE SEQUENCE IF NOT EXISTS stop_seq")
+	require.NoError(t, err)
+	boom := errors.New("boom")
+	next := tx.QueryOne("SELECT nextval('stop_seq')", pgx.RowTo[int64])
+	cases := []struct {
+		name string
+		work tx.Tx[int64]
+	}{
+		{"Then", tx.Then(tx.Fail[int](boom), next)},
+		{"All", tx.Map(tx.All([]tx.Tx[int64]{tx.Fail[int64](boom), next}), func(vs []int64) int64 { return vs[1] })},
+		{"Map then Then", tx.Then(tx.Map(tx.Fail[int](boom), func(int) string { return "" }), next)},
+		{"invalid SetLocal", tx.Then(tx.SetLocal("no such;name", "v"), next)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := tc.conn.Exec(ctx, "SELECT setval('stop_seq', 1, false)")
+			require.NoError(t, err)
+			trips := tc.measureFailing(t, func() error { _, err := tx.Run(ctx, tc.conn, c.work); return err })
+			require.Zero(t, trips, "nothing may be sent")
+			var called bool
+			require.NoError(t, tc.conn.QueryRow(ctx, "SELECT is_called FROM stop_seq").Scan(&called))
+			require.False(t, called, "the statement after the failure ran")
+		})
+	}
+	// A failure after statements still sends those statements, and only those.
+	_, err = tc.conn.Exec(ctx, "SELECT setval('stop_seq', 1, false)")
+	require.NoError(t, err)
+	work := tx.Then(tx.Then(tx.Exec("SELECT 1"), tx.Fail[pgconn.CommandTag](boom)), next)
+	_, err = tx.Run(ctx, tc.conn, work)
+	require.ErrorIs(t, err, boom)
+	var called bool
+	require.NoError(t, tc.conn.QueryRow(ctx, "SELECT is_called FROM stop_seq").Scan(&called))
+	require.False(t, called)
+}
+
+// measureFailing counts the round trips of one call of f, which must fail.
+func (tc *tripCounter) measureFailing(t *testing.T, f func() error) int {
+	t.Helper()
+	tc.mu.Lock()
+	before := tc.trips
+	tc.mu.Unlock()
+	require.Error(t, f())
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	return tc.trips - before
+}
