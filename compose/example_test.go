@@ -128,3 +128,15 @@ func ExampleWhen() {
 	// false off
 	// true on
 }
+
+// Three independent reads of different types, in one round trip.
+func ExampleZip3() {
+	three := compose.Zip3(
+		tx.QueryOne("SELECT 7", pgx.RowTo[int]),
+		tx.QueryOne("SELECT 'x'::text", pgx.RowTo[string]),
+		tx.QueryOne("SELECT true", pgx.RowTo[bool]),
+	)
+	got, err := tx.Run(context.Background(), examplePool(), three)
+	fmt.Println(got.A, got.B, got.C, err)
+	// Output: 7 x true <nil>
+}

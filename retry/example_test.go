@@ -112,3 +112,31 @@ func ExamplePolicy_Validate() {
 	// true
 	// retry: invalid policy: MaxAttempts -3 is outside [0, 1000]
 }
+
+// The default policy retries serialization failures and deadlocks, not other errors.
+func ExampleDefault() {
+	p := retry.Default()
+	fmt.Println(p.Retryable(&pgconn.PgError{Code: "40001"}), p.Retryable(&pgconn.PgError{Code: "40P01"}))
+	fmt.Println(p.Retryable(&pgconn.PgError{Code: "23505"}), p.Retryable(errors.New("boom")))
+	// Output:
+	// true true
+	// false false
+}
+
+// A policy that also retries lock timeouts, at most 3 attempts, with a constant pause.
+func ExampleNew() {
+	p := retry.New(
+		retry.On(retry.Serialization, retry.Deadlock, retry.LockNotAvailable),
+		retry.MaxAttempts(3),
+		retry.WithBackoff(retry.Constant(5*time.Millisecond)),
+	)
+	lock := &pgconn.PgError{Code: "55P03"}
+	for n := 1; n <= 3; n++ {
+		d, ok := p.Next(retry.Attempt{N: n, Err: lock})
+		fmt.Println(n, d, ok)
+	}
+	// Output:
+	// 1 5ms true
+	// 2 5ms true
+	// 3 0s false
+}
