@@ -87,12 +87,15 @@ func TestCutInsideAPipelinedBatch(t *testing.T) {
 		name   string
 		action faultproxy.Action
 		nth    int64 // which Bind of the insert to cut at
-		rows   int
+		rows   []int // the row counts the cut may leave
 	}{
-		{name: "CutAfter the first insert still forwards the rest of the batch, which commits at its Sync",
-			action: faultproxy.CutAfter, nth: 1, rows: 3},
+		// CutAfter forwards everything read so far, which is the whole batch when pgx's single write arrived in one
+		// read: then the Sync commits all three rows. Under load the kernel may deliver the write in pieces, and the
+		// Sync stays behind: nothing commits. Either way the implicit transaction is all or nothing (CI saw 0 once).
+		{name: "CutAfter the first insert commits the whole batch or nothing, never part of it",
+			action: faultproxy.CutAfter, nth: 1, rows: []int{0, 3}},
 		{name: "CutBefore the last insert withholds the batch's Sync, so nothing commits",
-			action: faultproxy.CutBefore, nth: 3, rows: 0},
+			action: faultproxy.CutBefore, nth: 3, rows: []int{0}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -116,7 +119,7 @@ func TestCutInsideAPipelinedBatch(t *testing.T) {
 			requireCutError(t, conn.SendBatch(ctxFor(t), b).Close())
 
 			waitOtherSessionsGone(t, direct)
-			require.Equal(t, tt.rows, count(t, direct, "select count(*) from t"))
+			require.Contains(t, tt.rows, count(t, direct, "select count(*) from t"))
 		})
 	}
 }
