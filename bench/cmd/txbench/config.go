@@ -41,14 +41,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("txbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	workloads := fs.String("workloads", strings.Join(workload.Names(), ","), "comma-separated workloads: "+
-		strings.Join(workload.Names(), ", "))
+		strings.Join(append(workload.Names(), workload.Optional()...), ", "))
 	impls := fs.String("impls", strings.Join(impl.Defaults(), ","), "comma-separated implementations: "+
-		strings.Join(impl.Names(), ", "))
+		strings.Join(impl.Names(), ", ")+" (pgxact-replica* start a streaming standby of the embedded server)")
 	workers := fs.String("workers", "1,4,16,32,64", "comma-separated numbers of concurrent workers")
 	duration := fs.Duration("duration", 2*time.Second, "measured time per implementation in each (workload, workers) cell")
 	rounds := fs.Int("rounds", 4, "slices each implementation's time is split into, interleaved with the others'")
 	accounts := fs.Int("accounts", 10, "transfer: number of accounts (few means hot)")
-	k := fs.Int("k", 5, "reads, chain: statements per transaction")
+	k := fs.Int("k", 5, "reads, chain, readheavy: statements (rows read) per transaction")
 	seed := fs.Uint64("seed", 1, "seed of the transactions' random parameters")
 	asJSON := fs.Bool("json", false, "write one JSON object per (workload, impl, workers) on stdout instead of the table")
 	out := fs.String("out", "", "directory to write report.md and SVG plots into")
@@ -112,6 +112,11 @@ func (c *config) fill(workloads, impls, workers string) error {
 		return fmt.Errorf("%w: -workloads, -impls and -workers must not be empty", errUsage)
 	}
 	return nil
+}
+
+// needsReplica reports whether an implementation reads from a standby.
+func (c config) needsReplica() bool {
+	return slices.ContainsFunc(c.impls, impl.Impl.NeedsReplica)
 }
 
 func split(list string) []string {

@@ -3,7 +3,10 @@
 // transfer) and a sweep of concurrent workers, checking each workload's invariant as it goes.
 //
 // It runs against DATABASE_URL if set (a loopback server; a new database is created and dropped), else it starts a
-// throwaway PostgreSQL of its own with package pgtest. Run with -h for the flags; -quick is the short run CI and the
+// throwaway PostgreSQL of its own with package pgtest. The workload readheavy (not run by default) is meant for the
+// implementations pgxact-replica and pgxact-replica-notoken, which route reads to a streaming hot standby: when they
+// are selected txbench starts one with pgtest's Cluster.StartReplica, which it can only do for its own server, not
+// for DATABASE_URL's. Run with -h for the flags; -quick is the short run CI and the
 // README use, -json writes one JSON object per (workload, impl, workers), and -out DIR writes a markdown report with
 // SVG plots.
 package main

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -23,11 +25,57 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // execArgs parses args and runs txbench on a private database, as run does after starting a server.
 func execArgs(t *testing.T, args ...string) string {
 	t.Helper()
+	return execOn(t, databases{primary: pgtest.ConnString(t)}, args...)
+}
+
+// execOn parses args and runs txbench on dbs.
+func execOn(t *testing.T, dbs databases, args ...string) string {
+	t.Helper()
 	c, err := parseFlags(args, io.Discard)
 	require.NoError(t, err)
 	var stdout bytes.Buffer
-	require.NoError(t, execute(t.Context(), c, pgtest.ConnString(t), args, &stdout, io.Discard))
+	require.NoError(t, execute(t.Context(), c, dbs, args, &stdout, io.Discard))
 	return stdout.String()
+}
+
+// withStandby returns a private database and a streaming hot standby of it, stopped at cleanup, as run starts
+// them for the replica implementations. It skips t on a DATABASE_URL server.
+func withStandby(t *testing.T) databases {
+	t.Helper()
+	dbs := databases{primary: pgtest.ConnString(t)}
+	cluster, err := pgtest.Shared()
+	require.NoError(t, err)
+	standby, err := startStandby(t.Context(), cluster)
+	if errors.Is(err, pgtest.ErrExternal) {
+		t.Skip(err)
+	}
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, standby.Stop()) })
+	dbs.standby = standby.ConnString(databaseName(dbs.primary))
+	return dbs
+}
+
+// readheavy with and without the standby: every cell keeps read-your-writes, and the replica implementation's
+// reads ran on the standby.
+func TestReadHeavyRunsOnPrimaryAndStandby(t *testing.T) {
+	out := execOn(t, withStandby(t), "-workloads", "readheavy", "-impls", "pgxact,pgxact-replica", "-workers", "1,4",
+		"-duration", "200ms", "-rounds", "2")
+	require.NotContains(t, out, "VIOLATED")
+	for _, workers := range []string{"1", "4"} {
+		counts := regexp.MustCompile(`readheavy/pgxact-replica/` + workers + `: reads (\d+), reads on a standby (\d+)`).
+			FindStringSubmatch(out)
+		require.NotNil(t, counts, "no counts for %s workers in:\n%s", workers, out)
+		require.NotEqual(t, "0", counts[2], "no read ran on the standby: %s", counts[0])
+		require.Contains(t, out, "readheavy/pgxact/"+workers+": reads ")
+	}
+	require.Regexp(t, `readheavy/pgxact/1: reads \d+, reads on a standby 0\n`, out)
+}
+
+func TestReplicaImplementationsWithoutAStandbyAreAnError(t *testing.T) {
+	c, err := parseFlags([]string{"-workloads", "readheavy", "-impls", "pgxact-replica", "-workers", "1"}, io.Discard)
+	require.NoError(t, err)
+	err = execute(t.Context(), c, databases{primary: pgtest.ConnString(t)}, nil, io.Discard, io.Discard)
+	require.ErrorContains(t, err, "need a standby")
 }
 
 func TestJSONOutputHasExactlyTheTwelveFieldsPerCell(t *testing.T) {
@@ -75,6 +123,15 @@ func TestParseFlags(t *testing.T) {
 		require.Equal(t, []int{3}, c.workers)
 		require.Equal(t, quickDuration, c.duration)
 		require.Equal(t, quickRounds, c.rounds)
+	})
+	t.Run("readheavy and the replica implementations are known but not run by default", func(t *testing.T) {
+		c, err := parseFlags([]string{"-workloads", "readheavy", "-impls", "pgxact,pgxact-replica"}, io.Discard)
+		require.NoError(t, err)
+		require.True(t, c.needsReplica())
+		c, err = parseFlags(nil, io.Discard)
+		require.NoError(t, err)
+		require.NotContains(t, c.workloads, "readheavy")
+		require.False(t, c.needsReplica())
 	})
 	t.Run("defaults are the full sweep", func(t *testing.T) {
 		c, err := parseFlags(nil, io.Discard)

@@ -24,11 +24,19 @@ func describe(ctx context.Context, c config, pool *pgxpool.Pool, args []string, 
 		Command: strings.Join(append([]string{"txbench"}, args...), " "),
 		Machine: fmt.Sprintf("%d CPUs (%s), GOMAXPROCS %d, %s/%s", runtime.NumCPU(), cpuModel(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH) +
 			fmt.Sprintf("; load average (1, 5, 15 min) %s before, %s after", loadBefore, loadAverage()),
-		Software: fmt.Sprintf("Go %s, PostgreSQL %s on the same machine, over loopback TCP", runtime.Version(), server),
+		Software: fmt.Sprintf("Go %s, PostgreSQL %s on the same machine, over loopback TCP", runtime.Version(), server) +
+			standbyNote(c),
 		Settings: fmt.Sprintf("%v per implementation per cell, in %d interleaved rounds; pool MaxConns %d; "+
 			"transfer: %d accounts; reads and chain: k=%d; seed %d", c.duration, c.rounds, slices.Max(c.workers),
 			c.wl.Accounts, c.wl.K, c.seed),
 	}
+}
+
+func standbyNote(c config) string {
+	if !c.needsReplica() {
+		return ""
+	}
+	return "; the pgxact-replica implementations also use one streaming hot standby, on the same machine"
 }
 
 // cpuModel reads the CPU's name on Linux.

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgxact/pgxact/bench/internal/harness"
+	"github.com/pgxact/pgxact/bench/internal/impl"
 	"github.com/pgxact/pgxact/bench/internal/report"
 	"github.com/pgxact/pgxact/bench/internal/workload"
 	"github.com/pgxact/pgxact/pgtest"
@@ -34,12 +35,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	connString, cleanup, err := database(ctx)
+	dbs, cleanup, err := database(ctx, c.needsReplica())
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	err = execute(ctx, c, connString, args, stdout, stderr)
+	err = execute(ctx, c, dbs, args, stdout, stderr)
 	cleanup(stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -51,22 +52,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // cleanupTimeout bounds dropping the database and stopping the server, which happen even after an interrupt.
 const cleanupTimeout = 30 * time.Second
 
-// database starts a server (DATABASE_URL's, or an embedded one) and creates a fresh database on it. cleanup drops the
-// database and stops the server.
-func database(ctx context.Context) (connString string, cleanup func(io.Writer), err error) {
+// databases are the connection strings of the benchmark's database on the primary and, if one was started, on a
+// streaming standby of it ("" otherwise).
+type databases struct {
+	primary, standby string
+}
+
+// database starts a server (DATABASE_URL's, or an embedded one) and creates a fresh database on it; withStandby
+// also starts a streaming hot standby of the embedded server, which a DATABASE_URL server cannot have. cleanup
+// stops the standby, drops the database and stops the server.
+func database(ctx context.Context, withStandby bool) (dbs databases, cleanup func(io.Writer), err error) {
 	cluster, err := pgtest.Start(ctx)
 	if err != nil {
-		return "", nil, fmt.Errorf("txbench: no PostgreSQL server: %w", err)
+		return dbs, nil, fmt.Errorf("txbench: no PostgreSQL server: %w", err)
 	}
-	connString, err = cluster.CreateDatabase(ctx, "")
+	dbs.primary, err = cluster.CreateDatabase(ctx, "")
 	if err != nil {
 		_ = cluster.Stop()
-		return "", nil, err
+		return dbs, nil, err
 	}
+	var standby *pgtest.Cluster
 	cleanup = func(stderr io.Writer) {
 		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 		defer cancel()
-		if config, err := pgx.ParseConfig(connString); err == nil {
+		if standby != nil {
+			if err := standby.Stop(); err != nil {
+				fmt.Fprintln(stderr, err)
+			}
+		}
+		if config, err := pgx.ParseConfig(dbs.primary); err == nil {
 			if err := cluster.DropDatabase(ctx, config.Database); err != nil {
 				fmt.Fprintln(stderr, err)
 			}
@@ -75,21 +89,57 @@ func database(ctx context.Context) (connString string, cleanup func(io.Writer), 
 			fmt.Fprintln(stderr, err)
 		}
 	}
-	return connString, cleanup, nil
+	if withStandby {
+		if standby, err = startStandby(ctx, cluster); err != nil {
+			cleanup(io.Discard)
+			return dbs, nil, err
+		}
+		dbs.standby = standby.ConnString(databaseName(dbs.primary))
+	}
+	return dbs, cleanup, nil
 }
 
-// execute runs the sweep on the database at connString and writes what c asks for.
-func execute(ctx context.Context, c config, connString string, args []string, stdout, stderr io.Writer) error {
-	pool, err := newPool(ctx, connString, slices.Max(c.workers))
+// startStandby starts a streaming hot standby of cluster, after the benchmark's database exists so that the base
+// backup brings it along.
+func startStandby(ctx context.Context, cluster *pgtest.Cluster) (*pgtest.Cluster, error) {
+	standby, err := cluster.StartReplica(ctx)
+	if errors.Is(err, pgtest.ErrExternal) {
+		return nil, fmt.Errorf("txbench: the pgxact-replica implementations need a standby, which txbench starts only "+
+			"for its embedded server: unset DATABASE_URL to run them (%w)", err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("txbench: starting a standby: %w", err)
+	}
+	return standby, nil
+}
+
+func databaseName(connString string) string {
+	config, err := pgx.ParseConfig(connString)
+	if err != nil {
+		return ""
+	}
+	return config.Database
+}
+
+// execute runs the sweep on the databases dbs and writes what c asks for.
+func execute(ctx context.Context, c config, dbs databases, args []string, stdout, stderr io.Writer) error {
+	pool, err := newPool(ctx, dbs.primary, slices.Max(c.workers))
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
+	standby, err := bindStandby(ctx, &c, dbs.standby)
+	if err != nil {
+		return err
+	}
+	if standby != nil {
+		defer standby.Close()
+	}
 	loadBefore := loadAverage()
 	prog := newProgress(stderr, c.progress || isTerminal(stderr), len(c.workloads)*len(c.workers))
 	var all []harness.Result
 	for _, name := range c.workloads {
-		rs, err := sweep(ctx, c, pool, name, prog, stdout)
+		rs, err := sweep(ctx, c, pool, standby, name, prog, stdout)
 		if err != nil {
 			prog.done()
 			return err
@@ -110,8 +160,81 @@ func execute(ctx context.Context, c config, connString string, args []string, st
 	return violations(all)
 }
 
+// bindStandby opens a pool on the standby, if c's implementations need one, with a connection open per worker,
+// and gives it to them. It returns nil when no implementation needs a standby.
+func bindStandby(ctx context.Context, c *config, connString string) (*pgxpool.Pool, error) {
+	if !c.needsReplica() {
+		return nil, nil
+	}
+	if connString == "" {
+		return nil, errors.New("txbench: the pgxact-replica implementations need a standby, and none was started")
+	}
+	standby, err := newPool(ctx, connString, slices.Max(c.workers))
+	if err != nil {
+		return nil, err
+	}
+	if err := openConns(ctx, standby, slices.Max(c.workers)); err != nil {
+		standby.Close()
+		return nil, err
+	}
+	impls := make([]impl.Impl, len(c.impls))
+	for i, im := range c.impls {
+		impls[i] = im.OnReplica(standby)
+	}
+	c.impls = impls
+	return standby, nil
+}
+
+// openConns makes pool hold n open connections, so that no implementation pays for opening them in its slices.
+func openConns(ctx context.Context, pool *pgxpool.Pool, n int) error {
+	conns := make([]*pgxpool.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Release()
+		}
+	}()
+	for range n {
+		c, err := pool.Acquire(ctx)
+		if err != nil {
+			return fmt.Errorf("txbench: %w", err)
+		}
+		conns = append(conns, c)
+	}
+	return nil
+}
+
+// replayTimeout bounds waiting for the standby to replay a workload's Setup.
+const replayTimeout = 30 * time.Second
+
+// awaitReplay waits until the standby has replayed everything the primary has written so far, so that the first
+// reads sent to it find the workload's tables.
+func awaitReplay(ctx context.Context, primary, standby *pgxpool.Pool) error {
+	var target string
+	if err := primary.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&target); err != nil {
+		return fmt.Errorf("txbench: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, replayTimeout)
+	defer cancel()
+	for {
+		var done bool
+		err := standby.QueryRow(ctx, "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn", target).Scan(&done)
+		if err != nil {
+			return fmt.Errorf("txbench: waiting for the standby to replay %s: %w", target, err)
+		}
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("txbench: waiting for the standby to replay %s: %w", target, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
 // sweep sets up one workload and runs its cells, one per number of workers.
-func sweep(ctx context.Context, c config, pool *pgxpool.Pool, name string, prog *progress,
+// standby, if not nil, is a pool on the primary's standby, which must replay the setup before the first cell.
+func sweep(ctx context.Context, c config, pool, standby *pgxpool.Pool, name string, prog *progress,
 	stdout io.Writer) ([]harness.Result, error) {
 	w, err := workload.New(name, c.wl)
 	if err != nil {
@@ -119,6 +242,11 @@ func sweep(ctx context.Context, c config, pool *pgxpool.Pool, name string, prog 
 	}
 	if err := w.Setup(ctx, pool); err != nil {
 		return nil, err
+	}
+	if standby != nil {
+		if err := awaitReplay(ctx, pool, standby); err != nil {
+			return nil, err
+		}
 	}
 	var all []harness.Result
 	for _, n := range c.workers {

@@ -120,6 +120,9 @@ func runSlice(ctx context.Context, db *pgxpool.Pool, w workload.Workload, im imp
 		return err
 	}
 	s.addTo(res)
+	if c, ok := w.(workload.Counter); ok {
+		addCounts(res, c.Counts())
+	}
 	err = w.Check(ctx, db, s.commits)
 	switch {
 	case errors.Is(err, workload.ErrInvariant):
@@ -128,6 +131,15 @@ func runSlice(ctx context.Context, db *pgxpool.Pool, w workload.Workload, im imp
 		return err
 	}
 	return nil
+}
+
+func addCounts(r *Result, counts map[string]int64) {
+	if r.Counts == nil {
+		r.Counts = map[string]int64{}
+	}
+	for k, n := range counts {
+		r.Counts[k] += n
+	}
 }
 
 func (r *Result) violate(err error) {

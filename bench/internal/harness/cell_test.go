@@ -13,7 +13,7 @@ import (
 
 func TestEveryWorkloadKeepsItsInvariantWithEverySafeImplementation(t *testing.T) {
 	pool := newPool(t, 8)
-	for _, name := range workload.Names() {
+	for _, name := range append(workload.Names(), workload.Optional()...) {
 		t.Run(name, func(t *testing.T) {
 			w, err := workload.New(name, workload.Config{Accounts: 10, K: 5})
 			require.NoError(t, err)

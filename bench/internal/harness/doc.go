@@ -12,7 +12,8 @@
 // Before a slice the workload's tables are Reset; then the workers run transactions back to back until the slice's
 // time is up (a transaction in flight is finished, not cancelled, so every commit is counted exactly); then the
 // workload's Check runs against the commits counted. A failed Check, or a transaction error wrapping
-// workload.ErrInvariant, marks the implementation's result InvariantOK = false.
+// workload.ErrInvariant, marks the implementation's result InvariantOK = false. A workload that is a
+// workload.Counter has its counts summed into Result.Counts.
 //
 // Before its first round a cell opens every connection its workers need and runs each implementation for a short
 // unmeasured slice, so that new server backends and empty statement caches cost no implementation its figures.

@@ -26,7 +26,8 @@ type Result struct {
 	ErrorKinds  map[string]int64 // Errors by kind (SQLSTATE, or a short description)
 	Latencies   []time.Duration  // of committed transactions, retries included; sorted
 	InvariantOK bool
-	Violation   string // the first invariant violation, if any
+	Violation   string           // the first invariant violation, if any
+	Counts      map[string]int64 // what a workload.Counter counted in its slices; nil for other workloads
 }
 
 // CommitsPerSec is the goodput.

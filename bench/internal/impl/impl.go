@@ -15,10 +15,28 @@ import (
 // good) and returns the number of attempts it made. A Runner belongs to one goroutine.
 type Runner func(ctx context.Context, r *rand.Rand) (attempts int, err error)
 
-// Impl is a named way of running transactions. New makes a Runner for one worker goroutine.
+// Impl is a named way of running transactions. New makes a Runner for one worker goroutine, on the primary pool db.
+// An implementation that also reads from a streaming standby (NeedsReplica) is given the standby's pool with
+// OnReplica; until then its Runners fail with ErrNoReplica.
 type Impl struct {
 	Name string
-	New  func(db *pgxpool.Pool, w workload.Workload) Runner
+	New  newRunner
+	// onReplica, if not nil, returns the New that reads from standby.
+	onReplica func(standby *pgxpool.Pool) newRunner
+}
+
+type newRunner = func(db *pgxpool.Pool, w workload.Workload) Runner
+
+// NeedsReplica reports whether im reads from a standby, which OnReplica must provide.
+func (im Impl) NeedsReplica() bool { return im.onReplica != nil }
+
+// OnReplica returns im reading from standby, a pool on one streaming hot standby of the primary that New will be
+// given. An implementation that needs no replica is returned unchanged.
+func (im Impl) OnReplica(standby *pgxpool.Pool) Impl {
+	if im.onReplica != nil {
+		im.New = im.onReplica(standby)
+	}
+	return im
 }
 
 // all lists every implementation; Defaults names those the benchmark runs unless told otherwise.
@@ -30,6 +48,8 @@ var all = []Impl{
 	{Name: "crdb", New: newCrdb},
 	{Name: "trm", New: newTrm},
 	{Name: "unsafe-rc", New: newUnsafe},
+	routed("pgxact-replica", true),
+	routed("pgxact-replica-notoken", false),
 }
 
 // Names lists every implementation's name.
@@ -41,8 +61,8 @@ func Names() []string {
 	return names
 }
 
-// Defaults names the implementations the benchmark compares by default: all but the pgxact variant and the unsafe
-// one.
+// Defaults names the implementations the benchmark compares by default: all but the pgxact variants, the unsafe
+// one and those that need a replica.
 func Defaults() []string { return []string{"pgxact", "pgx", "pgx-naive-retry", "crdb", "trm"} }
 
 // ByName returns the implementation called name.

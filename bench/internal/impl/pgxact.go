@@ -3,6 +3,7 @@ package impl
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -37,12 +38,29 @@ func newPgxactUnbudgeted(db *pgxpool.Pool, w workload.Workload) Runner {
 	return pgxactRunner(db, w, tx.WithPolicy(unbudgeted))
 }
 
-func pgxactRunner(db *pgxpool.Pool, w workload.Workload, opts ...tx.Option) Runner {
+// pgxactRunner runs w's transactions with tx.Run on db; for a workload.Flowing, the steps of a flow of its own.
+func pgxactRunner(db tx.DB, w workload.Workload, opts ...tx.Option) Runner {
 	counter := &attemptCounter{}
 	opts = append(opts, tx.WithObserver(counter))
+	if fw, ok := w.(workload.Flowing); ok {
+		return flowRunner(db, fw.NewFlow(), counter, opts)
+	}
 	return func(ctx context.Context, r *rand.Rand) (int, error) {
 		counter.n = 0
 		_, err := tx.Run(ctx, db, w.Tx(r), opts...)
+		return counter.n, err
+	}
+}
+
+// flowRunner runs a flow's steps, each with its own options after opts, and tells the flow what committed.
+func flowRunner(db tx.DB, f workload.Flow, counter *attemptCounter, opts []tx.Option) Runner {
+	return func(ctx context.Context, r *rand.Rand) (int, error) {
+		counter.n = 0
+		step := f.Next(r)
+		_, err := tx.Run(ctx, db, step.Tx, append(slices.Clip(opts), step.Options...)...)
+		if err == nil && step.Committed != nil {
+			step.Committed()
+		}
 		return counter.n, err
 	}
 }

@@ -3,6 +3,8 @@ package report
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -21,7 +23,28 @@ func WriteTable(w io.Writer, results []harness.Result) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	return writeErrorKinds(w, results, "  ")
+	if err := writeErrorKinds(w, results, "  "); err != nil {
+		return err
+	}
+	return writeCounts(w, results, "  ")
+}
+
+// writeCounts lists, for each result whose workload counted something, the counts by name.
+func writeCounts(w io.Writer, results []harness.Result, indent string) error {
+	for _, r := range results {
+		if len(r.Counts) == 0 {
+			continue
+		}
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(r.Counts)) {
+			parts = append(parts, fmt.Sprintf("%s %d", k, r.Counts[k]))
+		}
+		if _, err := fmt.Fprintf(w, "%s%s/%s/%d: %s\n", indent, r.Workload, r.Impl, r.Workers,
+			strings.Join(parts, ", ")); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func invariant(r harness.Result) string {

@@ -16,4 +16,6 @@
 //   - chain: k dependent statements following pointers, the last one an UPDATE; the row reached is checked.
 //   - transfer: a Jepsen-style bank; read two balances, move an amount if funds suffice, writing absolute values.
 //     The total is conserved only if the transactions are serializable.
+//   - readheavy (not run by default): 90% read-only transactions of k point reads, 10% writes, in per-worker flows
+//     (Flowing) whose reads must see the worker's own earlier writes, checked on every read.
 package workload

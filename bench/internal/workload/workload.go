@@ -47,11 +47,15 @@ type Workload interface {
 // Config holds the parameters that workloads take from the command line.
 type Config struct {
 	Accounts int // transfer: number of accounts (few means hot)
-	K        int // reads and chain: statements per transaction
+	K        int // reads, chain and readheavy: statements (rows read) per transaction
 }
 
 // Names lists the workloads New knows, in the order the benchmark runs them by default.
 func Names() []string { return []string{"single", "reads", "chain", "transfer"} }
+
+// Optional lists the workloads New knows that the benchmark runs only when asked: readheavy, whose point is the
+// replica implementations, which need a standby.
+func Optional() []string { return []string{"readheavy"} }
 
 // New returns the workload called name.
 func New(name string, c Config) (Workload, error) {
@@ -67,8 +71,10 @@ func New(name string, c Config) (Workload, error) {
 		return Chain(c.K), nil
 	case "transfer":
 		return Transfer(TransferConfig{Accounts: c.Accounts}), nil
+	case "readheavy":
+		return ReadHeavy(c.K), nil
 	}
-	return nil, fmt.Errorf("workload: unknown workload %q (known: %v)", name, Names())
+	return nil, fmt.Errorf("workload: unknown workload %q (known: %v)", name, append(Names(), Optional()...))
 }
 
 // execAll runs setup statements in order.

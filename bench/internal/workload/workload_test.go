@@ -29,6 +29,7 @@ func TestCheckersCatchTampering(t *testing.T) {
 			"UPDATE bench_accounts SET balance = balance + 1 WHERE id = 1"},
 		{"transfer negative balance", workload.Transfer(workload.TransferConfig{Accounts: 4}),
 			"UPDATE bench_accounts SET balance = CASE id WHEN 0 THEN -1 WHEN 1 THEN 2001 ELSE balance END"},
+		{"readheavy", workload.ReadHeavy(3), "INSERT INTO bench_rh_sessions VALUES (999, 1)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -49,7 +50,7 @@ func TestCheckersCatchTampering(t *testing.T) {
 // with n commits, and reads and chains check what they read.
 func TestBothFormsCommitTheSameWork(t *testing.T) {
 	ctx, pool := t.Context(), pgtest.Pool(t)
-	for _, name := range workload.Names() {
+	for _, name := range append(workload.Names(), workload.Optional()...) {
 		w, err := workload.New(name, workload.Config{Accounts: 3, K: 4})
 		require.NoError(t, err)
 		require.NoError(t, w.Setup(ctx, pool))
