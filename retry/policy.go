@@ -3,17 +3,22 @@ package retry
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 )
 
-// Defaults of Default (and the limits New starts from). They are placeholders until a benchmark tunes them; keep
-// every tunable number here.
+// Defaults of Default (and the limits New starts from), chosen with txbench's transfer sweep (docs/retries.md has
+// the figures); keep every tunable number here.
 const (
-	defaultMaxAttempts = 10
+	// defaultMaxAttempts: with the Gate, heavy contention costs about 1.4 attempts per commit, yet a few unlucky
+	// transactions still lose ten times in a row at 4 workers; 20 turns those into commits, and MaxElapsed bounds
+	// the time all the same.
+	defaultMaxAttempts = 20
 	defaultMaxElapsed  = 10 * time.Second
 	defaultBackoffBase = time.Millisecond
-	defaultBackoffCap  = 100 * time.Millisecond
-	defaultBudgetMax   = 100 // failures in a row before the shared budget stops retries: about half of this
+	// defaultBackoffCap: 30ms gave more commits/s than 100ms at 4–32 workers and a shorter tail than 10ms at 64.
+	defaultBackoffCap = 30 * time.Millisecond
+	defaultBudgetMax  = 100 // failures in a row before the shared budget stops retries: about half of this
 	// defaultBudgetRatio is the tokens a success gives back. Contention legitimately costs a few failed attempts per
 	// commit (16 workers on 3 hot rows: about 2), and throttling those would turn contention into errors; what the
 	// budget is for is failure without progress. 3 keeps retrying while at least 1 attempt in 4 succeeds.
@@ -22,11 +27,17 @@ const (
 	maxSaneElapsed     = 24 * time.Hour
 )
 
-// defaultBudget is shared by every Default policy of the process, so that a persistent failure anywhere throttles the
-// retries of all of them.
+// defaultGateSize gives the Gate as many slots as the process has processors, and at least 2. Measured only on 2
+// cores, where 2 slots kept 16–64 contending workers at the commit rate of 4; 1 slot cut retries further but also
+// the commit rate.
+func defaultGateSize() int { return max(2, runtime.GOMAXPROCS(0)) }
+
+// defaultBudget and defaultGate are shared by every Default policy of the process, so that a persistent failure
+// anywhere throttles the retries of all of them, and contending transactions queue together.
 var (
 	defaultBudget = NewBudget(defaultBudgetMax, defaultBudgetRatio)
-	defaultPolicy = New(On(Serialization, Deadlock, ConnectionLost), WithBudget(defaultBudget))
+	defaultGate   = NewGate(defaultGateSize())
+	defaultPolicy = New(On(Serialization, Deadlock, ConnectionLost), WithBudget(defaultBudget), WithGate(defaultGate))
 )
 
 // ErrInvalidPolicy is the error Policy.Validate wraps for negative or absurd settings.
@@ -51,6 +62,7 @@ type Policy struct {
 	maxElapsed  time.Duration
 	backoff     Backoff // nil: no delay
 	budget      *Budget // nil: no budget
+	gate        *Gate   // nil: retries do not wait for each other
 	err         error   // what Validate reports, computed once by New
 }
 
@@ -58,8 +70,8 @@ type Policy struct {
 type Option func(*Policy)
 
 // New returns a Policy configured by opts, applied in order. Before the options, it retries no class (so New() never
-// retries) and has Default's limits and backoff: 10 attempts, 10s, jittered exponential backoff from 1ms to 100ms,
-// and no Budget.
+// retries) and has Default's limits and backoff: 20 attempts, 10s, full-jitter exponential backoff from 1ms to 30ms,
+// and no Budget or Gate.
 func New(opts ...Option) Policy {
 	p := Policy{
 		maxAttempts: defaultMaxAttempts,
@@ -74,8 +86,9 @@ func New(opts ...Option) Policy {
 }
 
 // Default returns the policy for whole-transaction retries: it retries Serialization, Deadlock and ConnectionLost,
-// at most 10 attempts in all and none begun after 10s, with full-jitter exponential backoff from 1ms capped at 100ms,
-// under a Budget (100 tokens, 0.5 per success) shared by every Default policy in the process.
+// at most 20 attempts in all and none begun after 10s, with full-jitter exponential backoff from 1ms capped at 30ms,
+// under a Budget (100 tokens, 3 per success) and a Gate (a slot per processor, at least 2) shared by every Default
+// policy in the process.
 func Default() Policy { return defaultPolicy }
 
 // Never returns a Policy that never retries, the same as the zero Policy.
@@ -116,6 +129,10 @@ func WithBackoff(b Backoff) Option { return func(p *Policy) { p.backoff = b } }
 // WithBudget makes the Policy spend from b, typically shared with other policies. A nil b means no budget.
 func WithBudget(b *Budget) Option { return func(p *Policy) { p.budget = b } }
 
+// WithGate makes the Policy's retries wait at g, typically shared with other policies, so that no more than g's size
+// of them run at once. A nil g means retries never wait for each other.
+func WithGate(g *Gate) Option { return func(p *Policy) { p.gate = g } }
+
 // Validate returns nil for a usable Policy, or an error for which errors.Is(err, ErrInvalidPolicy) is true naming
 // every problem: a class that cannot be retried, negative limits, no limit at all, absurd limits (over 1000 attempts
 // or 24h), bad backoff or budget parameters. The zero Policy is valid.
@@ -141,7 +158,7 @@ func (p Policy) check() error {
 	if v, ok := p.backoff.(validator); ok {
 		errs = append(errs, v.validate())
 	}
-	errs = append(errs, p.budget.validate())
+	errs = append(errs, p.budget.validate(), p.gate.validate())
 	return errors.Join(errs...)
 }
 
@@ -180,6 +197,10 @@ func (p Policy) delay(a Attempt) time.Duration {
 	}
 	return max(p.backoff.Delay(max(a.N, 1), a.Delay), 0)
 }
+
+// Gate returns the Gate the Policy's retries wait at, or nil. The runner waits there before every retry, after the
+// delay, and gives the slot back when the attempt ends.
+func (p Policy) Gate() *Gate { return p.gate }
 
 // Succeeded tells p's Budget that an attempt succeeded, refilling it. Call it once per successful attempt; without a
 // Budget it does nothing.

@@ -17,7 +17,9 @@ import (
 // beginOnly hides everything of a pool but BeginTx, so Run takes the path it takes for wrappers and test doubles.
 type beginOnly struct{ p *pgxpool.Pool }
 
-func (b beginOnly) BeginTx(ctx context.Context, o pgx.TxOptions) (pgx.Tx, error) { return b.p.BeginTx(ctx, o) }
+func (b beginOnly) BeginTx(ctx context.Context, o pgx.TxOptions) (pgx.Tx, error) {
+	return b.p.BeginTx(ctx, o)
+}
 
 func TestPlainDB(t *testing.T) {
 	pool := newPool(t, 2)

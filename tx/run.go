@@ -53,17 +53,27 @@ func Run[T any](ctx context.Context, db DB, t Tx[T], opts ...Option) (T, error) 
 func runAttempts[T any](ctx context.Context, r *runner, t Tx[T], start time.Time) (T, int, error) {
 	var zero T
 	var delay time.Duration
+	var lastErr error
 	for n := 1; ; n++ {
 		if err := ctx.Err(); err != nil {
 			return zero, n - 1, fmt.Errorf("tx: before attempt %d: %w", n, err)
 		}
-		actx := r.cfg.observer.StartAttempt(ctx, n)
+		gctx, release, err := r.admit(ctx, n)
+		if err != nil { // ctx ended while the attempt waited for its turn: report what made it wait
+			if lastErr == nil {
+				lastErr = fmt.Errorf("tx: before attempt %d: %w", n, err)
+			}
+			return zero, n - 1, lastErr
+		}
+		defer release() // on a panic in the attempt; otherwise it was released already, and this does nothing
+		actx := r.cfg.observer.StartAttempt(gctx, n)
 		began := time.Now()
 		v, hooks, err := attempt(actx, r, t)
 		info := AttemptInfo{Attempt: n, Duration: time.Since(began), Err: err}
 		if err == nil {
 			r.cfg.policy.Succeeded()
 			r.cfg.observer.EndAttempt(actx, info)
+			release() // before the hooks, which may be slow or run transactions of their own
 			runHooks(ctx, hooks)
 			return v, n, nil
 		}
@@ -73,15 +83,42 @@ func runAttempts[T any](ctx context.Context, r *runner, t Tx[T], start time.Time
 		ok = ok && !errors.Is(err, ErrCommitUnknown) && fits(ctx, next) && !r.lostForGood()
 		info.Retry, info.Delay = ok, next
 		r.cfg.observer.EndAttempt(actx, info)
+		release()
 		if !ok {
 			return zero, n, r.final(err, n, start)
 		}
 		if !sleep(ctx, next) {
 			return zero, n, err
 		}
-		delay = next
+		delay, lastErr = next, err
 	}
 }
+
+// admit lets attempt n begin. It waits at the policy's Gate, which lets first attempts through at once unless
+// retries are queueing there: under heavy contention transactions then queue in Go instead of failing one another in
+// the database. A Run inside the attempt of another (user code calling Run from Func) does not wait for a slot its
+// caller may be holding: it could wait forever.
+func (r *runner) admit(ctx context.Context, n int) (context.Context, func(), error) {
+	g := r.cfg.policy.Gate()
+	if g == nil || ctx.Value(gateHeld{}) != nil {
+		return ctx, func() {}, nil
+	}
+	done, err := g.Wait(ctx, n)
+	if err != nil {
+		return nil, nil, err
+	}
+	released := false
+	release := func() { // idempotent: called when the attempt ends, and deferred against panics
+		if !released {
+			released = true
+			done()
+		}
+	}
+	return context.WithValue(ctx, gateHeld{}, true), release, nil
+}
+
+// gateHeld marks the context of an attempt that holds a Gate slot.
+type gateHeld struct{}
 
 // final shapes the error of the last attempt: a RetryError when the policy would retry this kind of failure but
 // had no attempt left to give.
