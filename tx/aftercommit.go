@@ -11,7 +11,7 @@ func AfterCommit(f func(ctx context.Context)) Tx[struct{}] {
 	if f == nil {
 		return Fail[struct{}](invalid("AfterCommit with a nil function"))
 	}
-	return Tx[struct{}]{&step[struct{}]{finish: func(s *session, _ []any) (struct{}, error) {
+	return Tx[struct{}]{&step[struct{}]{sure: true, finish: func(s *session, _ []any) (struct{}, error) {
 		s.hooks = append(s.hooks, f)
 		return struct{}{}, nil
 	}}}

@@ -25,12 +25,14 @@ func allStatic[T any](ts []Tx[T]) Tx[[]T] {
 	}
 	ends := make([]int, len(ts))
 	var stmts []stmt
+	sure := true
 	for i, t := range ts {
 		stmts = append(stmts, t.s.stmts...)
 		ends[i] = len(stmts)
+		sure = sure && t.s.sure
 	}
 	ts = append([]Tx[T](nil), ts...) // the caller may reuse its slice; a Tx is immutable
-	return Tx[[]T]{&step[[]T]{stmts: stmts, fails: fails, finish: func(s *session, res []any) ([]T, error) {
+	return Tx[[]T]{&step[[]T]{stmts: stmts, fails: fails, sure: sure, finish: func(s *session, res []any) ([]T, error) {
 		out := make([]T, len(ts))
 		start := 0
 		for i, t := range ts {

@@ -46,7 +46,8 @@ func MapError[T any](t Tx[T], f func(error) error) Tx[T] {
 		stmts[i] = st
 	}
 	st := t.s
-	return Tx[T]{&step[T]{stmts: stmts, fails: st.fails, finish: func(s *session, res []any) (T, error) {
+	// f runs only on a statement's error, which the server reports before it reaches COMMIT: MapError keeps sure.
+	return Tx[T]{&step[T]{stmts: stmts, fails: st.fails, sure: st.sure, finish: func(s *session, res []any) (T, error) {
 		v, err := st.done(s, res)
 		if err != nil {
 			return v, mapped(err)

@@ -14,6 +14,7 @@ type config struct {
 	iso        pgx.TxIsoLevel
 	readOnly   bool
 	deferrable bool
+	fuse       bool
 	policy     retry.Policy
 	observer   Observer
 	err        error

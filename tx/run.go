@@ -189,6 +189,11 @@ func execCommit[T any](ctx context.Context, s *session, t Tx[T]) (T, error) {
 			s.abort(ctx)
 		}
 	}()
+	if s.fusable(t.s.stmts, t.static() && t.s.sure && !t.s.fails) {
+		v, err := execFused(ctx, s, t)
+		done = err == nil
+		return v, err
+	}
 	v, err := t.exec(ctx, s)
 	if err != nil {
 		return zero, markUncommitted(err)
@@ -281,7 +286,7 @@ func isNil(db DB) bool {
 // open starts an attempt's session. When the runner owns the connection, BEGIN is only queued: it travels with the
 // transaction's first statements.
 func (r *runner) open(ctx context.Context) (*session, error) {
-	s := &session{trackXid: !r.cfg.readOnly, wantLSN: r.recorder != nil}
+	s := &session{trackXid: !r.cfg.readOnly, wantLSN: r.recorder != nil, fuse: r.cfg.fuse}
 	if r.acquire == nil {
 		q, err := r.db.BeginTx(ctx, r.cfg.txOptions())
 		if err != nil {

@@ -48,6 +48,7 @@ type session struct {
 	xid      int64 // the transaction's id once assigned; 0 while none is known
 	xidStale bool  // user pgx code ran since the last look at the xid
 	pid      uint32
+	fuse     bool   // FuseCommit: plain, sure work commits in its first round trip
 	wantLSN  bool   // the db records commit LSNs
 	lsn      string // the WAL insert position right after COMMIT, when wanted and known
 }
@@ -296,8 +297,7 @@ func (s *session) commitBatch(ctx context.Context, capture bool) (tag pgconn.Com
 	}
 	b.Queue("COMMIT")
 	if s.wantLSN {
-		// Runs after COMMIT, outside the transaction: the position it reports is at or past our commit record.
-		b.Queue("SELECT pg_current_wal_insert_lsn()::text")
+		b.Queue(lsnSQL)
 	}
 	pending := s.pending
 	s.pending = nil
@@ -315,13 +315,21 @@ func (s *session) commitBatch(ctx context.Context, capture bool) (tag pgconn.Com
 			return tag, err
 		}
 	}
-	if tag, err = br.Exec(); err != nil || !s.wantLSN {
+	if tag, err = br.Exec(); err != nil {
 		return tag, err
 	}
-	if br.QueryRow().Scan(&s.lsn) != nil {
+	s.readLSN(br)
+	return tag, nil
+}
+
+// lsnSQL runs after COMMIT, outside the transaction: the position it reports is at or past our commit record.
+const lsnSQL = "SELECT pg_current_wal_insert_lsn()::text"
+
+// readLSN reads the answer to lsnSQL when the session asked for it.
+func (s *session) readLSN(br pgx.BatchResults) {
+	if s.wantLSN && br.QueryRow().Scan(&s.lsn) != nil {
 		s.lsn = "" // committed all the same; the recorder hears that the position is unknown
 	}
-	return tag, nil
 }
 
 // commitTx commits through a plain db's pgx.Tx, after sending what is pending.

@@ -1,10 +1,6 @@
 package tx
 
-import (
-	"regexp"
-
-	"github.com/jackc/pgx/v5/pgconn"
-)
+import "regexp"
 
 // settingName accepts PostgreSQL parameter names: a plain name (statement_timeout) or a dotted custom one
 // (app.tenant_id), each part an identifier.
@@ -18,5 +14,5 @@ func SetLocal(name, value string) Tx[struct{}] {
 	if len(name) > 127 || !settingName.MatchString(name) {
 		return Fail[struct{}](invalid("SetLocal parameter name %q", name))
 	}
-	return Map(Exec("SELECT set_config($1, $2, true)", name, value), func(pgconn.CommandTag) struct{} { return struct{}{} })
+	return Then(Exec("SELECT set_config($1, $2, true)", name, value), Pure(struct{}{}))
 }

@@ -18,6 +18,7 @@ type stmt struct {
 func Exec(sql string, args ...any) Tx[pgconn.CommandTag] {
 	st := stmt{sql: sql, args: args, read: readExec}
 	return Tx[pgconn.CommandTag]{&step[pgconn.CommandTag]{
+		sure:   true,
 		stmts:  []stmt{st},
 		finish: func(_ *session, res []any) (pgconn.CommandTag, error) { return res[0].(pgconn.CommandTag), nil },
 	}}

@@ -36,6 +36,7 @@ func thenStatic[A, B any](a Tx[A], b Tx[B]) Tx[B] {
 	return Tx[B]{&step[B]{
 		stmts: concat(a.s.stmts, b.s.stmts),
 		fails: b.s.fails,
+		sure:  a.s.sure && b.s.sure,
 		finish: func(s *session, res []any) (B, error) {
 			if _, err := fa(s, res[:n]); err != nil {
 				var zero B

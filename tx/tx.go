@@ -28,6 +28,11 @@ type step[T any] struct {
 	// its done always returns an error. Static combinators stop at such a step, so no statement that could only run
 	// after the failure is sent — a sequence's nextval or a pg_sleep is not undone by the rollback that follows.
 	fails bool
+
+	// sure marks a static step whose done cannot fail once its statements have succeeded, and which runs no user
+	// function on their results (Exec, SetLocal, AfterCommit, Pure, and Then, All or MapError over them). Only such
+	// work may carry its COMMIT in the same round trip (FuseCommit): nothing can reject it after COMMIT was sent.
+	sure bool
 }
 
 // done turns the results of a static step's statements into its value.
@@ -59,7 +64,7 @@ func (t Tx[T]) exec(ctx context.Context, s *session) (T, error) {
 
 // Pure returns a Tx that yields v without touching the database.
 func Pure[T any](v T) Tx[T] {
-	return Tx[T]{&step[T]{value: v}}
+	return Tx[T]{&step[T]{value: v, sure: true}}
 }
 
 // Fail returns a Tx that fails with err, rolling back the transaction unless a Recover catches it.

@@ -1,0 +1,107 @@
+package tx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgxact/pgxact/retry"
+)
+
+// FuseCommit lets a transaction that is nothing but plain statements whose results nothing on the Go side can
+// reject — Exec, SetLocal, AfterCommit, Pure, and Then, All or MapError over them — send COMMIT in the round trip that
+// carries BEGIN and the statements: one round trip instead of two. If a statement fails, the server skips the COMMIT
+// behind it and Run rolls back as usual; a 40001 at COMMIT is retried as usual. Other work (a Query, a Map, a Bind, a
+// Func) runs as without the option, since a Go-side failure after a fused COMMIT could no longer undo it.
+//
+// The price is the ambiguous-commit resolution: the transaction id that pg_xact_status needs is learned in the first
+// round trip, and with FuseCommit that is also the last. When the connection breaks during it, Run returns an error
+// for which errors.Is(err, ErrCommitUnknown) is true instead of finding out. Use it where one round trip matters more
+// than that, or where the work is idempotent.
+func FuseCommit() Option { return func(c *config) { c.fuse = true } }
+
+// fusable reports whether work may commit in the session's first round trip: FuseCommit was given, the runner owns
+// BEGIN, nothing was sent yet, and the work is plain statements that cannot fail on the Go side.
+func (s *session) fusable(stmts []stmt, sure bool) bool {
+	return s.fuse && sure && s.conn != nil && !s.began() && len(stmts) > 0
+}
+
+// execFused runs t's statements and COMMIT in one round trip and returns t's value.
+func execFused[T any](ctx context.Context, s *session, t Tx[T]) (T, error) {
+	res, err := s.sendCommitting(ctx, t.s.stmts)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return t.s.done(s, res)
+}
+
+// sendCommitting sends the pending statements (BEGIN), stmts and COMMIT in one batch.
+func (s *session) sendCommitting(ctx context.Context, stmts []stmt) ([]any, error) {
+	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(s.pending)+len(stmts)+2)}
+	for _, p := range s.pending {
+		b.Queue(p)
+	}
+	for _, st := range stmts {
+		b.Queue(st.sql, st.args...)
+	}
+	b.Queue("COMMIT")
+	if s.wantLSN {
+		b.Queue(lsnSQL)
+	}
+	pending := s.pending
+	// No transaction id will be known if the answer is lost: xidStale makes resolve report ErrCommitUnknown instead
+	// of taking the transaction for one that wrote nothing.
+	s.pending, s.trips, s.xidStale = nil, s.trips+1, true
+	br := s.conn.SendBatch(ctx, b)
+	// Once COMMIT's answer is read, the transaction has committed: an error closing the batch changes nothing.
+	defer func() { _ = br.Close() }()
+	if err := readPending(br, pending); err != nil {
+		return nil, s.fusedFailure(err, true)
+	}
+	res, err := readStmts(br, stmts, 0)
+	if err != nil {
+		return nil, s.fusedFailure(err, false)
+	}
+	tag, err := br.Exec()
+	if err := commitResult(tag, err); err != nil {
+		return nil, s.fusedFailure(err, false)
+	}
+	s.readLSN(br)
+	return res, controlled(res)
+}
+
+// fusedFailure classifies an error of the fused round trip. The server's ERROR means it skipped everything after the
+// failed statement, COMMIT included (or, at COMMIT, rolled back). Any other failure may have struck after COMMIT ran,
+// unless nothing was sent (pgx marks that safe to retry, trusted only on the batch's first result: later ones can
+// carry the mark after a failed read) or the transaction was read-only and so cannot have changed anything.
+func (s *session) fusedFailure(err error, first bool) error {
+	var amb *ambiguousError
+	if errors.As(err, &amb) {
+		err = amb.err
+	}
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && !ambiguous(err):
+		return err
+	case first && pgconn.SafeToRetry(err), !s.trackXid:
+		return retry.Uncommitted(err)
+	default:
+		return &ambiguousError{err: err}
+	}
+}
+
+// controlled reports COMMIT or ROLLBACK sent as user SQL among the results, as the unfused path does after each round
+// trip. Here it is known only after the fact: the work went through in pieces, and the error says so.
+func controlled(res []any) error {
+	for _, v := range res {
+		if tag, ok := v.(pgconn.CommandTag); ok && (tag.String() == "COMMIT" || tag.String() == "ROLLBACK") {
+			return fmt.Errorf("%w: the transaction ended inside its work (COMMIT or ROLLBACK in user SQL); "+
+				"statements after it were committed on their own", ErrTxControl)
+		}
+	}
+	return nil
+}

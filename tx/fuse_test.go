@@ -1,0 +1,169 @@
+package tx_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pgxact/pgxact/internal/faultproxy"
+	"github.com/pgxact/pgxact/retry"
+	"github.com/pgxact/pgxact/tx"
+)
+
+func TestFuseCommitRoundTrips(t *testing.T) {
+	tc := newTripCounter(t)
+	ctx := ctxT(t)
+	move := func(id int) tx.Tx[pgconn.CommandTag] {
+		return tx.Exec("UPDATE accounts SET balance = balance + 1 WHERE id = $1", id)
+	}
+	read := tx.QueryOne("SELECT balance FROM accounts WHERE id = $1", pgx.RowTo[int], 1)
+	tests := []struct {
+		name  string
+		work  tx.Tx[struct{}]
+		fuse  bool
+		trips int
+	}{
+		{"one Exec, fused: one round trip", tx.Then(move(1), tx.Pure(struct{}{})), true, 1},
+		{"one Exec, not asked to fuse: two", tx.Then(move(1), tx.Pure(struct{}{})), false, 2},
+		{"Execs, SetLocal and a hook, fused: one",
+			tx.Then(tx.SetLocal("app.who", "x"), tx.Then(move(1), tx.Then(move(2), tx.AfterCommit(func(context.Context) {})))), true, 1},
+		{"All of Execs under MapError, fused: one",
+			tx.Then(tx.MapError(tx.All([]tx.Tx[pgconn.CommandTag]{move(1), move(2)}), func(err error) error { return err }), tx.Pure(struct{}{})), true, 1},
+		{"a QueryOne can still fail on the Go side: not fused", tx.Then(read, tx.Pure(struct{}{})), true, 2},
+		{"a Map runs user code on the result: not fused", tx.Map(move(1), func(pgconn.CommandTag) struct{} { return struct{}{} }), true, 2},
+		{"a Bind chain: not fused", tx.Bind(move(1), func(pgconn.CommandTag) tx.Tx[struct{}] { return tx.Then(move(2), tx.Pure(struct{}{})) }), true, 3},
+		{"nothing to send: no round trip", tx.Pure(struct{}{}), true, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var opts []tx.Option
+			if tt.fuse {
+				opts = append(opts, tx.FuseCommit())
+			}
+			trips := tc.measure(t, func() error { _, err := tx.Run(ctx, tc.conn, tt.work, opts...); return err })
+			require.Equal(t, tt.trips, trips)
+			require.Equal(t, byte('I'), tc.conn.PgConn().TxStatus(), "the transaction ended")
+		})
+	}
+}
+
+func TestFuseCommitOutcomes(t *testing.T) {
+	ctx := ctxT(t)
+	fuse := tx.FuseCommit()
+
+	t.Run("the work commits, with its value and its hooks", func(t *testing.T) {
+		pool := newPool(t, 2)
+		hooks := 0
+		work := tx.Then(note("a"), tx.Then(tx.AfterCommit(func(context.Context) { hooks++ }), note("b")))
+		tag, err := tx.Run(ctx, pool, work, fuse)
+		require.NoError(t, err)
+		require.Equal(t, "INSERT 0 1", tag.String())
+		require.Equal(t, 1, hooks)
+		require.ElementsMatch(t, []string{"a", "b"}, notes(t, pool))
+		requireNoAcquired(t, pool)
+	})
+	t.Run("a failing statement skips the COMMIT behind it: nothing is committed", func(t *testing.T) {
+		pool := newPool(t, 2)
+		hooks := 0
+		work := tx.Then(note("a"), tx.Then(tx.AfterCommit(func(context.Context) { hooks++ }), note("a")))
+		_, err := tx.Run(ctx, pool, work, fuse)
+		var se *tx.StatementError
+		require.ErrorAs(t, err, &se)
+		require.Equal(t, 1, se.Index)
+		var pgErr *pgconn.PgError
+		require.ErrorAs(t, err, &pgErr)
+		require.Equal(t, "23505", pgErr.Code)
+		require.Zero(t, hooks)
+		require.Empty(t, notes(t, pool))
+		requireNoAcquired(t, pool)
+	})
+	t.Run("a 40001 at COMMIT restarts the transaction", func(t *testing.T) {
+		pool := newPool(t, 2)
+		failAtCommit(t, pool, 2)
+		log := &attemptLog{}
+		_, err := tx.Run(ctx, pool, note("once"), fuse, tx.WithObserver(log), tx.WithPolicy(fastPolicy(5)))
+		require.NoError(t, err)
+		require.Equal(t, 3, log.count())
+		require.Equal(t, []string{"40001", "40001"}, log.states)
+		require.Equal(t, []string{"once"}, notes(t, pool))
+	})
+	t.Run("COMMIT in user SQL is reported", func(t *testing.T) {
+		pool := newPool(t, 2)
+		_, err := tx.Run(ctx, pool, tx.Then(note("a"), tx.Then(tx.Exec("COMMIT"), note("b"))), fuse)
+		require.ErrorIs(t, err, tx.ErrTxControl)
+	})
+}
+
+// TestFuseCommitCutsAreNeverGuessed cuts the fused round trip before or after it reaches the server, hundreds of
+// times: a success is in the table exactly once, ErrCommitUnknown may or may not be, any other error is not — and
+// nothing is applied twice. Without a transaction id the outcome cannot be asked for, so cuts after COMMIT reached
+// the server must come back as ErrCommitUnknown rather than as a retry.
+func TestFuseCommitCutsAreNeverGuessed(t *testing.T) {
+	pool, check, proxy := proxiedPool(t, 4)
+	ctx := ctxT(t)
+	_, err := check.Exec(ctx, "CREATE TABLE ledger (id int NOT NULL)") // no key: a duplicate shows as a count of 2
+	require.NoError(t, err)
+	proxy.SetRule(faultproxy.CutCommits(0.5, 1))
+	policy := retry.New(retry.On(retry.Serialization, retry.ConnectionLost), retry.MaxAttempts(20),
+		retry.WithBackoff(retry.Constant(0)))
+
+	const workers, each = 4, 150
+	outcomes := make([]error, workers*each)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				id := w*each + i
+				work := tx.Then(tx.Exec("INSERT INTO ledger VALUES ($1)", id), tx.Pure(struct{}{}))
+				_, outcomes[id] = tx.Run(ctx, pool, work, tx.FuseCommit(), tx.WithPolicy(policy))
+			}
+		})
+	}
+	wg.Wait()
+	require.GreaterOrEqual(t, proxy.Stats().Cuts, uint64(100), "the proxy cut fused round trips")
+
+	var ok, unknown, unknownCommitted, failed int
+	for id, err := range outcomes {
+		n := count(t, check, "SELECT count(*) FROM ledger WHERE id = $1", id)
+		switch {
+		case err == nil:
+			ok++
+			require.Equal(t, 1, n, "transaction %d succeeded", id)
+		case errors.Is(err, tx.ErrCommitUnknown):
+			unknown++
+			require.LessOrEqual(t, n, 1, "transaction %d applied twice", id)
+			unknownCommitted += n
+		default:
+			failed++
+			require.Zero(t, n, "transaction %d failed with %v", id, err)
+		}
+	}
+	t.Logf("%d cuts: %d committed, %d unknown (%d of them committed), %d failed",
+		proxy.Stats().Cuts, ok, unknown, unknownCommitted, failed)
+	require.Positive(t, unknown, "cuts after COMMIT reached the server are reported, not guessed")
+	require.Positive(t, ok)
+}
+
+func ExampleFuseCommit() {
+	pool, done := examplePool()
+	defer done()
+	// Plain statements and a hook: BEGIN, both UPDATEs and COMMIT travel in one round trip.
+	move := tx.Then(
+		tx.Exec("UPDATE accounts SET balance = balance - $2 WHERE id = $1", 1, 10),
+		tx.Then(tx.Exec("UPDATE accounts SET balance = balance + $2 WHERE id = $1", 2, 10),
+			tx.AfterCommit(func(context.Context) { fmt.Println("moved") })))
+	_, err := tx.Run(context.Background(), pool, move, tx.FuseCommit())
+	fmt.Println(err)
+	b, _ := tx.Run(context.Background(), pool, balanceOf(2))
+	fmt.Println(b)
+	// Output:
+	// moved
+	// <nil>
+	// 60
+}
