@@ -40,7 +40,7 @@ func BenchmarkTransaction(b *testing.B) {
 		if err := c.w.Setup(b.Context(), pool); err != nil {
 			b.Fatal(err)
 		}
-		for _, name := range []string{"pgxact", "pgx"} {
+		for _, name := range []string{"pgxact", "pgxact-fused", "pgx"} {
 			b.Run(c.name+"/"+name, func(b *testing.B) { benchRunner(b, pool, c.w, name) })
 		}
 	}

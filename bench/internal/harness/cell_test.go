@@ -18,8 +18,8 @@ func TestEveryWorkloadKeepsItsInvariantWithEverySafeImplementation(t *testing.T)
 			w, err := workload.New(name, workload.Config{Accounts: 10, K: 5})
 			require.NoError(t, err)
 			require.NoError(t, w.Setup(t.Context(), pool))
-			ims := impls(t, append(impl.Defaults(), "pgxact-unbudgeted")...)
-			// 6 implementations × (100ms measured + 33ms warm-up) < 1s of load per workload.
+			ims := impls(t, append(impl.Defaults(), "pgxact-unbudgeted", "pgxact-ungated", "pgxact-fused")...)
+			// 8 implementations × (100ms measured + 33ms warm-up) ≈ 1s of load per workload.
 			res, err := harness.RunCell(t.Context(), pool, w, ims, harness.Options{
 				Workers: 4, Duration: 100 * time.Millisecond, Rounds: 3, Seed: 1,
 			})

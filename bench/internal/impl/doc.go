@@ -1,8 +1,9 @@
 // Package impl holds the transaction-running implementations the benchmark compares: pgxact's tx.Run and the usual
 // alternatives on pgx (plain pgx.BeginTxFunc, the same in a naive retry loop, cockroach-go's crdbpgx.ExecuteTx and
-// avito-tech's go-transaction-manager), plus two that are not run by default: "pgxact-unbudgeted" (the default
-// policy without its retry budget) and "unsafe-rc", a deliberately unsafe one that shows the transfer invariant can
-// fail.
+// avito-tech's go-transaction-manager), plus some that are not run by default: "pgxact-unbudgeted" (the default
+// policy without its retry budget), "pgxact-ungated" (the default policy as it was before retry.Gate),
+// "pgxact-fused" (the default policy with tx.FuseCommit) and "unsafe-rc", a deliberately unsafe one that shows the
+// transfer invariant can fail.
 //
 // Two more, "pgxact-replica" and "pgxact-replica-notoken", run tx.Run through a replica.Router over the primary and
 // one streaming standby (Impl.OnReplica gives them the standby): the first with a replica.Session per worker, so

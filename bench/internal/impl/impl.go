@@ -43,6 +43,8 @@ func (im Impl) OnReplica(standby *pgxpool.Pool) Impl {
 var all = []Impl{
 	{Name: "pgxact", New: newPgxact},
 	{Name: "pgxact-unbudgeted", New: newPgxactUnbudgeted},
+	{Name: "pgxact-ungated", New: newPgxactUngated},
+	{Name: "pgxact-fused", New: newPgxactFused},
 	{Name: "pgx", New: newPgx},
 	{Name: "pgx-naive-retry", New: newNaiveRetry},
 	{Name: "crdb", New: newCrdb},

@@ -3,7 +3,9 @@ package impl
 import (
 	"context"
 	"math/rand/v2"
+	"runtime"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -29,13 +31,32 @@ func newPgxact(db *pgxpool.Pool, w workload.Workload) Runner {
 	return pgxactRunner(db, w)
 }
 
-// unbudgeted is retry.Default without its process-wide retry budget: same classes, limits and backoff.
-var unbudgeted = retry.New(retry.On(retry.Serialization, retry.Deadlock, retry.ConnectionLost))
+// unbudgeted is retry.Default without its process-wide retry budget: same classes, limits, backoff and gate size
+// (a gate of its own).
+var unbudgeted = retry.New(retry.On(retry.Serialization, retry.Deadlock, retry.ConnectionLost),
+	retry.WithGate(retry.NewGate(max(2, runtime.GOMAXPROCS(0)))))
 
 // newPgxactUnbudgeted runs tx.Run with a policy like the default but without a retry budget, to show what the
 // budget costs or saves under heavy contention.
 func newPgxactUnbudgeted(db *pgxpool.Pool, w workload.Workload) Runner {
 	return pgxactRunner(db, w, tx.WithPolicy(unbudgeted))
+}
+
+// ungated is the default policy as it was before retry.Gate: at most 10 attempts, full-jitter backoff from 1ms
+// capped at 100ms, a budget of 100 tokens refilled by 3 per success (its own), and no gate.
+var ungated = retry.New(retry.On(retry.Serialization, retry.Deadlock, retry.ConnectionLost), retry.MaxAttempts(10),
+	retry.WithBackoff(retry.FullJitter(retry.Exponential(time.Millisecond, 100*time.Millisecond), nil)),
+	retry.WithBudget(retry.NewBudget(100, 3)))
+
+// newPgxactUngated runs tx.Run with the pre-Gate default policy, to show what the gate changes under contention.
+func newPgxactUngated(db *pgxpool.Pool, w workload.Workload) Runner {
+	return pgxactRunner(db, w, tx.WithPolicy(ungated))
+}
+
+// newPgxactFused runs tx.Run with the default policy and tx.FuseCommit: work made only of plain statements (single)
+// commits in one round trip; other work runs as with newPgxact.
+func newPgxactFused(db *pgxpool.Pool, w workload.Workload) Runner {
+	return pgxactRunner(db, w, tx.FuseCommit())
 }
 
 // pgxactRunner runs w's transactions with tx.Run on db; for a workload.Flowing, the steps of a flow of its own.
