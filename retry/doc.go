@@ -43,4 +43,12 @@
 // a success it calls p.Succeeded. A Budget shared by many policies caps retries process-wide: when most attempts fail,
 // as when the database is overloaded, retries stop instead of multiplying the load, and they resume as successes
 // return.
+//
+// A Gate shared by many policies (p.Gate; Default has one per process) is admission control for contention: before
+// each attempt the runner waits there. First attempts pass at once while no retry waits; retries take one of the
+// gate's slots, and once they queue, new transactions queue behind them. Transactions fighting over a few hot rows
+// are then admitted a few at a time instead of failing one another again and again: on 2 cores, 32 workers on 10
+// hot accounts committed 2,493 transfers a second with 1.47 attempts each, where the default policy before the gate
+// managed 790 with 4.72 and gave up on thousands (docs/retries.md). The cost is that under contention all transactions sharing the
+// gate wait their turn, related or not; give a hot spot a policy with a Gate of its own to keep the rest apart.
 package retry

@@ -19,12 +19,15 @@
 // Tx is a value, Run can run it again from scratch: serialization failures (40001), deadlocks (40P01) and connections
 // lost before COMMIT restart the whole transaction under a retry.Policy (WithPolicy; default retry.Default()). So the
 // body of a Tx must keep side effects outside the database for AfterCommit hooks, which run once, after the commit.
+// Attempts are admitted by the policy's retry.Gate: under heavy contention retries, and then new transactions, wait
+// there for a slot, holding no connection, so contending transactions queue instead of failing one another.
 //
 // Exec, Query and QueryOne are plain statements. Statements combined with Then, Map, All or package compose do not
 // depend on each other's results, so Run sends them together in one round trip, with BEGIN fused into the first:
 // a one-statement transaction costs two round trips (pgx.BeginTxFunc: three), k independent statements two (pgx:
 // k+2). Bind is a boundary — the next step depends on the result — so a Bind chain of k statements costs k+1. Func is
-// the escape hatch to plain pgx code (and sqlc's generated Queries), at the price of a boundary too.
+// the escape hatch to plain pgx code (and sqlc's generated Queries), at the price of a boundary too. With the
+// FuseCommit option, work made only of Exec-like statements sends COMMIT in that same round trip: one in all.
 //
 // # Savepoints
 //
