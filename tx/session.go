@@ -95,8 +95,11 @@ func (s *session) send(ctx context.Context, stmts []stmt) ([]any, error) {
 func (s *session) sendFrom(ctx context.Context, stmts []stmt, base int) ([]any, error) {
 	pending, trips := s.pending, s.trips
 	res, err := s.sendOnce(ctx, stmts, base)
-	var pre pgx.ErrPreprocessingBatch
-	if err == nil || !errors.As(err, &pre) {
+	if err == nil {
+		return res, nil
+	}
+	pre, ok := preprocessing(err)
+	if !ok {
 		return res, err
 	}
 	j := slices.IndexFunc(stmts, func(st stmt) bool { return st.sql == pre.SQL() })
@@ -117,6 +120,14 @@ func (s *session) sendFrom(ctx context.Context, stmts []stmt, base int) ([]any, 
 		return nil, err
 	}
 	return append(head, tail...), nil
+}
+
+// preprocessing finds the error pgx returns for a batch it could not prepare. It is a function of its own so that
+// the error variable escapes only on this failure path, not on every round trip.
+func preprocessing(err error) (pgx.ErrPreprocessingBatch, bool) {
+	var pre pgx.ErrPreprocessingBatch
+	ok := errors.As(err, &pre)
+	return pre, ok
 }
 
 func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []any, err error) {

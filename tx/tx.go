@@ -54,6 +54,9 @@ func (t Tx[T]) exec(ctx context.Context, s *session) (T, error) {
 	if t.s.run != nil {
 		return t.s.run(ctx, s)
 	}
+	if len(t.s.stmts) == 0 {
+		return t.s.done(s, nil) // Pure, AfterCommit: nothing to send, no round trip to pay for
+	}
 	res, err := s.send(ctx, t.s.stmts)
 	if err != nil {
 		var zero T
