@@ -24,10 +24,10 @@ type Observer interface {
 // AttemptInfo describes a finished attempt.
 type AttemptInfo struct {
 	Attempt  int           // from 1
-	Duration time.Duration // from acquiring the connection to the outcome
+	Duration time.Duration // from acquiring the connection to the outcome (waiting at the policy's Gate excluded)
 	Err      error         // nil when the attempt committed
 	SQLState string        // the PostgreSQL error code of Err, if any
-	Class    retry.Class   // how the retry policy classifies Err
+	Class    retry.Class   // how the retry policy classifies Err; meaningless when Err is nil (check Err first)
 	Retry    bool          // another attempt follows
 	Delay    time.Duration // the pause before that attempt
 }
