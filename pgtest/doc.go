@@ -38,4 +38,16 @@
 //
 // [Cluster.StartReplica] starts a streaming hot standby of an embedded cluster, and [Cluster.StartPgbouncer]
 // puts pgbouncer in transaction pooling mode in front of a cluster.
+//
+// # Through pgbouncer
+//
+// With PGXACT_TEST_POOLER=pgbouncer, ConnString, Config and Pool return connection strings that go through one
+// pgbouncer in transaction pooling mode, started on first use in front of the shared embedded cluster and
+// stopped with it by [Main]. Databases are still created and dropped directly on the cluster. The strings
+// carry default_query_exec_mode=exec: pgbouncer before 1.21 cannot carry pgx's default cached prepared
+// statements, and exec keeps the default's one round trip per statement, with nothing left on the server
+// connection. pgx.ParseConfig and pgxpool.ParseConfig understand that setting; pgconn.Connect would send it
+// to pgbouncer, which refuses it. [Pooled] reports the mode. If pgbouncer is missing (apt-get install -y
+// pgbouncer), or DATABASE_URL is set, the tests fail; they never skip. Any other value of the variable fails
+// them too.
 package pgtest

@@ -37,7 +37,7 @@ const pgbouncerReadyTimeout = 10 * time.Second
 
 // StartPgbouncer starts pgbouncer in front of c with pool_mode=transaction, auth_type=trust,
 // max_client_conn=1000 and default_pool_size=20, on a free loopback port, as the server OS user. Any
-// database of c is reachable through it. max_prepared_statements=200 is set when the installed pgbouncer
+// database and role of c is reachable through it (roles not in its user list are looked up with auth_user). max_prepared_statements=200 is set when the installed pgbouncer
 // supports it (1.21+, see [Pgbouncer.PreparedStatements]). It returns an error for which
 // errors.Is(err, ErrNoPgbouncer) is true when pgbouncer is not installed, and one matching ErrExternal for a
 // DATABASE_URL cluster.
@@ -166,6 +166,7 @@ func (p *Pgbouncer) writeConfig(port int, c *Cluster) error {
 		"unix_socket_dir =",
 		"auth_type = trust",
 		"auth_file = " + userlist,
+		"auth_user = " + serverUser,
 		"admin_users = " + serverUser,
 		"pool_mode = transaction",
 		"max_client_conn = 1000",

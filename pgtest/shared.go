@@ -41,8 +41,9 @@ func stopShared() {
 	shared.cluster, shared.err, shared.done = nil, ErrStopped, true
 }
 
-// Main runs the tests of a test binary and then stops and removes the shared cluster, if any test started
-// one. SIGINT and SIGTERM also stop it before the process exits. Use it as:
+// Main runs the tests of a test binary and then stops and removes the shared cluster (and the pgbouncer in
+// front of it with PGXACT_TEST_POOLER=pgbouncer), if any test started one. SIGINT and SIGTERM also stop
+// them before the process exits. Use it as:
 //
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
 func Main(m *testing.M) {
@@ -53,12 +54,14 @@ func Main(m *testing.M) {
 		if !ok {
 			return
 		}
+		stopPooler()
 		stopShared()
 		os.Exit(128 + int(sig.(syscall.Signal)))
 	}()
 	code := m.Run()
 	signal.Stop(signals)
 	close(signals)
+	stopPooler()
 	stopShared()
 	os.Exit(code)
 }

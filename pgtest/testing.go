@@ -24,19 +24,28 @@ func withHint(err error) error {
 
 // ConnString returns a connection string for a new empty database private to t, dropped (with any sessions
 // still connected) at t's cleanup. When no PostgreSQL server can be had, it fails t saying how to install
-// one; it never skips.
+// one; it never skips. With PGXACT_TEST_POOLER=pgbouncer the string goes through pgbouncer (see the package
+// documentation), and the test fails if pgbouncer cannot be started.
 func ConnString(t testing.TB) string {
 	t.Helper()
 	c, err := Shared()
 	if err != nil {
 		t.Fatalf("pgtest: no PostgreSQL server for tests: %v", withHint(err))
 	}
-	connString, err := c.CreateDatabase(t.Context(), "")
+	name := generatedName()
+	connString, err := c.CreateDatabase(t.Context(), name)
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
 	t.Cleanup(func() { dropForTest(t, c, connString) })
-	return connString
+	if !Pooled() {
+		return connString
+	}
+	pooled, err := pooledConnString(c, name)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	return pooled
 }
 
 // dropForTest runs at cleanup, after t's context is cancelled, so it has its own deadline.

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pgxact/pgxact/pgtest"
 	"github.com/pgxact/pgxact/replica"
 	"github.com/pgxact/pgxact/tx"
 )
@@ -105,11 +106,15 @@ func TestFallbackToThePrimary(t *testing.T) {
 	})
 	t.Run("a replica that is not a standby is skipped by sessions", func(t *testing.T) {
 		// The primary posing as a replica: pg_last_wal_replay_lsn() is NULL there, so it cannot vouch for a commit.
-		imposter := newPool(t, p.primary.Config().ConnString(), func(c *pgxpool.Config) {
+		// It connects directly, as replica pools do: through pgbouncer, its application_name would stay on server
+		// connections that the primary's clients, which set none, get next.
+		cluster, err := pgtest.Shared()
+		require.NoError(t, err)
+		imposter := newPool(t, cluster.ConnString(p.dbname), func(c *pgxpool.Config) {
 			c.ConnConfig.RuntimeParams["application_name"] = "imposter"
 		})
 		s := newRouter(t, p.primary, []*pgxpool.Pool{imposter}).Session()
-		_, err := tx.Run(ctxT(t), s, insert(10))
+		_, err = tx.Run(ctxT(t), s, insert(10))
 		require.NoError(t, err)
 		app := tx.QueryOne("SELECT current_setting('application_name')", pgx.RowTo[string])
 		for range 2 {

@@ -131,14 +131,12 @@ func TestLostCommitPosition(t *testing.T) {
 // replication. No read may miss its session's write, wherever it ran.
 //
 // pgtest's server runs with synchronous_commit = off, which leaves a commit unsent to standbys until the WAL writer
-// flushes it (wal_writer_delay, 200 ms). The primary pool here commits with synchronous_commit = on, as production
-// servers do, so standbys hear of commits at once, and a generous MaxWait lets most reads wait for them.
+// flushes it (wal_writer_delay, 200 ms). The writes here commit with synchronous_commit = on (SetLocal, since
+// pgbouncer refuses it as a startup parameter), as production servers do, so standbys hear of commits at once, and a
+// generous MaxWait lets most reads wait for them.
 func TestReadYourWritesUnderLoad(t *testing.T) {
 	p := newPair(t)
-	primary := newPool(t, p.primary.Config().ConnString(), func(c *pgxpool.Config) {
-		c.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
-	})
-	r := newRouter(t, primary, []*pgxpool.Pool{p.replica}, replica.WithMaxWait(2*time.Second))
+	r := newRouter(t, p.primary, []*pgxpool.Pool{p.replica}, replica.WithMaxWait(2*time.Second))
 	ctx := ctxT(t)
 	const sessions, rounds = 8, 25
 	var onStandby atomic.Int32
@@ -149,7 +147,7 @@ func TestReadYourWritesUnderLoad(t *testing.T) {
 				s := r.Session()
 				for i := range rounds {
 					id := g*rounds + i
-					if _, err := tx.Run(ctx, s, insert(id)); err != nil {
+					if _, err := tx.Run(ctx, s, tx.Then(tx.SetLocal("synchronous_commit", "on"), insert(id))); err != nil {
 						return err
 					}
 					seen, err := tx.Run(ctx, s, lookFor(id), readOnly...)

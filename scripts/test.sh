@@ -12,3 +12,7 @@ for mod in . bench otel examples/sqlc; do
   echo "== $mod: go test -race"
   (cd "$mod" && go test -race -count=1 -timeout 20m ./...)
 done
+# The library again, every connection through pgbouncer in transaction pooling mode (pgtest's
+# PGXACT_TEST_POOLER, docs/scaling.md). internal/jepsen is left out: see docs/scaling.md.
+echo "== . via pgbouncer: go test -race"
+PGXACT_TEST_POOLER=pgbouncer go test -race -count=1 -timeout 20m ./pgtest ./tx ./compose ./txtest ./retry ./replica

@@ -139,7 +139,10 @@ func TestRetryRestartsTheWholeTransaction(t *testing.T) {
 		pool := newPool(t, 1)
 		var pids []uint32
 		work := tx.Then(note("survivor"), tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
-			pid := q.Conn().PgConn().PID()
+			var pid uint32 // the server's: through pgbouncer, PgConn().PID() is an id pgbouncer made up
+			if err := q.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+				return 0, err
+			}
 			pids = append(pids, pid)
 			if len(pids) == 1 {
 				if _, err := pool.Exec(ctx, "SELECT pg_terminate_backend($1, 5000)", int64(pid)); err != nil {
