@@ -21,7 +21,7 @@ import (
 )
 
 // proxiedPool returns a pool whose connections go through a fault-injecting proxy, and a direct pool for checking.
-func proxiedPool(t *testing.T, maxConns int32) (*pgxpool.Pool, *pgxpool.Pool, *faultproxy.Proxy) {
+func proxiedPool(t *testing.T, maxConns int32, configure ...func(*pgxpool.Config)) (*pgxpool.Pool, *pgxpool.Pool, *faultproxy.Proxy) {
 	t.Helper()
 	direct := pgtest.Config(t)
 	target := net.JoinHostPort(direct.ConnConfig.Host, strconv.Itoa(int(direct.ConnConfig.Port)))
@@ -32,6 +32,9 @@ func proxiedPool(t *testing.T, maxConns int32) (*pgxpool.Pool, *pgxpool.Pool, *f
 	cfg := direct.Copy()
 	cfg.ConnConfig.Port = uint16(proxy.Port())
 	cfg.MaxConns = maxConns
+	for _, f := range configure {
+		f(cfg)
+	}
 	cut, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	require.NoError(t, err)
 	t.Cleanup(cut.Close)
@@ -120,4 +123,34 @@ func TestCommitUnknownWhenTheServerCannotAnswer(t *testing.T) {
 	_, err = tx.Run(ctx, pool, tx.Exec("INSERT INTO ledger VALUES (1)"), tx.WithPolicy(retry.Never()))
 	require.ErrorIs(t, err, tx.ErrCommitUnknown, fmt.Sprint(err))
 	require.Less(t, time.Since(start), 10*time.Second)
+}
+
+// TestStrandedCommitIsSettledByEndingTheOldBackend: the connection dies on the client's side while the server's
+// session, partitioned away, still holds the transaction open — pg_xact_status says "in progress". The runner ends
+// that backend, found by the transaction id it holds (not by a PID, which a pooler may have made up), learns that the
+// transaction aborted, and retries: one row, well before the stranded socket would have timed out on its own.
+func TestStrandedCommitIsSettledByEndingTheOldBackend(t *testing.T) {
+	pool, check, proxy := proxiedPool(t, 2)
+	ctx := ctxT(t)
+	_, err := check.Exec(ctx, "CREATE TABLE ledger (id int NOT NULL)")
+	require.NoError(t, err)
+	var commits atomic.Int32
+	proxy.SetRule(func(m faultproxy.Message) faultproxy.Action {
+		if faultproxy.IsCommit(m) && commits.Add(1) == 1 {
+			return faultproxy.Strand
+		}
+		return faultproxy.Forward
+	})
+	policy := retry.New(retry.On(retry.ConnectionLost), retry.MaxAttempts(3), retry.WithBackoff(retry.Constant(0)))
+	log := &attemptLog{}
+
+	start := time.Now()
+	_, err = tx.Run(ctx, pool, tx.Exec("INSERT INTO ledger VALUES (1)"), tx.WithPolicy(policy), tx.WithObserver(log))
+	require.NoError(t, err)
+	require.Less(t, time.Since(start), 3*time.Second, "settled by ending the old backend, not by a socket timeout")
+	require.Equal(t, 2, log.count(), "the stranded attempt aborted and was retried")
+	require.Equal(t, uint64(1), proxy.Stats().Cuts)
+	require.Equal(t, 1, count(t, check, "SELECT count(*) FROM ledger"))
+	require.Zero(t, count(t, check, `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND state LIKE 'idle in transaction%'`), "the stranded session was ended")
 }

@@ -95,11 +95,14 @@ func (r *runner) pollStatus(ctx context.Context, s *session) (string, error) {
 		if err != nil || status != "in progress" {
 			return status, err
 		}
-		if !terminated && s.pid != 0 && time.Since(start) > resolveTerminate {
-			// The old backend still holds our transaction open; ending it settles the outcome either way.
+		if !terminated && time.Since(start) > resolveTerminate {
+			// The old backend still holds our transaction open; ending it settles the outcome either way. It is found
+			// by the transaction it holds, not by the PID the connection reported: behind pgbouncer that PID is made
+			// up by the pooler and may be another session's. backend_xid is the low 32 bits of our 64-bit id.
 			terminated = true
 			_ = r.onFresh(ctx, func(q querier) error {
-				_, err := q.Exec(ctx, "SELECT pg_terminate_backend($1, 1000)", int64(s.pid))
+				_, err := q.Exec(ctx, `SELECT pg_terminate_backend(pid, 1000) FROM pg_stat_activity
+					WHERE backend_xid::text = ($1::bigint % 4294967296)::text`, s.xid)
 				return err
 			})
 		}

@@ -299,7 +299,7 @@ func (r *runner) open(ctx context.Context) (*session, error) {
 	if err != nil {
 		return nil, markUncommitted(fmt.Errorf("tx: acquire connection: %w", err))
 	}
-	s.q, s.conn, s.giveBack, s.pid = conn, conn, release, conn.PgConn().PID()
+	s.q, s.conn, s.giveBack = conn, conn, release
 	s.pending = append(s.pending, r.cfg.beginSQL())
 	return s, nil
 }

@@ -44,10 +44,9 @@ type session struct {
 	hooks      []func(context.Context)
 	h          *handle
 
-	trackXid bool  // false for read-only transactions, which cannot write
-	xid      int64 // the transaction's id once assigned; 0 while none is known
-	xidStale bool  // user pgx code ran since the last look at the xid
-	pid      uint32
+	trackXid bool   // false for read-only transactions, which cannot write
+	xid      int64  // the transaction's id once assigned; 0 while none is known
+	xidStale bool   // user pgx code ran since the last look at the xid
 	fuse     bool   // FuseCommit: plain, sure work commits in its first round trip
 	wantLSN  bool   // the db records commit LSNs
 	lsn      string // the WAL insert position right after COMMIT, when wanted and known

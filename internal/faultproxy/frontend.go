@@ -85,6 +85,9 @@ func (l *link) dispatch(buf []byte) (rest []byte, stop bool) {
 		case CutAfter:
 			l.cut(buf)
 			return nil, true
+		case Strand:
+			l.strand(buf[:off])
+			return nil, true
 		}
 		off += size
 	}

@@ -12,6 +12,8 @@ const (
 	// drainTimeout bounds how long a cut connection keeps reading the server while waiting for it to close
 	// its side, and how long the final forward to a stalled server may block.
 	drainTimeout = 5 * time.Second
+	// strandTimeout bounds how long a stranded server connection is held open.
+	strandTimeout = 10 * time.Second
 )
 
 // link is one proxied connection: a client socket, the server socket dialled for it, and the state of the
@@ -91,6 +93,20 @@ func (l *link) cut(flush []byte) {
 	_ = l.client.Close()
 	_ = l.server.CloseWrite()
 	_ = l.server.SetReadDeadline(time.Now().Add(drainTimeout))
+}
+
+// strand forwards flush, resets the client and keeps the server socket open without writing to it, reading (and
+// dropping) whatever the server sends until strandTimeout or the proxy's Close.
+func (l *link) strand(flush []byte) {
+	l.proxy.stats.cuts.Add(1)
+	l.cutting.Store(true)
+	if len(flush) > 0 {
+		_ = l.server.SetWriteDeadline(time.Now().Add(drainTimeout))
+		_ = l.writeServer(flush)
+	}
+	_ = l.client.SetLinger(0)
+	_ = l.client.Close()
+	_ = l.server.SetReadDeadline(time.Now().Add(strandTimeout))
 }
 
 // abort closes both sockets; both goroutines then fail their next read or write and return.

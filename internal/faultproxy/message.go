@@ -26,6 +26,10 @@ const (
 	// CutAfter forwards the message and everything else already read from the client, waits until the write
 	// to the server socket completed, and closes both connections. No reply to the message reaches the client.
 	CutAfter
+	// Strand resets the client like CutBefore, but leaves the server's side open and silent, as a network
+	// partition would: the server's session stays where it was (say, idle in a transaction) until the proxy is
+	// closed or strandTimeout passes.
+	Strand
 )
 
 // String returns the constant's name.
@@ -37,6 +41,8 @@ func (a Action) String() string {
 		return "CutBefore"
 	case CutAfter:
 		return "CutAfter"
+	case Strand:
+		return "Strand"
 	default:
 		return "Action(" + strconv.Itoa(int(a)) + ")"
 	}

@@ -81,6 +81,31 @@ func TestCutCommit(t *testing.T) {
 	}
 }
 
+// TestStrandLeavesTheServerSessionInItsTransaction: after a Strand at COMMIT the client has its error at once, while
+// the server's session stays idle in its transaction, holding it, until the proxy lets go.
+func TestStrandLeavesTheServerSessionInItsTransaction(t *testing.T) {
+	e := newEnv(t)
+	direct := e.direct(t)
+	exec(t, direct, "create table t (id int)")
+	conn := e.viaProxy(t)
+	tx, err := conn.Begin(ctxFor(t))
+	require.NoError(t, err)
+	_, err = tx.Exec(ctxFor(t), "insert into t values (1)")
+	require.NoError(t, err)
+
+	e.proxy.SetRule(onCommit(faultproxy.Strand))
+	requireCutError(t, tx.Commit(ctxFor(t)))
+	require.Equal(t, uint64(1), e.proxy.Stats().Cuts)
+	const stranded = `select count(*) from pg_stat_activity where datname = current_database()
+		and state = 'idle in transaction' and pid <> pg_backend_pid()`
+	require.Never(t, func() bool { return count(t, direct, stranded) != 1 }, 300*time.Millisecond, 20*time.Millisecond,
+		"the stranded session keeps its transaction open")
+
+	closeWithin(t, e.proxy, 5*time.Second)
+	waitOtherSessionsGone(t, direct)
+	require.Zero(t, count(t, direct, "select count(*) from t"), "the stranded transaction never committed")
+}
+
 func TestCutInsideAPipelinedBatch(t *testing.T) {
 	const insert = "insert into t values ($1)"
 	tests := []struct {
