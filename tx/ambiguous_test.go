@@ -44,6 +44,52 @@ func proxiedPool(t *testing.T, maxConns int32, configure ...func(*pgxpool.Config
 	return cut, check, proxy
 }
 
+// runLedger runs insert(id) for ids 0..workers*each-1 from workers goroutines and returns each outcome.
+func runLedger(workers, each int, insert func(id int) error) []error {
+	outcomes := make([]error, workers*each)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				outcomes[w*each+i] = insert(w*each + i)
+			}
+		})
+	}
+	wg.Wait()
+	return outcomes
+}
+
+// checkLedger checks every outcome against the ledger table: a success is there exactly once, an unknown outcome
+// at most once, any other failure not at all. It returns how many of each there were, and how many unknown outcomes
+// had in fact committed.
+func checkLedger(t *testing.T, check *pgxpool.Pool, outcomes []error) (ok, unknown, unknownCommitted, failed int) {
+	t.Helper()
+	counts := map[int]int{}
+	rows, err := check.Query(context.Background(), "SELECT id, count(*) FROM ledger GROUP BY id")
+	require.NoError(t, err)
+	for rows.Next() {
+		var id, n int
+		require.NoError(t, rows.Scan(&id, &n))
+		counts[id] = n
+	}
+	require.NoError(t, rows.Err())
+	for id, err := range outcomes {
+		switch {
+		case err == nil:
+			ok++
+			require.Equal(t, 1, counts[id], "acknowledged insert %d", id)
+		case errors.Is(err, tx.ErrCommitUnknown):
+			unknown++
+			require.LessOrEqual(t, counts[id], 1, "insert %d applied twice", id)
+			unknownCommitted += counts[id]
+		default:
+			failed++
+			require.Zero(t, counts[id], "insert %d failed with %v but is present", id, err)
+		}
+	}
+	return ok, unknown, unknownCommitted, failed
+}
+
 // TestAmbiguousCommits cuts connections right before or right after COMMIT reaches the server, well over a thousand
 // times, and checks every outcome against the table: a success is there exactly once, a plain error is absent, and
 // nothing is applied twice.
@@ -56,45 +102,12 @@ func TestAmbiguousCommits(t *testing.T) {
 	policy := retry.New(retry.On(retry.Serialization, retry.ConnectionLost), retry.MaxAttempts(20),
 		retry.WithBackoff(retry.Constant(0)))
 
-	const workers, each = 4, 600
-	outcomes := make([]error, workers*each)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range each {
-				id := w*each + i
-				_, outcomes[id] = tx.Run(ctx, pool, tx.Exec("INSERT INTO ledger VALUES ($1)", id), tx.WithPolicy(policy))
-			}
-		}()
-	}
-	wg.Wait()
+	outcomes := runLedger(4, 600, func(id int) error {
+		_, err := tx.Run(ctx, pool, tx.Exec("INSERT INTO ledger VALUES ($1)", id), tx.WithPolicy(policy))
+		return err
+	})
 	proxy.SetRule(nil)
-
-	counts := map[int]int{}
-	rows, err := check.Query(ctx, "SELECT id, count(*) FROM ledger GROUP BY id")
-	require.NoError(t, err)
-	for rows.Next() {
-		var id, n int
-		require.NoError(t, rows.Scan(&id, &n))
-		counts[id] = n
-	}
-	require.NoError(t, rows.Err())
-
-	var unknown, failed int
-	for id, err := range outcomes {
-		switch {
-		case err == nil:
-			require.Equal(t, 1, counts[id], "acknowledged insert %d", id)
-		case errors.Is(err, tx.ErrCommitUnknown):
-			unknown++
-			require.LessOrEqual(t, counts[id], 1, "insert %d applied twice", id)
-		default:
-			failed++
-			require.Zero(t, counts[id], "insert %d failed with %v but is present", id, err)
-		}
-	}
+	_, unknown, _, failed := checkLedger(t, check, outcomes)
 	cuts := proxy.Stats().Cuts
 	t.Logf("transactions %d, connection cuts at COMMIT %d, unresolved %d, failed %d", len(outcomes), cuts, unknown, failed)
 	require.GreaterOrEqual(t, cuts, uint64(1000))

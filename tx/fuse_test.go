@@ -2,9 +2,7 @@ package tx_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -126,37 +124,13 @@ func fusedCuts(t *testing.T, mode pgx.QueryExecMode) {
 	policy := retry.New(retry.On(retry.Serialization, retry.ConnectionLost), retry.MaxAttempts(20),
 		retry.WithBackoff(retry.Constant(0)))
 
-	const workers, each = 4, 100
-	outcomes := make([]error, workers*each)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := range each {
-				id := w*each + i
-				work := tx.Then(tx.Exec("INSERT INTO ledger VALUES ($1)", id), tx.Pure(struct{}{}))
-				_, outcomes[id] = tx.Run(ctx, pool, work, tx.FuseCommit(), tx.WithPolicy(policy))
-			}
-		})
-	}
-	wg.Wait()
+	outcomes := runLedger(4, 100, func(id int) error {
+		work := tx.Then(tx.Exec("INSERT INTO ledger VALUES ($1)", id), tx.Pure(struct{}{}))
+		_, err := tx.Run(ctx, pool, work, tx.FuseCommit(), tx.WithPolicy(policy))
+		return err
+	})
 	require.GreaterOrEqual(t, proxy.Stats().Cuts, uint64(100), "the proxy cut fused round trips")
-
-	var ok, unknown, unknownCommitted, failed int
-	for id, err := range outcomes {
-		n := count(t, check, "SELECT count(*) FROM ledger WHERE id = $1", id)
-		switch {
-		case err == nil:
-			ok++
-			require.Equal(t, 1, n, "transaction %d succeeded", id)
-		case errors.Is(err, tx.ErrCommitUnknown):
-			unknown++
-			require.LessOrEqual(t, n, 1, "transaction %d applied twice", id)
-			unknownCommitted += n
-		default:
-			failed++
-			require.Zero(t, n, "transaction %d failed with %v", id, err)
-		}
-	}
+	ok, unknown, unknownCommitted, failed := checkLedger(t, check, outcomes)
 	t.Logf("%d cuts: %d committed, %d unknown (%d of them committed), %d failed",
 		proxy.Stats().Cuts, ok, unknown, unknownCommitted, failed)
 	require.Positive(t, unknown, "cuts after COMMIT reached the server are reported, not guessed")

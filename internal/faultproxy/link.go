@@ -83,6 +83,20 @@ func (l *link) toServer() {
 // cut forwards flush to the server, resets the client and half-closes the server side, so the server reads
 // everything forwarded and then a clean end of stream, as if the client had vanished.
 func (l *link) cut(flush []byte) {
+	l.sever(flush)
+	_ = l.server.CloseWrite()
+	_ = l.server.SetReadDeadline(time.Now().Add(drainTimeout))
+}
+
+// strand forwards flush, resets the client and keeps the server socket open without writing to it, reading (and
+// dropping) whatever the server sends until strandTimeout or the proxy's Close.
+func (l *link) strand(flush []byte) {
+	l.sever(flush)
+	_ = l.server.SetReadDeadline(time.Now().Add(strandTimeout))
+}
+
+// sever counts a cut, forwards flush and resets the client; what becomes of the server side is the caller's choice.
+func (l *link) sever(flush []byte) {
 	l.proxy.stats.cuts.Add(1)
 	l.cutting.Store(true)
 	if len(flush) > 0 {
@@ -91,22 +105,6 @@ func (l *link) cut(flush []byte) {
 	}
 	_ = l.client.SetLinger(0) // close with RST: the client gets an error at once, whatever it is doing
 	_ = l.client.Close()
-	_ = l.server.CloseWrite()
-	_ = l.server.SetReadDeadline(time.Now().Add(drainTimeout))
-}
-
-// strand forwards flush, resets the client and keeps the server socket open without writing to it, reading (and
-// dropping) whatever the server sends until strandTimeout or the proxy's Close.
-func (l *link) strand(flush []byte) {
-	l.proxy.stats.cuts.Add(1)
-	l.cutting.Store(true)
-	if len(flush) > 0 {
-		_ = l.server.SetWriteDeadline(time.Now().Add(drainTimeout))
-		_ = l.writeServer(flush)
-	}
-	_ = l.client.SetLinger(0)
-	_ = l.client.Close()
-	_ = l.server.SetReadDeadline(time.Now().Add(strandTimeout))
 }
 
 // abort closes both sockets; both goroutines then fail their next read or write and return.
