@@ -146,7 +146,8 @@ func TestGuide(t *testing.T) {
 		_, err = tx.Run(ctx, pool, transfer(3, 1, 1))
 		require.ErrorIs(t, err, ErrInsufficientFunds)
 
-		policy := retry.New(retry.On(retry.Serialization, retry.Deadlock), retry.MaxAttempts(5))
+		policy := retry.New(retry.On(retry.Serialization, retry.Deadlock), retry.MaxAttempts(5),
+			retry.WithGate(retry.NewGate(4)))
 		left, err = tx.Run(ctx, txtest.Inject(pool, txtest.FailFirst(4)), transfer(1, 2, 30), tx.WithPolicy(policy), tx.WithIsolation(pgx.RepeatableRead))
 		require.NoError(t, err)
 		require.Equal(t, 40, left)
