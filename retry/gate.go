@@ -18,16 +18,26 @@ import (
 //
 // Waiting retries are let in by the number of attempts they have made, most first, and in arrival order among
 // equals; waiting first attempts come after all retries, in arrival order. Favouring the transaction that has failed
-// most often keeps it from running out of attempts.
+// most often keeps it from running out of attempts. For the same reason, while a retry that has already failed
+// StarvingAfter times holds a slot, first attempts do not bypass the gate either: they take the other slots or
+// queue, so the starving transaction runs against a few others instead of against every client at once.
 //
 // A Gate is safe for concurrent use and is meant to be shared, by pointer, among policies. The zero Gate is not
 // usable: create one with NewGate. A nil *Gate admits everything at once.
 type Gate struct {
-	mu      sync.Mutex
-	size    int
-	taken   int
-	waiters []*gateWaiter
+	mu       sync.Mutex
+	size     int
+	taken    int
+	starving int // slots held by starving retries (see StarvingAfter)
+	waiters  []*gateWaiter
 }
+
+// StarvingAfter is the number of failed attempts after which a retry counts as starving: its attempt number is
+// above it. On 10 hot accounts at 4 clients, retries otherwise reach 20 attempts a few times a second, each failing
+// against first attempts that never queue.
+const StarvingAfter = 3
+
+func starving(attempt int) bool { return attempt > StarvingAfter }
 
 type gateWaiter struct {
 	attempt int
@@ -55,30 +65,40 @@ func (g *Gate) Wait(ctx context.Context, attempt int) (done func(), err error) {
 	}
 	g.mu.Lock()
 	switch {
-	case len(g.waiters) == 0 && attempt <= 1:
+	case attempt <= 1 && len(g.waiters) == 0 && g.starving == 0:
 		g.mu.Unlock()
 		return func() {}, nil // no contention in sight: first attempts take no slot
 	case len(g.waiters) == 0 && g.taken < g.size:
 		g.taken++
+		g.hold(attempt, +1)
 		g.mu.Unlock()
-		return g.release, nil
+		return func() { g.release(attempt) }, nil
 	}
 	w := &gateWaiter{attempt: attempt, ready: make(chan struct{})}
 	g.waiters = append(g.waiters, w)
 	g.mu.Unlock()
 	select {
 	case <-w.ready:
-		return g.release, nil
+		return func() { g.release(attempt) }, nil
 	case <-ctx.Done():
 		g.abandon(w)
 		return nil, ctx.Err()
 	}
 }
 
-// release hands the slot to the waiter that has made the most attempts (the earliest of those), or frees it.
-func (g *Gate) release() {
+// hold counts a slot taken (+1) or given back (-1) by the given attempt among the starving ones. g.mu is held.
+func (g *Gate) hold(attempt, delta int) {
+	if starving(attempt) {
+		g.starving += delta
+	}
+}
+
+// release gives back the slot of the given attempt: to the waiter that has made the most attempts (the earliest of
+// those), or to no one.
+func (g *Gate) release(attempt int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.hold(attempt, -1)
 	if len(g.waiters) == 0 {
 		g.taken--
 		return
@@ -91,6 +111,7 @@ func (g *Gate) release() {
 	}
 	w := g.waiters[best]
 	g.waiters = append(g.waiters[:best], g.waiters[best+1:]...)
+	g.hold(w.attempt, +1)
 	close(w.ready) // the slot passes from the releaser to w: taken stays the same
 }
 
@@ -105,7 +126,7 @@ func (g *Gate) abandon(w *gateWaiter) {
 		}
 	}
 	g.mu.Unlock()
-	g.release() // w was no longer waiting: it had been given a slot
+	g.release(w.attempt) // w was no longer waiting: it had been given a slot
 }
 
 // Waiting returns the number of attempts waiting at the gate, for metrics and tests.

@@ -174,3 +174,35 @@ func TestGateNilAndInvalid(t *testing.T) {
 	require.NotNil(t, p.Gate())
 	require.Nil(t, retry.New(retry.On(retry.Serialization)).Gate(), "New has no Gate unless given one")
 }
+
+func TestGateMakesFirstAttemptsTakeSlotsWhileARetryStarves(t *testing.T) {
+	g := retry.NewGate(2)
+	ctx := context.Background()
+	starving, err := g.Wait(ctx, retry.StarvingAfter+1)
+	require.NoError(t, err)
+
+	other, err := g.Wait(ctx, 1)
+	require.NoError(t, err, "a first attempt takes the free slot")
+	queued := enter(t, g, ctx, "first attempt behind the starving retry", 1)
+	require.False(t, queued.isAdmitted(), "no slot is left, and a starving retry keeps first attempts from bypassing")
+
+	requireAdmittedNext(t, starving, queued)
+	other()
+	queued.done()
+
+	done, err := g.Wait(ctx, 1) // nothing starves, nothing waits: first attempts bypass again
+	require.NoError(t, err)
+	done()
+	retried, err := g.Wait(ctx, retry.StarvingAfter) // not yet starving
+	require.NoError(t, err)
+	second, err := g.Wait(ctx, 2)
+	require.NoError(t, err)
+	for range 3 { // both slots are taken, by retries that do not starve: first attempts still pass at once
+		done, err := g.Wait(ctx, 1)
+		require.NoError(t, err, "an ordinary retry does not hold first attempts back")
+		done()
+	}
+	retried()
+	second()
+	require.Zero(t, g.Waiting())
+}
