@@ -44,6 +44,16 @@ func proxiedPool(t *testing.T, maxConns int32, configure ...func(*pgxpool.Config
 	return cut, check, proxy
 }
 
+// ledgerPools is proxiedPool with a ledger table created directly. It has no key, so an insert applied twice shows as
+// a count of 2.
+func ledgerPools(t *testing.T, maxConns int32, configure ...func(*pgxpool.Config)) (*pgxpool.Pool, *pgxpool.Pool, *faultproxy.Proxy) {
+	t.Helper()
+	pool, check, proxy := proxiedPool(t, maxConns, configure...)
+	_, err := check.Exec(context.Background(), "CREATE TABLE ledger (id int NOT NULL)")
+	require.NoError(t, err)
+	return pool, check, proxy
+}
+
 // runLedger runs insert(id) for ids 0..workers*each-1 from workers goroutines and returns each outcome.
 func runLedger(workers, each int, insert func(id int) error) []error {
 	outcomes := make([]error, workers*each)
@@ -94,10 +104,8 @@ func checkLedger(t *testing.T, check *pgxpool.Pool, outcomes []error) (ok, unkno
 // times, and checks every outcome against the table: a success is there exactly once, a plain error is absent, and
 // nothing is applied twice.
 func TestAmbiguousCommits(t *testing.T) {
-	pool, check, proxy := proxiedPool(t, 4)
+	pool, check, proxy := ledgerPools(t, 4)
 	ctx := ctxT(t)
-	_, err := check.Exec(ctx, "CREATE TABLE ledger (id int NOT NULL)") // no key: a duplicate would show as a count of 2
-	require.NoError(t, err)
 	proxy.SetRule(faultproxy.CutCommits(0.5, 1))
 	policy := retry.New(retry.On(retry.Serialization, retry.ConnectionLost), retry.MaxAttempts(20),
 		retry.WithBackoff(retry.Constant(0)))
@@ -117,10 +125,8 @@ func TestAmbiguousCommits(t *testing.T) {
 
 // TestCommitUnknownWhenTheServerCannotAnswer: if the outcome cannot be established, Run says so instead of guessing.
 func TestCommitUnknownWhenTheServerCannotAnswer(t *testing.T) {
-	pool, check, proxy := proxiedPool(t, 1)
+	pool, _, proxy := ledgerPools(t, 1)
 	ctx := ctxT(t)
-	_, err := check.Exec(ctx, "CREATE TABLE ledger (id int NOT NULL)")
-	require.NoError(t, err)
 	var cut atomic.Bool
 	proxy.SetRule(func(m faultproxy.Message) faultproxy.Action {
 		if cut.Load() {
@@ -133,7 +139,7 @@ func TestCommitUnknownWhenTheServerCannotAnswer(t *testing.T) {
 		return faultproxy.Forward
 	})
 	start := time.Now()
-	_, err = tx.Run(ctx, pool, tx.Exec("INSERT INTO ledger VALUES (1)"), tx.WithPolicy(retry.Never()))
+	_, err := tx.Run(ctx, pool, tx.Exec("INSERT INTO ledger VALUES (1)"), tx.WithPolicy(retry.Never()))
 	require.ErrorIs(t, err, tx.ErrCommitUnknown, fmt.Sprint(err))
 	require.Less(t, time.Since(start), 10*time.Second)
 }
@@ -143,10 +149,8 @@ func TestCommitUnknownWhenTheServerCannotAnswer(t *testing.T) {
 // that backend, found by the transaction id it holds (not by a PID, which a pooler may have made up), learns that the
 // transaction aborted, and retries: one row, well before the stranded socket would have timed out on its own.
 func TestStrandedCommitIsSettledByEndingTheOldBackend(t *testing.T) {
-	pool, check, proxy := proxiedPool(t, 2)
+	pool, check, proxy := ledgerPools(t, 2)
 	ctx := ctxT(t)
-	_, err := check.Exec(ctx, "CREATE TABLE ledger (id int NOT NULL)")
-	require.NoError(t, err)
 	var commits atomic.Int32
 	proxy.SetRule(func(m faultproxy.Message) faultproxy.Action {
 		if faultproxy.IsCommit(m) && commits.Add(1) == 1 {
@@ -158,7 +162,7 @@ func TestStrandedCommitIsSettledByEndingTheOldBackend(t *testing.T) {
 	log := &attemptLog{}
 
 	start := time.Now()
-	_, err = tx.Run(ctx, pool, tx.Exec("INSERT INTO ledger VALUES (1)"), tx.WithPolicy(policy), tx.WithObserver(log))
+	_, err := tx.Run(ctx, pool, tx.Exec("INSERT INTO ledger VALUES (1)"), tx.WithPolicy(policy), tx.WithObserver(log))
 	require.NoError(t, err)
 	require.Less(t, time.Since(start), 3*time.Second, "settled by ending the old backend, not by a socket timeout")
 	require.Equal(t, 2, log.count(), "the stranded attempt aborted and was retried")

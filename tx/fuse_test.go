@@ -116,10 +116,8 @@ func TestFuseCommitCutsAreNeverGuessed(t *testing.T) {
 }
 
 func fusedCuts(t *testing.T, mode pgx.QueryExecMode) {
-	pool, check, proxy := proxiedPool(t, 4, func(c *pgxpool.Config) { c.ConnConfig.DefaultQueryExecMode = mode })
+	pool, check, proxy := ledgerPools(t, 4, func(c *pgxpool.Config) { c.ConnConfig.DefaultQueryExecMode = mode })
 	ctx := ctxT(t)
-	_, err := check.Exec(ctx, "CREATE TABLE ledger (id int NOT NULL)") // no key: a duplicate shows as a count of 2
-	require.NoError(t, err)
 	proxy.SetRule(faultproxy.CutCommits(0.5, 1))
 	policy := retry.New(retry.On(retry.Serialization, retry.ConnectionLost), retry.MaxAttempts(20),
 		retry.WithBackoff(retry.Constant(0)))
