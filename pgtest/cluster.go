@@ -35,6 +35,7 @@ type Cluster struct {
 	stopOnce sync.Once
 	stopErr  error
 	stopped  atomic.Bool
+	down     atomic.Bool // stopped by Crash, not yet restarted
 }
 
 // dbCounter makes generated database names unique within the process; the pid makes them unique across
@@ -116,7 +117,10 @@ func (c *Cluster) Stop() error {
 func (c *Cluster) stopEmbedded() error {
 	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
-	err := runCommand(c.pgCtl(ctx, "stop", "-m", "immediate"))
+	var err error
+	if !c.down.Load() {
+		err = runCommand(c.pgCtl(ctx, "stop", "-m", "immediate"))
+	}
 	if rmErr := os.RemoveAll(c.dir); rmErr != nil {
 		err = errors.Join(err, fmt.Errorf("pgtest: remove %s: %w", c.dir, rmErr))
 	}

@@ -62,8 +62,15 @@ func allDynamic[T any](ts []Tx[T]) Tx[[]T] {
 	}
 	return Tx[[]T]{&step[[]T]{run: func(ctx context.Context, s *session) ([]T, error) {
 		out := make([]T, 0, len(ts))
-		for _, p := range parts {
+		for i, p := range parts {
+			later := i < len(parts)-1 // more parts follow (probe.go)
+			if later {
+				s.more++
+			}
 			vs, err := p.exec(ctx, s)
+			if later {
+				s.more--
+			}
 			if err != nil {
 				return nil, err
 			}

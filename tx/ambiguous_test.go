@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -100,6 +101,17 @@ func checkLedger(t *testing.T, check *pgxpool.Pool, outcomes []error) (ok, unkno
 	return ok, unknown, unknownCommitted, failed
 }
 
+// onFirstCommit is a rule that applies a to the first COMMIT it sees and forwards everything else.
+func onFirstCommit(a faultproxy.Action) faultproxy.Rule {
+	var commits atomic.Int32
+	return func(m faultproxy.Message) faultproxy.Action {
+		if faultproxy.IsCommit(m) && commits.Add(1) == 1 {
+			return a
+		}
+		return faultproxy.Forward
+	}
+}
+
 // TestAmbiguousCommits cuts connections right before or right after COMMIT reaches the server, well over a thousand
 // times, and checks every outcome against the table: a success is there exactly once, a plain error is absent, and
 // nothing is applied twice.
@@ -151,13 +163,7 @@ func TestCommitUnknownWhenTheServerCannotAnswer(t *testing.T) {
 func TestStrandedCommitIsSettledByEndingTheOldBackend(t *testing.T) {
 	pool, check, proxy := ledgerPools(t, 2)
 	ctx := ctxT(t)
-	var commits atomic.Int32
-	proxy.SetRule(func(m faultproxy.Message) faultproxy.Action {
-		if faultproxy.IsCommit(m) && commits.Add(1) == 1 {
-			return faultproxy.Strand
-		}
-		return faultproxy.Forward
-	})
+	proxy.SetRule(onFirstCommit(faultproxy.Strand))
 	policy := retry.New(retry.On(retry.ConnectionLost), retry.MaxAttempts(3), retry.WithBackoff(retry.Constant(0)))
 	log := &attemptLog{}
 
@@ -170,4 +176,30 @@ func TestStrandedCommitIsSettledByEndingTheOldBackend(t *testing.T) {
 	require.Equal(t, 1, count(t, check, "SELECT count(*) FROM ledger"))
 	require.Zero(t, count(t, check, `SELECT count(*) FROM pg_stat_activity
 		WHERE datname = current_database() AND state LIKE 'idle in transaction%'`), "the stranded session was ended")
+}
+
+// TestStatusQueryRetriedWhenItsConnectionDies: the status query's own connection is cut, as a backend terminator or a
+// pool handing out a dead connection would; the server is still there, so the outcome is still established.
+func TestStatusQueryRetriedWhenItsConnectionDies(t *testing.T) {
+	for _, kills := range []int{1, 3} {
+		t.Run(fmt.Sprintf("%d status queries cut", kills), func(t *testing.T) {
+			pool, check, proxy := ledgerPools(t, 2)
+			ctx := ctxT(t)
+			var commits, statuses atomic.Int32
+			proxy.SetRule(func(m faultproxy.Message) faultproxy.Action {
+				switch {
+				case faultproxy.IsCommit(m) && commits.Add(1) == 1:
+					return faultproxy.CutAfter
+				case m.Type == 'B' && strings.Contains(m.SQL, "pg_xact_status") && statuses.Add(1) <= int32(kills):
+					return faultproxy.CutBefore
+				}
+				return faultproxy.Forward
+			})
+			_, err := tx.Run(ctx, pool, tx.Exec("INSERT INTO ledger VALUES (1)"), tx.WithPolicy(retry.New(
+				retry.On(retry.ConnectionLost), retry.MaxAttempts(3), retry.WithBackoff(retry.Constant(0)))))
+			require.NoError(t, err, "resolved despite the status query's lost connections")
+			require.Greater(t, statuses.Load(), int32(kills), "the status query was asked again")
+			require.Equal(t, 1, count(t, check, "SELECT count(*) FROM ledger"))
+		})
+	}
 }

@@ -45,6 +45,26 @@ const (
 	resolveTerminate = 500 * time.Millisecond // then ask the server to end the old backend
 )
 
+// Status-query retries: the query's own connection can fail (a backend terminated, a pool handing out a connection
+// to a server that restarted) while the server stays reachable, and one failure must not turn a knowable outcome
+// into an unknown one. The retries are bounded in count and time of their own, and stop at the caller's deadline.
+const (
+	resolveRetries    = 8
+	resolveRetryStart = 5 * time.Millisecond
+	resolveRetryMax   = 250 * time.Millisecond
+	resolveRetryFor   = 3 * time.Second
+)
+
+// errOtherHistory is the status query's answer when the server it reached is not on the history the transaction id
+// came from: after a failover or a restart the id may belong to another transaction there, so its status says
+// nothing about ours.
+var errOtherHistory = errors.New("the server reached is on another history")
+
+// statusLost is xactStatus's answer for an id that the server, restarted on the transaction's own system and
+// timeline, holds at or past its snapshot's xmax: crash recovery ended before any record of it (see statusSQL), so
+// the transaction did not commit.
+const statusLost = "lost in a restart"
+
 // resolve establishes what happened to a transaction whose COMMIT answer was lost. It returns nil when the
 // transaction committed (or wrote nothing), the cause marked retry.Uncommitted when it certainly did not commit, and
 // an error wrapping ErrCommitUnknown otherwise.
@@ -53,11 +73,14 @@ func (r *runner) resolve(ctx context.Context, s *session, amb *ambiguousError) e
 		return nil // a transaction without a transaction id wrote nothing, so its result stands
 	}
 	if s.xid == 0 {
-		return unknown(amb, "transaction id not known")
+		return unknown(amb, "transaction id not read after its last statements")
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	if !s.hist.known() {
+		return unknown(amb, fmt.Sprintf("server history of transaction %d not known", s.xid))
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	status, err := r.pollStatus(ctx, s)
+	status, err := r.pollStatus(rctx, ctx, s)
 	switch {
 	case err != nil:
 		// %v on purpose: the status query's connection error says nothing about our transaction, and pgx marks some
@@ -65,8 +88,8 @@ func (r *runner) resolve(ctx context.Context, s *session, amb *ambiguousError) e
 		return unknown(amb, fmt.Sprintf("pg_xact_status: %v", err))
 	case status == "committed":
 		return nil
-	case status == "aborted":
-		return retry.Uncommitted(fmt.Errorf("tx: commit: transaction %d aborted: %w", s.xid, amb.err))
+	case status == "aborted", status == statusLost:
+		return retry.Uncommitted(fmt.Errorf("tx: commit: transaction %d %s: %w", s.xid, status, amb.err))
 	default:
 		return unknown(amb, fmt.Sprintf("transaction %d is %q", s.xid, status))
 	}
@@ -88,42 +111,95 @@ func (e *unknownError) Error() string {
 func (e *unknownError) Unwrap() []error   { return []error{ErrCommitUnknown, e.amb} }
 func (e *unknownError) SafeToRetry() bool { return false }
 
-func (r *runner) pollStatus(ctx context.Context, s *session) (string, error) {
+// pollStatus asks for the transaction's status until it is settled, ending the old backend if it holds the
+// transaction open. ctx bounds the whole resolution; caller is Run's own context, whose deadline also ends retries of
+// a failed status query.
+func (r *runner) pollStatus(ctx, caller context.Context, s *session) (string, error) {
 	start, wait, terminated := time.Now(), resolvePollStart, false
+	tries := 0
 	for {
-		status, err := r.xactStatus(ctx, s.xid)
-		if err != nil || status != "in progress" {
-			return status, err
+		status, err := r.xactStatus(ctx, s)
+		if err != nil {
+			tries++
+			if errors.Is(err, errOtherHistory) || !r.retryStatus(ctx, caller, start, tries) {
+				return "", err
+			}
+			continue
+		}
+		if status != "in progress" {
+			return status, nil
 		}
 		if !terminated && time.Since(start) > resolveTerminate {
-			// The old backend still holds our transaction open; ending it settles the outcome either way. It is found
-			// by the transaction it holds, not by the PID the connection reported: behind pgbouncer that PID is made
-			// up by the pooler and may be another session's. backend_xid is the low 32 bits of our 64-bit id.
 			terminated = true
-			_ = r.onFresh(ctx, func(q querier) error {
-				_, err := q.Exec(ctx, `SELECT pg_terminate_backend(pid, 1000) FROM pg_stat_activity
-					WHERE backend_xid::text = ($1::bigint % 4294967296)::text`, s.xid)
-				return err
-			})
+			_ = r.endOldBackend(ctx, s)
 		}
-		select {
-		case <-ctx.Done():
+		if !sleep(ctx, wait) {
 			return status, nil
-		case <-time.After(wait):
 		}
 		wait = min(2*wait, resolvePollMax)
 	}
 }
 
-func (r *runner) xactStatus(ctx context.Context, xid int64) (string, error) {
-	var status *string
-	err := r.onFresh(ctx, func(q querier) error {
-		return q.QueryRow(ctx, "SELECT pg_xact_status($1::text::xid8)", strconv.FormatInt(xid, 10)).Scan(&status)
-	})
-	if err != nil {
-		return "", err
+// retryStatus waits before the next try of a failed status query and reports whether to make it.
+func (r *runner) retryStatus(ctx, caller context.Context, start time.Time, tries int) bool {
+	d := min(resolveRetryStart<<(tries-1), resolveRetryMax)
+	if tries > resolveRetries || caller.Err() != nil || !fits(caller, d) || time.Since(start)+d > resolveRetryFor {
+		return false
 	}
-	if status == nil {
+	return sleep(ctx, d)
+}
+
+// endOldBackend ends the backend that still holds our transaction open; that settles the outcome either way. It is
+// found by the transaction it holds, not by the PID the connection reported: behind pgbouncer that PID is made up by
+// the pooler and may be another session's. backend_xid is the low 32 bits of our 64-bit id, so the backend is only
+// looked for on the transaction's own history — on any other, that xid may be an innocent session's. The check and
+// the kill are one statement, so a pool cannot hand the check and the kill to different servers.
+func (r *runner) endOldBackend(ctx context.Context, s *session) error {
+	return r.onFresh(ctx, func(q querier) error {
+		_, err := q.Exec(ctx, `SELECT pg_terminate_backend(a.pid, 1000)
+			FROM pg_stat_activity a, (SELECT `+historySQL+`) h(system, timeline, started)
+			WHERE a.backend_xid::text = ($1::bigint % 4294967296)::text
+				AND h.system = $2 AND h.timeline = $3 AND h.started = $4`,
+			s.xid, s.hist.system, s.hist.timeline, s.hist.started)
+		return err
+	})
+}
+
+// statusSQL reads the answering server's history; on the transaction's own history, its status; and on its branch
+// after a restart, whether the id is below the snapshot's xmax. pg_xact_status is only asked where the id is ours:
+// on another history it could even fail with an id "in the future".
+//
+// Why xmax proves a loss: at the end of crash recovery the server sets its latest completed id to just below the
+// next id recovery left it with, and xmax (latest completed + 1) only grows from there. An id at or past xmax is
+// therefore at or past where recovery ended, so no record of it survived: whatever got that id since, ours did not
+// commit. An id below xmax may be ours, replayed, or a new one; that stays unknown. Nothing is assigned by asking,
+// so a retried status query cannot spoil its own answer.
+const statusSQL = `SELECT h.system, h.timeline, h.started,
+	CASE WHEN h.system = $2 AND h.timeline = $3 AND h.started <> $4
+		THEN $1::text::xid8 < pg_snapshot_xmax(pg_current_snapshot()) END,
+	CASE WHEN h.system = $2 AND h.timeline = $3 AND h.started = $4 THEN pg_xact_status($1::text::xid8) END
+	FROM (SELECT ` + historySQL + `) h(system, timeline, started)`
+
+// xactStatus asks a fresh connection for the transaction's status, and settles what the server's history allows.
+func (r *runner) xactStatus(ctx context.Context, s *session) (string, error) {
+	var status *string
+	var h history
+	var assigned *bool
+	err := r.onFresh(ctx, func(q querier) error {
+		return q.QueryRow(ctx, statusSQL, strconv.FormatInt(s.xid, 10), s.hist.system, s.hist.timeline,
+			s.hist.started).Scan(&h.system, &h.timeline, &h.started, &assigned, &status)
+	})
+	switch {
+	case err != nil:
+		return "", err
+	case s.hist.branch(h) && !s.hist.same(h) && assigned != nil && !*assigned:
+		// Restarted on our own branch, and the id is at or past xmax: recovery found no record of our transaction.
+		return statusLost, nil
+	case !s.hist.same(h):
+		return "", fmt.Errorf("%w: transaction %d was assigned on system %s timeline %d (server started at %d µs), "+
+			"the server reached is system %s timeline %d (started at %d µs)", errOtherHistory, s.xid,
+			s.hist.system, s.hist.timeline, s.hist.started, h.system, h.timeline, h.started)
+	case status == nil:
 		return "too old", nil
 	}
 	return *status, nil

@@ -24,7 +24,7 @@ func (s *session) handle(ctx context.Context) (*handle, error) {
 	if err := s.flush(ctx); err != nil {
 		return nil, err
 	}
-	s.xidStale = true // user code may write without our noticing
+	s.xidStale, s.owed = true, true // user code may write without our noticing
 	if s.h == nil {
 		s.h = &handle{s: s}
 	}

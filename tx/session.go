@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/samber/lo"
 )
 
 // querier is what a session sends statements through: the connection itself when the runner owns BEGIN, or the
@@ -25,8 +26,14 @@ type querier interface {
 }
 
 // xidSQL asks for the transaction's id without assigning one; it rides along in round trips the transaction makes
-// anyway, so that an ambiguous COMMIT can later be resolved with pg_xact_status.
-const xidSQL = "SELECT pg_current_xact_id_if_assigned()::text::bigint"
+// anyway, so that an ambiguous COMMIT can later be resolved with pg_xact_status. With $1 true it also reads the
+// server's history (see history), which a connection needs only once; one statement for both keeps pgx from
+// preparing a second one. The history's subquery is an init plan, evaluated only when the CASE reaches it.
+const xidSQL = `SELECT pg_current_xact_id_if_assigned()::text::bigint,
+	CASE WHEN $1::bool THEN (SELECT system_identifier::text FROM pg_control_system()) END,
+	CASE WHEN $1::bool AND NOT pg_is_in_recovery()
+		THEN ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END::bigint,
+	CASE WHEN $1::bool THEN floor(extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint END`
 
 // session is the state of one attempt: one database transaction on one connection. It is never shared between
 // goroutines or attempts.
@@ -44,9 +51,12 @@ type session struct {
 	hooks      []func(context.Context)
 	h          *handle
 
-	trackXid bool   // false for read-only transactions, which cannot write
-	xid      int64  // the transaction's id once assigned; 0 while none is known
-	xidStale bool   // user pgx code ran since the last look at the xid
+	trackXid bool    // false for read-only transactions, which cannot write
+	xid      int64   // the transaction's id once assigned; 0 while none is known
+	hist     history // the server history xid belongs to, learned in the round trip that learned xid
+	xidStale bool    // statements ran since the last look at the xid (see probe.go)
+	owed     bool    // some of them may have written: the next round trip, or COMMIT, looks
+	more     int     // steps still to come after the one running (Bind and Then left sides): see probe.go
 	fuse     bool   // FuseCommit: plain, sure work commits in its first round trip
 	wantLSN  bool   // the db records commit LSNs
 	lsn      string // the WAL insert position right after COMMIT, when wanted and known
@@ -55,14 +65,10 @@ type session struct {
 // txStatus is the server's transaction status as of the last ReadyForQuery: 'I' idle, 'T' in a transaction, 'E' in
 // a failed one; 0 when there is no connection to ask (test doubles).
 func (s *session) txStatus() byte {
-	c := s.conn
-	if c == nil {
-		c = s.tx.Conn()
+	if pc := s.pgConn(); pc != nil {
+		return pc.TxStatus()
 	}
-	if c == nil {
-		return 0
-	}
-	return c.PgConn().TxStatus()
+	return 0
 }
 
 // aborted reports whether the server has the transaction in the failed state, waiting for a rollback.
@@ -147,9 +153,10 @@ func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []a
 	for _, st := range stmts {
 		b.Queue(st.sql, st.args...)
 	}
-	capture := s.trackXid && s.xid == 0
+	capture := s.lookNow(stmts)
+	var withHist bool
 	if capture {
-		b.Queue(xidSQL)
+		withHist = s.queueXid(b)
 	}
 	pending := s.pending
 	s.pending, s.trips = nil, s.trips+1
@@ -171,7 +178,7 @@ func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []a
 		return nil, err
 	}
 	if capture {
-		return res, s.readXid(br)
+		return res, s.readXid(br, withHist)
 	}
 	return res, nil
 }
@@ -201,15 +208,57 @@ func readStmts(br pgx.BatchResults, stmts []stmt, base int) ([]any, error) {
 	return res, nil
 }
 
-func (s *session) readXid(br pgx.BatchResults) error {
-	var xid *int64
-	if err := br.QueryRow().Scan(&xid); err != nil {
+// lookNow decides whether the round trip carrying stmts also reads the transaction id, and records a look skipped.
+func (s *session) lookNow(stmts []stmt) bool {
+	if !s.trackXid || s.xid != 0 {
+		return false
+	}
+	writes := s.owed || mayWrite(stmts)
+	if writes && s.more == 0 {
+		return true
+	}
+	s.xidStale, s.owed = true, writes
+	return false
+}
+
+// pgConn is the connection the session's statements go over; nil for test doubles.
+func (s *session) pgConn() *pgconn.PgConn {
+	c := s.conn
+	if c == nil && s.tx != nil {
+		c = s.tx.Conn()
+	}
+	if c == nil {
+		return nil
+	}
+	return c.PgConn()
+}
+
+// queueXid queues the transaction-id probe, with the server's history when the connection has none cached yet, and
+// reports whether it asked for the history.
+func (s *session) queueXid(b *pgx.Batch) bool {
+	h, ok := connHistory(s.pgConn())
+	if ok {
+		s.hist = h
+	}
+	b.Queue(xidSQL, !ok)
+	return !ok
+}
+
+// readXid reads the answer to the probe queueXid queued.
+func (s *session) readXid(br pgx.BatchResults, withHist bool) error {
+	var xid, timeline, started *int64
+	var system *string
+	if err := br.QueryRow().Scan(&xid, &system, &timeline, &started); err != nil {
 		return fmt.Errorf("tx: reading transaction id: %w", err)
+	}
+	if withHist && system != nil {
+		s.hist = history{system: *system, timeline: lo.FromPtr(timeline), started: lo.FromPtr(started)}
+		rememberHistory(s.pgConn(), s.hist)
 	}
 	if xid != nil {
 		s.xid = *xid
 	}
-	s.xidStale = false
+	s.xidStale, s.owed = false, false
 	return nil
 }
 
@@ -286,7 +335,7 @@ func (s *session) commit(ctx context.Context) error {
 			return fmt.Errorf("tx: commit: %w", err)
 		}
 	}
-	capture := s.trackXid && s.xid == 0 && s.xidStale
+	capture := s.trackXid && s.xid == 0 && s.owed
 	var tag pgconn.CommandTag
 	var err error
 	if len(s.pending) == 0 && !capture && !s.wantLSN {
@@ -302,8 +351,9 @@ func (s *session) commitBatch(ctx context.Context, capture bool) (tag pgconn.Com
 	for _, p := range s.pending {
 		b.Queue(p)
 	}
+	var withHist bool
 	if capture {
-		b.Queue(xidSQL)
+		withHist = s.queueXid(b)
 	}
 	b.Queue("COMMIT")
 	if s.wantLSN {
@@ -321,7 +371,7 @@ func (s *session) commitBatch(ctx context.Context, capture bool) (tag pgconn.Com
 		return tag, err
 	}
 	if capture {
-		if err := s.readXid(br); err != nil {
+		if err := s.readXid(br, withHist); err != nil {
 			return tag, err
 		}
 	}
@@ -347,15 +397,17 @@ func (s *session) commitTx(ctx context.Context) error {
 	if err := s.flush(ctx); err != nil {
 		return err
 	}
-	if s.trackXid && s.xid == 0 && s.xidStale {
-		var xid *int64
-		if err := s.tx.QueryRow(ctx, xidSQL).Scan(&xid); err != nil {
-			return fmt.Errorf("tx: reading transaction id: %w", err)
+	if s.trackXid && s.xid == 0 && s.owed {
+		b := &pgx.Batch{}
+		withHist := s.queueXid(b)
+		br := s.tx.SendBatch(ctx, b)
+		err := s.readXid(br, withHist)
+		if cerr := br.Close(); err == nil {
+			err = cerr
 		}
-		if xid != nil {
-			s.xid = *xid
+		if err != nil {
+			return err
 		}
-		s.xidStale = false
 	}
 	return commitResult(pgconn.CommandTag{}, s.tx.Commit(ctx))
 }

@@ -7,16 +7,17 @@ import (
 
 // stmt is one statement of a static step: its SQL, its arguments, and how to read its result from a batch.
 type stmt struct {
-	sql  string
-	args []any
-	read func(br pgx.BatchResults) (any, error)
+	sql   string
+	args  []any
+	read  func(br pgx.BatchResults) (any, error)
+	reads bool // the text looks like it only reads (readsOnly): no transaction-id look after it
 }
 
 // Exec returns a Tx that executes sql with args and yields its command tag. Arguments are always sent as parameters,
 // never interpolated. Independent Exec, Query and QueryOne values combined with Then, All or compose are sent to the
 // server together, in one round trip.
 func Exec(sql string, args ...any) Tx[pgconn.CommandTag] {
-	st := stmt{sql: sql, args: args, read: readExec}
+	st := stmt{sql: sql, args: args, read: readExec, reads: readsOnly(sql)}
 	return Tx[pgconn.CommandTag]{&step[pgconn.CommandTag]{
 		sure:   true,
 		stmts:  []stmt{st},
@@ -54,7 +55,7 @@ func rowsStmt[T any](sql string, args []any, collect func(pgx.Rows) (any, error)
 		return collect(rows)
 	}
 	return Tx[T]{&step[T]{
-		stmts:  []stmt{{sql: sql, args: args, read: read}},
+		stmts:  []stmt{{sql: sql, args: args, read: read, reads: readsOnly(sql)}},
 		finish: func(_ *session, res []any) (T, error) { return res[0].(T), nil },
 	}}
 }

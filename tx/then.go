@@ -14,7 +14,10 @@ func Then[A, B any](a Tx[A], b Tx[B]) Tx[B] {
 		return thenStatic(a, b)
 	}
 	return Tx[B]{&step[B]{run: func(ctx context.Context, s *session) (B, error) {
-		if _, err := a.exec(ctx, s); err != nil {
+		s.more++ // b follows (probe.go)
+		_, err := a.exec(ctx, s)
+		s.more--
+		if err != nil {
 			var zero B
 			return zero, err
 		}

@@ -1,0 +1,65 @@
+package pgtest
+
+import (
+	"context"
+	"fmt"
+)
+
+// Crash stops an embedded server the way a power cut would (pg_ctl stop -m immediate: no shutdown checkpoint, every
+// session cut), keeping its data directory and port so that [Cluster.Restart] can bring it back. Crashing a server
+// that is already down is not an error. For a DATABASE_URL cluster Crash returns an error for which
+// errors.Is(err, ErrExternal) is true.
+func (c *Cluster) Crash(ctx context.Context) error {
+	if err := c.controllable("Crash"); err != nil {
+		return err
+	}
+	if c.down.Load() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, stopTimeout)
+	defer cancel()
+	if err := runCommand(c.pgCtl(ctx, "stop", "-m", "immediate")); err != nil {
+		return err
+	}
+	c.down.Store(true)
+	return nil
+}
+
+// Restart starts a server that [Cluster.Crash] stopped, on the same port, and waits until it accepts connections
+// (crash recovery included). A standby comes back as a standby and resumes streaming.
+func (c *Cluster) Restart(ctx context.Context) error {
+	if err := c.controllable("Restart"); err != nil {
+		return err
+	}
+	if !c.down.Load() {
+		return fmt.Errorf("pgtest: restart: the server on port %d is running", c.port)
+	}
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	if err := runCommand(c.pgCtl(ctx, "start", "-l", c.logFile())); err != nil {
+		return fmt.Errorf("%w\nlast lines of %s:\n%s", err, c.logFile(), logTail(c.logFile(), 20))
+	}
+	c.down.Store(false)
+	return nil
+}
+
+// Promote turns a standby made by [Cluster.StartReplica] into a primary on a new timeline (pg_ctl promote) and
+// waits until it accepts writes. Its primary is not told: stop or crash it first, or there are two.
+func (c *Cluster) Promote(ctx context.Context) error {
+	if err := c.controllable("Promote"); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	return runCommand(c.pgCtl(ctx, "promote"))
+}
+
+func (c *Cluster) controllable(what string) error {
+	if c.external != "" {
+		return fmt.Errorf("%w: %s", ErrExternal, what)
+	}
+	if c.stopped.Load() {
+		return ErrStopped
+	}
+	return nil
+}
