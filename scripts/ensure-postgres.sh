@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs PostgreSQL (and pgbouncer, for the pooler tests) from the distribution's packages when they are missing.
+# Installs PostgreSQL, pgbouncer (for the pooler tests) and pg_auto_failover (for pgtest's HA cluster) from the
+# distribution's packages when they are missing.
 # pgtest finds the server binaries itself (PATH, pg_config --bindir, /usr/lib/postgresql/*/bin).
 set -euo pipefail
 
@@ -8,15 +9,29 @@ have_server() {
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1
 }
 
+# The pgautofailover extension is built per PostgreSQL major version, as postgresql-<major>-auto-failover.
+have_auto_failover() {
+  command -v pg_autoctl >/dev/null 2>&1 && ls /usr/lib/postgresql/*/lib/pgautofailover.so >/dev/null 2>&1
+}
+
+updated=""
+install() {
+  echo "installing $* from the distribution's packages" >&2
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  [ -n "$updated" ] || { $sudo apt-get update -qq; updated=1; }
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
 missing=()
 have_server || missing+=(postgresql)
 command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
-
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing ${missing[*]} from the distribution's packages" >&2
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+[ ${#missing[@]} -eq 0 ] || install "${missing[@]}"
 have_server || { echo "PostgreSQL server binaries still not found after install" >&2; exit 1; }
+
+if ! have_auto_failover; then
+  major=$(ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sed 's|/usr/lib/postgresql/\([^/]*\)/.*|\1|' | sort -V | tail -1 || true)
+  [ -n "$major" ] || { echo "no Debian-packaged PostgreSQL to install pg_auto_failover for" >&2; exit 1; }
+  install pg-auto-failover-cli "postgresql-${major}-auto-failover"
+  have_auto_failover || { echo "pg_auto_failover still not found after install" >&2; exit 1; }
+fi

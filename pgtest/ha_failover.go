@@ -1,0 +1,217 @@
+package pgtest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// haPollInterval is how often waits look at the monitor and the nodes.
+const haPollInterval = 100 * time.Millisecond
+
+// Switchover is a planned failover (what pg_autoctl perform switchover does): it waits for the cluster to
+// be stable, asks the monitor to promote the standby, and returns once the former standby is primary and
+// accepts writes and the former primary is its healthy standby. It waits at most a minute after the
+// cluster is stable. Committed transactions survive; sessions on the old primary are ended.
+func (h *HA) Switchover(ctx context.Context) error {
+	old, err := h.waitStable(ctx, "")
+	if err != nil {
+		return err
+	}
+	if _, err := h.monitor.Exec(ctx, "SELECT pgautofailover.perform_failover('default', 0)"); err != nil {
+		return fmt.Errorf("pgtest: switchover: %w", err)
+	}
+	_, err = h.waitStable(ctx, h.other(old).Name)
+	return err
+}
+
+// CrashPrimary is an unplanned failover: it waits for the cluster to be stable, then kills the primary's
+// keeper and postmaster with SIGKILL, as a machine crash would, waits until the monitor has promoted the
+// standby and it accepts writes, and restarts the old primary's keeper, which rejoins it as a standby
+// (rewinding it with pg_rewind when it had WAL the new primary never saw). It returns once the cluster is
+// stable again, at most a minute for the promotion plus a minute for the rejoin after the cluster was
+// stable, and reports how long after the kill the new primary first accepted a write (measured every
+// 100 ms). With asynchronous replication, commits the standby had not received are lost.
+func (h *HA) CrashPrimary(ctx context.Context) (downtime time.Duration, err error) {
+	old, err := h.waitStable(ctx, "")
+	if err != nil {
+		return 0, err
+	}
+	next := h.other(old)
+	h.kill(old.Name)
+	killed := time.Now()
+	err = h.poll(ctx, "promote "+next.Name, func(ctx context.Context) error { return acceptsWrite(ctx, next) })
+	downtime = time.Since(killed)
+	if err != nil {
+		return downtime, err
+	}
+	if err := h.runKeeper(old); err != nil {
+		return downtime, err
+	}
+	_, err = h.waitStable(ctx, next.Name)
+	return downtime, err
+}
+
+// Primary returns the node the monitor currently sees as a writable primary (states primary, wait_primary
+// or single, reported and assigned). It returns an error while a failover is under way.
+func (h *HA) Primary(ctx context.Context) (HANode, error) {
+	return h.nodeIn(ctx, "primary", "wait_primary", "single")
+}
+
+// Standby returns the node the monitor currently sees as a streaming standby (state secondary, reported
+// and assigned). It returns an error while there is none, as during a failover.
+func (h *HA) Standby(ctx context.Context) (HANode, error) {
+	return h.nodeIn(ctx, "secondary")
+}
+
+func (h *HA) nodeIn(ctx context.Context, states ...string) (HANode, error) {
+	rows, err := h.nodeStates(ctx)
+	if err != nil {
+		return HANode{}, err
+	}
+	for _, r := range rows {
+		if r.reported == r.goal && slices.Contains(states, r.reported) {
+			return h.node(r.name), nil
+		}
+	}
+	return HANode{}, fmt.Errorf("pgtest: no node in state %s: %s", strings.Join(states, " or "), describe(rows))
+}
+
+// haNodeState is one node's row in the monitor's pgautofailover.node table.
+type haNodeState struct {
+	name, reported, goal string
+	healthy              bool
+}
+
+func (h *HA) nodeStates(ctx context.Context) ([]haNodeState, error) {
+	if h.stopped.Load() {
+		return nil, ErrStopped
+	}
+	rows, err := h.monitor.Query(ctx, `SELECT nodename, reportedstate::text, goalstate::text, health = 1
+		FROM pgautofailover.node ORDER BY nodeid`)
+	if err != nil {
+		return nil, fmt.Errorf("pgtest: monitor: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (s haNodeState, err error) {
+		return s, row.Scan(&s.name, &s.reported, &s.goal, &s.healthy)
+	})
+}
+
+// waitStable waits until the monitor reports one node primary and the other secondary, both healthy and
+// both in the state assigned to them, then checks with the nodes themselves: the primary accepts a write,
+// the standby is in recovery. An empty want accepts either node as primary. It returns the primary.
+func (h *HA) waitStable(ctx context.Context, want string) (primary HANode, err error) {
+	err = h.poll(ctx, "wait for a stable primary and standby", func(ctx context.Context) error {
+		primary, err = h.stable(ctx, want)
+		return err
+	})
+	return primary, err
+}
+
+func (h *HA) stable(ctx context.Context, want string) (HANode, error) {
+	rows, err := h.nodeStates(ctx)
+	if err != nil {
+		return HANode{}, err
+	}
+	var primary string
+	for _, r := range rows {
+		if r.reported != r.goal || !r.healthy || (r.reported != "primary" && r.reported != "secondary") {
+			return HANode{}, fmt.Errorf("not stable: %s", describe(rows))
+		}
+		if r.reported == "primary" {
+			primary = r.name
+		}
+	}
+	if len(rows) != 2 || primary == "" || (want != "" && primary != want) {
+		return HANode{}, fmt.Errorf("not stable with primary %q: %s", want, describe(rows))
+	}
+	p := h.node(primary)
+	if err := acceptsWrite(ctx, p); err != nil {
+		return HANode{}, err
+	}
+	return p, inRecovery(ctx, h.other(p))
+}
+
+func describe(rows []haNodeState) string {
+	var parts []string
+	for _, r := range rows {
+		part := fmt.Sprintf("%s %s (assigned %s)", r.name, r.reported, r.goal)
+		if !r.healthy {
+			part += " unhealthy"
+		}
+		parts = append(parts, part)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// acceptsWrite checks that node commits a transaction with a transaction id: a standby refuses to assign
+// one, and a primary whose synchronous standby is gone cannot commit it in time.
+func acceptsWrite(ctx context.Context, node HANode) error {
+	return queryNode(ctx, node, "SELECT txid_current()", new(int64))
+}
+
+func inRecovery(ctx context.Context, node HANode) error {
+	var recovering bool
+	if err := queryNode(ctx, node, "SELECT pg_is_in_recovery()", &recovering); err != nil {
+		return err
+	}
+	if !recovering {
+		return fmt.Errorf("pgtest: %s is not in recovery", node.Name)
+	}
+	return nil
+}
+
+// queryNode runs a one-row query on node in a new connection, bounded to a few seconds.
+func queryNode(ctx context.Context, node HANode, sql string, dest ...any) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, node.ConnString("postgres"))
+	if err != nil {
+		return fmt.Errorf("pgtest: %s: %w", node.Name, err)
+	}
+	defer conn.Close(context.Background())
+	if err := conn.QueryRow(ctx, sql).Scan(dest...); err != nil {
+		return fmt.Errorf("pgtest: %s: %w", node.Name, err)
+	}
+	return nil
+}
+
+// poll calls check every haPollInterval until it returns nil. It gives up after haChangeTimeout, when ctx
+// ends, or when a pg_autoctl process that should be running has exited, and then says what check
+// reported last.
+func (h *HA) poll(ctx context.Context, what string, check func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, haChangeTimeout)
+	defer cancel()
+	for {
+		last := check(ctx)
+		if last == nil {
+			return nil
+		}
+		if err := h.exited("monitor", h.nodes[0].Name, h.nodes[1].Name); err != nil {
+			return fmt.Errorf("pgtest: %s: %w", what, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("pgtest: %s: %w; last: %w", what, ctx.Err(), last)
+		case <-time.After(haPollInterval):
+		}
+	}
+}
+
+func (h *HA) node(name string) HANode {
+	if name == h.nodes[1].Name {
+		return h.nodes[1]
+	}
+	return h.nodes[0]
+}
+
+func (h *HA) other(n HANode) HANode {
+	if n == h.nodes[0] {
+		return h.nodes[1]
+	}
+	return h.nodes[0]
+}
