@@ -79,7 +79,7 @@ func isFile(path string) bool {
 	return err == nil && info.Mode().IsRegular()
 }
 
-func (h *HA) socketDir() string           { return filepath.Join(h.dir, "sock") }
+func (h *HA) socketDir() string          { return filepath.Join(h.dir, "sock") }
 func (h *HA) dataDir(name string) string { return filepath.Join(h.dir, name) }
 
 // start brings the cluster up in order: the monitor; node1, which registers first and so becomes the
