@@ -196,10 +196,27 @@ func (h *HA) poll(ctx context.Context, what string, check func(context.Context) 
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("pgtest: %s: %w; last: %w", what, ctx.Err(), last)
+			return fmt.Errorf("pgtest: %s: %w; last: %w\nlast monitor events:\n%s", what, ctx.Err(), last, h.recentEvents(ctx))
 		case <-time.After(haPollInterval):
 		}
 	}
+}
+
+// recentEvents returns the monitor's last events, which tell why a failover is stuck. ctx may be done.
+func (h *HA) recentEvents(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	rows, err := h.monitor.Query(ctx, `SELECT format('%s %s %s/%s: %s', eventtime::time(3), nodename,
+		reportedstate, goalstate, description) FROM pgautofailover.event ORDER BY eventid DESC LIMIT 10`)
+	if err != nil {
+		return fmt.Sprintf("(cannot read events: %v)", err)
+	}
+	events, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Sprintf("(cannot read events: %v)", err)
+	}
+	slices.Reverse(events)
+	return strings.Join(events, "\n")
 }
 
 func (h *HA) node(name string) HANode {

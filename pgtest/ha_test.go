@@ -42,6 +42,7 @@ func testFailovers(t *testing.T, opts pgtest.HAOptions) {
 	require.NoError(t, err)
 	insert(t, pool, 1)
 	require.Equal(t, "00000001", timeline(t, pool))
+	requireSynchronous(t, pool, opts.Synchronous)
 
 	start := time.Now()
 	require.NoError(t, ha.Switchover(ctx))
@@ -57,6 +58,7 @@ func testFailovers(t *testing.T, opts pgtest.HAOptions) {
 	requirePrimary(t, ha, "node1")
 	insert(t, pool, 3)
 	require.Equal(t, "00000003", timeline(t, pool))
+	requireSynchronous(t, pool, opts.Synchronous)
 	// Every row was committed while the cluster was stable, so even asynchronous replication keeps them.
 	require.Equal(t, []int{1, 2, 3}, ids(t, pool))
 
@@ -68,19 +70,18 @@ func testFailovers(t *testing.T, opts pgtest.HAOptions) {
 		err := direct.QueryRow(ctx, "SELECT count(*) FROM items").Scan(&n)
 		return err == nil && n == 3
 	}, 10*time.Second, 20*time.Millisecond, "the rejoined standby does not have the rows")
-}
 
-func TestHAConnStringViaListsTheGivenAddresses(t *testing.T) {
-	ha := startHA(t, pgtest.HAOptions{})
 	nodes := ha.Nodes()
-	require.Len(t, nodes, 2)
 	require.Equal(t, ha.ConnString("db"), ha.ConnStringVia("db", nodes[0].Addr, nodes[1].Addr))
 	require.Equal(t,
 		"postgres://postgres@127.0.0.1:1,127.0.0.1:2/db?sslmode=disable&target_session_attrs=read-write&connect_timeout=2",
 		ha.ConnStringVia("db", "127.0.0.1:1", "127.0.0.1:2"))
+
 	require.NoError(t, ha.Stop())
 	require.NoError(t, ha.Stop(), "Stop is idempotent")
-	_, err := ha.CreateDatabase(t.Context(), "")
+	_, err = ha.CreateDatabase(ctx, "")
+	require.ErrorIs(t, err, pgtest.ErrStopped)
+	_, err = ha.Primary(ctx)
 	require.ErrorIs(t, err, pgtest.ErrStopped)
 }
 
@@ -141,4 +142,13 @@ func requirePrimary(t *testing.T, ha *pgtest.HA, name string) {
 	primary, err := ha.Primary(context.WithoutCancel(t.Context()))
 	require.NoError(t, err)
 	require.Equal(t, name, primary.Name)
+}
+
+// requireSynchronous checks the primary's synchronous_standby_names, which pg_auto_failover sets once the
+// standby is up: with replication-quorum false on both nodes it stays empty.
+func requireSynchronous(t *testing.T, pool *pgxpool.Pool, want bool) {
+	t.Helper()
+	var names string
+	require.NoError(t, pool.QueryRow(t.Context(), "SHOW synchronous_standby_names").Scan(&names))
+	require.Equal(t, want, names != "", "synchronous_standby_names = %q", names)
 }
