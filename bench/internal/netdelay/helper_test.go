@@ -1,0 +1,86 @@
+package netdelay_test
+
+import (
+	"errors"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/pgxact/pgxact/bench/internal/netdelay"
+)
+
+// startEcho runs a loopback server that writes back whatever it reads, closed at cleanup with its connections.
+func startEcho(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if err != nil {
+				continue
+			}
+			wg.Go(func() {
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			})
+		}
+	})
+	t.Cleanup(func() {
+		_ = ln.Close()
+		wg.Wait()
+	})
+	return ln.Addr().String()
+}
+
+// startProxy starts a proxy with the given round-trip time in front of target, closed at cleanup.
+func startProxy(t *testing.T, target string, rtt time.Duration) *netdelay.Proxy {
+	t.Helper()
+	p, err := netdelay.Start(target, rtt)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, p.Close()) })
+	return p
+}
+
+// dial connects to the proxy, closed at cleanup.
+func dial(t *testing.T, p *netdelay.Proxy) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp4", p.Addr())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// roundTrip writes msg and reads as many bytes back, returning how long that took.
+func roundTrip(t *testing.T, c net.Conn, msg []byte) time.Duration {
+	t.Helper()
+	began := time.Now()
+	_, err := c.Write(msg)
+	require.NoError(t, err)
+	back := make([]byte, len(msg))
+	_, err = io.ReadFull(c, back)
+	require.NoError(t, err)
+	require.Equal(t, msg, back)
+	return time.Since(began)
+}
+
+// settledGoroutines waits up to 5s for the number of goroutines to fall to at most n and returns the last count.
+func settledGoroutines(n int) int {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := runtime.NumGoroutine()
+		if got <= n || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

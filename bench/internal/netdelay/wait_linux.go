@@ -1,0 +1,95 @@
+package netdelay
+
+import (
+	"os"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// waiter sleeps until a given time, to within some tens of microseconds, on a timerfd that Go's network poller
+// watches, so that a sleeping waiter holds no thread. It belongs to one goroutine.
+type waiter struct {
+	f *os.File // nil if the timerfd could not be made: then Go's timers, about a millisecond coarse
+}
+
+type itimerspec struct {
+	interval, value syscall.Timespec
+}
+
+func newWaiter() *waiter {
+	fd, _, errno := syscall.Syscall(syscall.SYS_TIMERFD_CREATE, 1 /* CLOCK_MONOTONIC */, syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
+	if errno != 0 {
+		return &waiter{}
+	}
+	return &waiter{f: os.NewFile(fd, "timerfd")}
+}
+
+// waitUntil returns at due, give or take the timer's jitter: it aims early by the timer's typical lateness.
+func (w *waiter) waitUntil(due time.Time) {
+	d := time.Until(due) - lateness()
+	if d <= 0 {
+		return
+	}
+	if w.f == nil || !w.arm(d) {
+		time.Sleep(d)
+		return
+	}
+	w.await()
+}
+
+// await reads the timer's expiration count, which blocks until it has fired.
+func (w *waiter) await() {
+	var expirations [8]byte
+	_, _ = w.f.Read(expirations[:])
+}
+
+// lateness measures the timer with calibrationSleeps sleeps of calibrationSleep, and trusts at most maxLateness.
+const (
+	calibrationSleeps = 15
+	calibrationSleep  = 100 * time.Microsecond
+	maxLateness       = 100 * time.Microsecond
+)
+
+// lateness is the median time by which a timerfd wakes its reader late, measured once per process: on an idle
+// machine some tens of microseconds, which would add up to a tenth of a 0.5ms round trip.
+var lateness = sync.OnceValue(func() time.Duration {
+	w := newWaiter()
+	defer w.close()
+	if w.f == nil {
+		return 0
+	}
+	var late []time.Duration
+	for range calibrationSleeps {
+		began := time.Now()
+		if !w.arm(calibrationSleep) {
+			return 0
+		}
+		w.await()
+		late = append(late, time.Since(began)-calibrationSleep)
+	}
+	slices.Sort(late)
+	return min(max(late[len(late)/2], 0), maxLateness)
+})
+
+// arm sets the timer to fire once, d from now.
+func (w *waiter) arm(d time.Duration) bool {
+	spec := itimerspec{value: syscall.NsecToTimespec(d.Nanoseconds())}
+	raw, err := w.f.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var errno syscall.Errno
+	err = raw.Control(func(fd uintptr) {
+		_, _, errno = syscall.Syscall6(syscall.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&spec)), 0, 0, 0)
+	})
+	return err == nil && errno == 0
+}
+
+func (w *waiter) close() {
+	if w.f != nil {
+		_ = w.f.Close()
+	}
+}
