@@ -18,15 +18,16 @@ import (
 // on PostgreSQL, RELEASE commits nothing, so a serialization failure at COMMIT would otherwise be counted as a commit.
 var ErrCommitHidden = errors.New("impl: crdb: COMMIT failed but ExecuteTx reported success")
 
-// newCrdb runs the Body with crdbpgx.ExecuteTx at SERIALIZABLE, with its default retry settings (restart under
+// newCrdb runs the Body with crdbpgx.ExecuteTx, with its default retry settings (restart under
 // SAVEPOINT cockroach_restart on 40001, at most 50 retries).
 func newCrdb(db *pgxpool.Pool, w workload.Workload) Runner {
 	watch := &commitWatch{Pool: db}
+	opts := txOptions(w)
 	return func(ctx context.Context, r *rand.Rand) (int, error) {
 		body := w.Body(r)
 		attempts := 0
 		watch.err = nil
-		err := crdbpgx.ExecuteTx(ctx, watch, serializable, func(t pgx.Tx) error {
+		err := crdbpgx.ExecuteTx(ctx, watch, opts, func(t pgx.Tx) error {
 			attempts++
 			return body(ctx, t)
 		})

@@ -13,5 +13,6 @@
 // asks for (read-only steps at REPEATABLE READ, which a Router may send to the standby).
 //
 // Every implementation runs the same workload transaction (pgxact the workload's tx.Tx form, the others its pgx Body
-// form) at SERIALIZABLE, except "unsafe-rc", and reports how many attempts it made.
+// form) at the workload's isolation level (workload.IsolationOf: SERIALIZABLE, but READ COMMITTED for tpcb, as pgbench
+// runs it), except "unsafe-rc", always at READ COMMITTED, and reports how many attempts it made.
 package impl

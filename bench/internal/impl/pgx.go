@@ -15,25 +15,29 @@ import (
 // naiveMaxTries bounds the naive retry loop.
 const naiveMaxTries = 100
 
-var (
-	serializable  = pgx.TxOptions{IsoLevel: pgx.Serializable}
-	readCommitted = pgx.TxOptions{IsoLevel: pgx.ReadCommitted}
-)
+var readCommitted = pgx.TxOptions{IsoLevel: pgx.ReadCommitted}
 
-// newPgx is hand-written pgx: one pgx.BeginTxFunc at SERIALIZABLE, no retry.
+// txOptions are the options of w's transactions: its isolation level, SERIALIZABLE for most.
+func txOptions(w workload.Workload) pgx.TxOptions {
+	return pgx.TxOptions{IsoLevel: workload.IsolationOf(w)}
+}
+
+// newPgx is hand-written pgx: one pgx.BeginTxFunc, no retry.
 func newPgx(db *pgxpool.Pool, w workload.Workload) Runner {
+	opts := txOptions(w)
 	return func(ctx context.Context, r *rand.Rand) (int, error) {
-		return 1, beginFunc(ctx, db, serializable, w.Body(r))
+		return 1, beginFunc(ctx, db, opts, w.Body(r))
 	}
 }
 
 // newNaiveRetry is the retry loop people write first: pgx.BeginTxFunc again at once on a serialization failure or a
 // deadlock, up to naiveMaxTries times, with no backoff.
 func newNaiveRetry(db *pgxpool.Pool, w workload.Workload) Runner {
+	opts := txOptions(w)
 	return func(ctx context.Context, r *rand.Rand) (int, error) {
 		body := w.Body(r)
 		for n := 1; ; n++ {
-			err := beginFunc(ctx, db, serializable, body)
+			err := beginFunc(ctx, db, opts, body)
 			if err == nil || n == naiveMaxTries || !conflict(err) {
 				return n, err
 			}

@@ -59,10 +59,11 @@ func newPgxactFused(db *pgxpool.Pool, w workload.Workload) Runner {
 	return pgxactRunner(db, w, tx.FuseCommit())
 }
 
-// pgxactRunner runs w's transactions with tx.Run on db; for a workload.Flowing, the steps of a flow of its own.
+// pgxactRunner runs w's transactions with tx.Run on db, at w's isolation level; for a workload.Flowing, the steps of
+// a flow of its own, whose options come last and so win.
 func pgxactRunner(db tx.DB, w workload.Workload, opts ...tx.Option) Runner {
 	counter := &attemptCounter{}
-	opts = append(opts, tx.WithObserver(counter))
+	opts = append(opts, tx.WithIsolation(workload.IsolationOf(w)), tx.WithObserver(counter))
 	if fw, ok := w.(workload.Flowing); ok {
 		return flowRunner(db, fw.NewFlow(), counter, opts)
 	}

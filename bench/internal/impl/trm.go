@@ -12,10 +12,10 @@ import (
 	"github.com/pgxact/pgxact/bench/internal/workload"
 )
 
-// newTrm runs the Body with avito-tech's go-transaction-manager (trm) and its pgx v5 driver at SERIALIZABLE. trm
+// newTrm runs the Body with avito-tech's go-transaction-manager (trm) and its pgx v5 driver. trm
 // manages transaction scope and propagation but does not retry, so it makes one attempt.
 func newTrm(db *pgxpool.Pool, w workload.Workload) Runner {
-	s := trmpgx.MustSettings(settings.Must(), trmpgx.WithTxOptions(serializable))
+	s := trmpgx.MustSettings(settings.Must(), trmpgx.WithTxOptions(txOptions(w)))
 	m := manager.Must(trmpgx.NewDefaultFactory(db), manager.WithSettings(s))
 	return func(ctx context.Context, r *rand.Rand) (int, error) {
 		body := w.Body(r)

@@ -18,4 +18,8 @@
 //     The total is conserved only if the transactions are serializable.
 //   - readheavy (not run by default): 90% read-only transactions of k point reads, 10% writes, in per-worker flows
 //     (Flowing) whose reads must see the worker's own earlier writes, checked on every read.
+//   - tpcb (not run by default): pgbench's TPC-B-like transaction on the tables of pgbench -i, at READ COMMITTED as
+//     pgbench runs it; the history's deltas must add up to the change of every balance.
+//
+// Every workload runs at SERIALIZABLE but those that are Isolated (tpcb).
 package workload

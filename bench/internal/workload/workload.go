@@ -44,23 +44,39 @@ type Workload interface {
 	Body(r *rand.Rand) Body
 }
 
+// Isolated is implemented by the workloads whose transactions run at an isolation level other than SERIALIZABLE,
+// which every implementation then uses for them.
+type Isolated interface {
+	Isolation() pgx.TxIsoLevel
+}
+
+// IsolationOf returns the level w's transactions run at: SERIALIZABLE unless w is Isolated.
+func IsolationOf(w Workload) pgx.TxIsoLevel {
+	if iw, ok := w.(Isolated); ok {
+		return iw.Isolation()
+	}
+	return pgx.Serializable
+}
+
 // Config holds the parameters that workloads take from the command line.
 type Config struct {
 	Accounts int // transfer: number of accounts (few means hot)
 	K        int // reads, chain and readheavy: statements (rows read) per transaction
+	Scale    int // tpcb: pgbench's scale factor; 0 means 1
 }
 
 // Names lists the workloads New knows, in the order the benchmark runs them by default.
 func Names() []string { return []string{"single", "reads", "chain", "transfer"} }
 
 // Optional lists the workloads New knows that the benchmark runs only when asked: readheavy, whose point is the
-// replica implementations, which need a standby.
-func Optional() []string { return []string{"readheavy"} }
+// replica implementations, which need a standby, and tpcb, which needs the pgbench program.
+func Optional() []string { return []string{"readheavy", "tpcb"} }
 
 // New returns the workload called name.
 func New(name string, c Config) (Workload, error) {
-	if c.K < 1 || c.Accounts < 2 {
-		return nil, fmt.Errorf("workload: need k >= 1 and at least 2 accounts, got k=%d, accounts=%d", c.K, c.Accounts)
+	if c.K < 1 || c.Accounts < 2 || c.Scale < 0 {
+		return nil, fmt.Errorf("workload: need k >= 1, at least 2 accounts and a scale >= 0, got k=%d, accounts=%d, "+
+			"scale=%d", c.K, c.Accounts, c.Scale)
 	}
 	switch name {
 	case "single":
@@ -73,6 +89,8 @@ func New(name string, c Config) (Workload, error) {
 		return Transfer(TransferConfig{Accounts: c.Accounts}), nil
 	case "readheavy":
 		return ReadHeavy(c.K), nil
+	case "tpcb":
+		return TPCB(c.Scale), nil
 	}
 	return nil, fmt.Errorf("workload: unknown workload %q (known: %v)", name, append(Names(), Optional()...))
 }

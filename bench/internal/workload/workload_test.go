@@ -30,6 +30,9 @@ func TestCheckersCatchTampering(t *testing.T) {
 		{"transfer negative balance", workload.Transfer(workload.TransferConfig{Accounts: 4}),
 			"UPDATE bench_accounts SET balance = CASE id WHEN 0 THEN -1 WHEN 1 THEN 2001 ELSE balance END"},
 		{"readheavy", workload.ReadHeavy(3), "INSERT INTO bench_rh_sessions VALUES (999, 1)"},
+		{"tpcb balance without history", workload.TPCB(1), "UPDATE pgbench_tellers SET tbalance = tbalance + 1 WHERE tid = 3"},
+		{"tpcb history without balances", workload.TPCB(1),
+			"INSERT INTO pgbench_history (tid, bid, aid, delta) VALUES (1, 1, 1, 0)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
