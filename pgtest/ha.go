@@ -39,13 +39,15 @@ type HAOptions struct {
 // the cluster and must not overlap each other.
 //
 // Authentication is trust and TLS is off (so a faultproxy can read the protocol); the superuser is
-// "postgres". Node addresses never change: a failover swaps the roles, not the ports.
+// "postgres". Node addresses never change: a failover swaps the roles, not the ports. On a two-core machine
+// StartHA takes 10-20 s, a Switchover 5-10 s, and a CrashPrimary 8-15 s, of which 3-4 s without a primary;
+// under load and the race detector, up to twice that.
 type HA struct {
-	dir        string
-	binDir     string
-	autoctlBin string
-	cred       *syscall.Credential
-	sync       bool
+	dir         string
+	binDir      string
+	autoctlBin  string
+	cred        *syscall.Credential
+	synchronous bool
 
 	monitorPort int
 	nodes       [2]HANode
@@ -92,7 +94,7 @@ const (
 // primary is replaced within seconds. The caller must call [HA.Stop]; should the process die first, a
 // helper process kills the cluster and removes its directory. It returns an error for which
 // errors.Is(err, ErrNoAutoFailover) is true when pg_auto_failover is not installed, and one matching
-// ErrNoPostgres when PostgreSQL is not.
+// ErrNoPostgres when PostgreSQL is not. DATABASE_URL plays no part.
 func StartHA(ctx context.Context, opts HAOptions) (*HA, error) {
 	binDir, autoctlBin, err := findAutoFailover()
 	if err != nil {
@@ -106,7 +108,7 @@ func StartHA(ctx context.Context, opts HAOptions) (*HA, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &HA{dir: dir, binDir: binDir, autoctlBin: autoctlBin, cred: cred, sync: opts.Synchronous, procs: map[string]*groupProc{}}
+	h := &HA{dir: dir, binDir: binDir, autoctlBin: autoctlBin, cred: cred, synchronous: opts.Synchronous, procs: map[string]*groupProc{}}
 	ctx, cancel := context.WithTimeout(ctx, haStartTimeout)
 	defer cancel()
 	if err := h.start(ctx); err != nil {
@@ -170,6 +172,7 @@ func (h *HA) Stop() error {
 			h.monitor.Close()
 		}
 		h.killAll()
+		killStragglers(h.dir)
 		h.stopErr = removeDir(h.dir)
 		if h.stopErr != nil {
 			h.watchdog.fire()

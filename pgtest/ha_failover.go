@@ -182,7 +182,7 @@ func queryNode(ctx context.Context, node HANode, sql string, dest ...any) error 
 
 // poll calls check every haPollInterval until it returns nil. It gives up after haChangeTimeout, when ctx
 // ends, or when a pg_autoctl process that should be running has exited, and then says what check
-// reported last.
+// reported last. It returns ErrStopped at once if the cluster is stopped meanwhile.
 func (h *HA) poll(ctx context.Context, what string, check func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, haChangeTimeout)
 	defer cancel()
@@ -190,6 +190,9 @@ func (h *HA) poll(ctx context.Context, what string, check func(context.Context) 
 		last := check(ctx)
 		if last == nil {
 			return nil
+		}
+		if h.stopped.Load() {
+			return ErrStopped
 		}
 		if err := h.exited("monitor", h.nodes[0].Name, h.nodes[1].Name); err != nil {
 			return fmt.Errorf("pgtest: %s: %w", what, err)

@@ -23,9 +23,12 @@ type groupProc struct {
 }
 
 // killGroupsScript is the HA cluster's watchdog: "$0" is a file listing the live process groups, one per
-// line, "$1" the directory to remove.
+// line, "$1" the cluster's directory. It does what Stop does: kill the groups, then the stragglers (see
+// killStragglers), then remove the directory.
 const killGroupsScript = `read line; [ "$line" = done ] && exit 0; ` +
-	`for g in $(cat "$0" 2>/dev/null); do kill -9 -"$g" 2>/dev/null; done; rm -rf "$1"`
+	`for g in $(cat "$0" 2>/dev/null); do kill -9 -"$g" 2>/dev/null; done; ` +
+	`for p in /proc/[0-9]*; do case "$(readlink "$p/cwd" 2>/dev/null)" in "$1"|"$1"/*) kill -9 "${p#/proc/}" 2>/dev/null;; esac; done; ` +
+	`rm -rf "$1"`
 
 func (h *HA) groupsFile() string { return filepath.Join(h.dir, "process-groups") }
 
@@ -34,7 +37,8 @@ func (h *HA) startWatchdog() error {
 	if err := writeFile(h.groupsFile(), "", h.cred); err != nil {
 		return err
 	}
-	w, err := startWatchdog(h.dir, h.cred, killGroupsScript, h.groupsFile(), h.dir)
+	// Its working directory is "/", so that its own sweep for processes working in h.dir spares it.
+	w, err := startWatchdog("/", h.cred, killGroupsScript, h.groupsFile(), h.dir)
 	h.watchdog = w
 	return err
 }
@@ -135,6 +139,24 @@ func (h *HA) killAll() {
 	}
 	for _, p := range procs {
 		<-p.exited
+	}
+}
+
+// killStragglers SIGKILLs every process working in dir, where Postgres processes run (in their data
+// directory) and pg_autoctl too. Killing a postmaster leaves its children, in sessions of their own, to
+// exit when they notice; most do, but pg_auto_failover's health check worker and with it the logger never
+// do. Linux only, like the rest of pgtest's process handling.
+func killStragglers(dir string) {
+	links, _ := filepath.Glob("/proc/[0-9]*/cwd")
+	for _, link := range links {
+		cwd, err := os.Readlink(link)
+		cwd = strings.TrimSuffix(cwd, " (deleted)")
+		if err != nil || (cwd != dir && !strings.HasPrefix(cwd, dir+"/")) {
+			continue
+		}
+		if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(link))); err == nil && pid != os.Getpid() {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
 	}
 }
 

@@ -162,7 +162,7 @@ func (h *HA) createNode(ctx context.Context, node HANode, primary bool) error {
 		"--hostname", "127.0.0.1", "--listen", "127.0.0.1", "--name", node.Name,
 		"--username", serverUser, "--dbname", "postgres", "--auth", "trust", "--no-ssl",
 		"--pgctl", filepath.Join(h.binDir, "pg_ctl"), "--monitor", h.MonitorConnString(),
-		"--replication-quorum", strconv.FormatBool(h.sync))
+		"--replication-quorum", strconv.FormatBool(h.synchronous))
 	if err != nil {
 		return err
 	}
