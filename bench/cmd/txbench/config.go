@@ -26,6 +26,8 @@ type config struct {
 	json      bool
 	out       string
 	progress  bool
+	rtt       time.Duration // added to every round trip by a netdelay proxy; 0: none
+	pgbench   bool          // run the pgbench program on tpcb too
 }
 
 // What -quick sets, unless the flag is given explicitly too.
@@ -37,11 +39,15 @@ const (
 
 var errUsage = errors.New("txbench: bad usage")
 
+// tpcb is the workload that -pgbench compares with the pgbench program.
+const tpcb = "tpcb"
+
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("txbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	workloads := fs.String("workloads", strings.Join(workload.Names(), ","), "comma-separated workloads: "+
-		strings.Join(append(workload.Names(), workload.Optional()...), ", "))
+		strings.Join(append(workload.Names(), workload.Optional()...), ", ")+" (tpcb runs at READ COMMITTED for every "+
+		"implementation, as pgbench does; the others at SERIALIZABLE)")
 	impls := fs.String("impls", strings.Join(impl.Defaults(), ","), "comma-separated implementations: "+
 		strings.Join(impl.Names(), ", ")+" (pgxact-replica* start a streaming standby of the embedded server)")
 	workers := fs.String("workers", "1,4,16,32,64", "comma-separated numbers of concurrent workers")
@@ -49,6 +55,13 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	rounds := fs.Int("rounds", 4, "slices each implementation's time is split into, interleaved with the others'")
 	accounts := fs.Int("accounts", 10, "transfer: number of accounts (few means hot)")
 	k := fs.Int("k", 5, "reads, chain, readheavy: statements (rows read) per transaction")
+	scale := fs.Int("scale", 10, "tpcb: pgbench's scale factor (pgbench -i -s), 100,000 accounts, 10 tellers and "+
+		"1 branch each")
+	rtt := fs.Duration("rtt", 0, "add this round-trip time to every connection, through a delaying TCP proxy on "+
+		"loopback that all pools and pgbench share (0: connect directly)")
+	withPgbench := fs.Bool("pgbench", false, "also run the pgbench program on tpcb at each number of workers (as "+
+		"clients, -M prepared, -T the duration rounded up to whole seconds, at READ COMMITTED), with its builtin "+
+		"tpcb-like script and with the same transaction in one \\startpipeline; adds tpcb to -workloads")
 	seed := fs.Uint64("seed", 1, "seed of the transactions' random parameters")
 	asJSON := fs.Bool("json", false, "write one JSON object per (workload, impl, workers) on stdout instead of the table")
 	out := fs.String("out", "", "directory to write report.md and SVG plots into")
@@ -63,8 +76,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if *quick {
 		applyQuick(fs, duration, rounds, workers)
 	}
-	c := config{duration: *duration, rounds: *rounds, wl: workload.Config{Accounts: *accounts, K: *k}, seed: *seed,
-		json: *asJSON, out: *out, progress: *progress}
+	c := config{duration: *duration, rounds: *rounds, seed: *seed, json: *asJSON, out: *out, progress: *progress,
+		wl: workload.Config{Accounts: *accounts, K: *k, Scale: *scale}, rtt: *rtt, pgbench: *withPgbench}
+	if c.pgbench && !slices.Contains(split(*workloads), tpcb) {
+		*workloads += "," + tpcb
+	}
 	return c, c.fill(*workloads, *impls, *workers)
 }
 
@@ -85,8 +101,11 @@ func applyQuick(fs *flag.FlagSet, duration *time.Duration, rounds *int, workers 
 
 // fill parses and checks the list flags.
 func (c *config) fill(workloads, impls, workers string) error {
-	if c.duration <= 0 || c.rounds < 1 {
-		return fmt.Errorf("%w: -duration and -rounds must be positive", errUsage)
+	if c.duration <= 0 || c.rounds < 1 || c.wl.Scale < 1 {
+		return fmt.Errorf("%w: -duration, -rounds and -scale must be positive", errUsage)
+	}
+	if c.rtt < 0 {
+		return fmt.Errorf("%w: -rtt must not be negative", errUsage)
 	}
 	c.workloads = split(workloads)
 	for _, name := range c.workloads {

@@ -6,9 +6,13 @@
 // throwaway PostgreSQL of its own with package pgtest. The workload readheavy (not run by default) is meant for the
 // implementations pgxact-replica and pgxact-replica-notoken, which route reads to a streaming hot standby: when they
 // are selected txbench starts one with pgtest's Cluster.StartReplica, which it can only do for its own server, not
-// for DATABASE_URL's. Run with -h for the flags; -quick is the short run CI and the
-// README use, -json writes one JSON object per (workload, impl, workers), and -out DIR writes a markdown report with
-// SVG plots.
+// for DATABASE_URL's. The workload tpcb (not run by default either) is pgbench's TPC-B-like transaction on the
+// tables the real pgbench -i makes, which every implementation runs at READ COMMITTED, as pgbench does; -pgbench also
+// runs the pgbench program itself on it, with its builtin script and with the transaction in one pipeline, next to
+// the Go implementations. -rtt puts a proxy on loopback in front of the server that adds a round-trip time to every
+// connection, the pools' and pgbench's alike, so that round trips cost what they would over a network.
+// Run with -h for the flags; -quick is the short run CI and the README use, -json writes one JSON object per
+// (workload, impl, workers), and -out DIR writes a markdown report with SVG plots.
 package main
 
 import (

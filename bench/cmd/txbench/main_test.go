@@ -133,6 +133,14 @@ func TestParseFlags(t *testing.T) {
 		require.NotContains(t, c.workloads, "readheavy")
 		require.False(t, c.needsReplica())
 	})
+	t.Run("pgbench adds the tpcb workload, once", func(t *testing.T) {
+		c, err := parseFlags([]string{"-pgbench", "-workloads", "single"}, io.Discard)
+		require.NoError(t, err)
+		require.Equal(t, []string{"single", "tpcb"}, c.workloads)
+		c, err = parseFlags([]string{"-pgbench", "-workloads", "tpcb,reads"}, io.Discard)
+		require.NoError(t, err)
+		require.Equal(t, []string{"tpcb", "reads"}, c.workloads)
+	})
 	t.Run("defaults are the full sweep", func(t *testing.T) {
 		c, err := parseFlags(nil, io.Discard)
 		require.NoError(t, err)
@@ -142,6 +150,9 @@ func TestParseFlags(t *testing.T) {
 		require.Len(t, c.impls, 5)
 		require.Equal(t, 10, c.wl.Accounts)
 		require.Equal(t, 5, c.wl.K)
+		require.Equal(t, 10, c.wl.Scale)
+		require.Zero(t, c.rtt)
+		require.False(t, c.pgbench)
 	})
 	bad := []struct {
 		name string
@@ -153,6 +164,8 @@ func TestParseFlags(t *testing.T) {
 		{"a worker count that is not a number", []string{"-workers", "4,x"}},
 		{"a single account", []string{"-accounts", "1"}},
 		{"a negative duration", []string{"-duration", "-1s"}},
+		{"a negative round-trip time", []string{"-rtt", "-1ms"}},
+		{"a scale of zero", []string{"-scale", "0"}},
 		{"stray arguments", []string{"extra"}},
 	}
 	for _, b := range bad {

@@ -11,24 +11,26 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/pgxact/pgxact/bench/internal/pgbench"
 	"github.com/pgxact/pgxact/bench/internal/report"
 )
 
 // describe records how the figures were made.
 // loadBefore is the load average when the sweep began: the server and the benchmark share the machine, and anything
 // else running on it shows in the figures.
-func describe(ctx context.Context, c config, pool *pgxpool.Pool, args []string, loadBefore string) report.Meta {
+// net says how the benchmark reaches the server.
+func describe(ctx context.Context, c config, pool *pgxpool.Pool, args []string, loadBefore, net string) report.Meta {
 	server := "unknown"
 	_ = pool.QueryRow(ctx, "SHOW server_version").Scan(&server)
 	return report.Meta{
 		Command: strings.Join(append([]string{"txbench"}, args...), " "),
 		Machine: fmt.Sprintf("%d CPUs (%s), GOMAXPROCS %d, %s/%s", runtime.NumCPU(), cpuModel(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH) +
 			fmt.Sprintf("; load average (1, 5, 15 min) %s before, %s after", loadBefore, loadAverage()),
-		Software: fmt.Sprintf("Go %s, PostgreSQL %s on the same machine, over loopback TCP", runtime.Version(), server) +
+		Software: fmt.Sprintf("Go %s, PostgreSQL %s on the same machine, %s", runtime.Version(), server, net) +
 			standbyNote(c),
 		Settings: fmt.Sprintf("%v per implementation per cell, in %d interleaved rounds; pool MaxConns %d; "+
-			"transfer: %d accounts; reads and chain: k=%d; seed %d", c.duration, c.rounds, slices.Max(c.workers),
-			c.wl.Accounts, c.wl.K, c.seed),
+			"transfer: %d accounts; reads and chain: k=%d; tpcb: scale %d; seed %d", c.duration, c.rounds,
+			slices.Max(c.workers), c.wl.Accounts, c.wl.K, c.wl.Scale, c.seed) + pgbenchNote(c),
 	}
 }
 
@@ -37,6 +39,14 @@ func standbyNote(c config) string {
 		return ""
 	}
 	return "; the pgxact-replica implementations also use one streaming hot standby, on the same machine"
+}
+
+func pgbenchNote(c config) string {
+	if !c.pgbench {
+		return ""
+	}
+	return fmt.Sprintf("; pgbench -M prepared -T %d, -j one thread per client up to %d, after the Go implementations "+
+		"in each tpcb cell", pgbench.Seconds(c.duration), runtime.NumCPU())
 }
 
 // cpuModel reads the CPU's name on Linux.

@@ -123,6 +123,19 @@ func databaseName(connString string) string {
 
 // execute runs the sweep on the databases dbs and writes what c asks for.
 func execute(ctx context.Context, c config, dbs databases, args []string, stdout, stderr io.Writer) error {
+	direct := dbs.primary
+	dbs, closeProxies, err := delayed(dbs, c.rtt)
+	if err != nil {
+		return err
+	}
+	defer closeProxies()
+	net, err := network(ctx, c.rtt, direct, dbs.primary)
+	if err != nil {
+		return err
+	}
+	if c.rtt > 0 && !c.json {
+		fmt.Fprintf(stdout, "network: %s\n", net)
+	}
 	pool, err := newPool(ctx, dbs.primary, slices.Max(c.workers))
 	if err != nil {
 		return err
@@ -153,7 +166,7 @@ func execute(ctx context.Context, c config, dbs databases, args []string, stdout
 		}
 	}
 	if c.out != "" {
-		if err := writeReport(ctx, c, pool, args, loadBefore, all); err != nil {
+		if err := writeReport(ctx, c, pool, args, loadBefore, net, all); err != nil {
 			return err
 		}
 	}
@@ -256,6 +269,13 @@ func sweep(ctx context.Context, c config, pool, standby *pgxpool.Pool, name stri
 		if err != nil {
 			return nil, fmt.Errorf("txbench: %s with %d workers: %w", name, n, err)
 		}
+		if c.pgbench && name == tpcb {
+			pb, err := runPgbench(ctx, c, pool, w, n)
+			if err != nil {
+				return nil, err
+			}
+			rs = append(rs, pb...)
+		}
 		if c.json {
 			if err := report.WriteJSON(stdout, rs); err != nil {
 				return nil, err
@@ -280,7 +300,7 @@ func newPool(ctx context.Context, connString string, maxConns int) (*pgxpool.Poo
 	return pool, nil
 }
 
-func writeReport(ctx context.Context, c config, pool *pgxpool.Pool, args []string, loadBefore string,
+func writeReport(ctx context.Context, c config, pool *pgxpool.Pool, args []string, loadBefore, net string,
 	rs []harness.Result) error {
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		return fmt.Errorf("txbench: %w", err)
@@ -292,7 +312,7 @@ func writeReport(ctx context.Context, c config, pool *pgxpool.Pool, args []strin
 	if err != nil {
 		return fmt.Errorf("txbench: %w", err)
 	}
-	err = report.WriteMarkdown(f, describe(ctx, c, pool, args, loadBefore), rs, true)
+	err = report.WriteMarkdown(f, describe(ctx, c, pool, args, loadBefore, net), rs, true)
 	return errors.Join(err, f.Close())
 }
 

@@ -78,6 +78,9 @@ func (c Client) Run(ctx context.Context, o Options) (Result, error) {
 	return res, err
 }
 
+// Seconds is what pgbench's -T makes of d: d rounded up to whole seconds, at least one.
+func Seconds(d time.Duration) int { return max(1, int(math.Ceil(d.Seconds()))) }
+
 // logPrefix names pgbench's per-transaction logs in the run's directory.
 const logPrefix = "tx"
 
@@ -86,9 +89,8 @@ func (o Options) args(dir string) ([]string, error) {
 	if threads <= 0 {
 		threads = min(o.Clients, runtime.NumCPU())
 	}
-	seconds := max(1, int(math.Ceil(o.Duration.Seconds())))
 	args := []string{"-n", "-M", "prepared", "-c", strconv.Itoa(o.Clients), "-j", strconv.Itoa(threads),
-		"-T", strconv.Itoa(seconds), "-l", "--log-prefix=" + logPrefix}
+		"-T", strconv.Itoa(Seconds(o.Duration)), "-l", "--log-prefix=" + logPrefix}
 	if o.Script == Builtin {
 		return append(args, "-b", "tpcb-like"), nil
 	}

@@ -27,10 +27,19 @@ func WriteMarkdown(w io.Writer, m Meta, results []harness.Result, withPlots bool
 	fmt.Fprintf(b, "# txbench results\n\n")
 	fmt.Fprintf(b, "- Command: `%s`\n- Machine: %s\n- Software: %s\n- Settings: %s\n\n", m.Command, m.Machine,
 		m.Software, m.Settings)
-	fmt.Fprintf(b, "Every implementation runs at SERIALIZABLE on the same pool. commits/s counts committed transactions "+
-		"only; attempts counts every try, failed ones included; latencies are those of committed transactions, "+
-		"retries included; errors are transactions that failed for good.\n\n")
+	fmt.Fprintf(b, "Every implementation runs at SERIALIZABLE on the same pool, except on tpcb, which every one of them "+
+		"runs at READ COMMITTED, as pgbench does. commits/s counts committed transactions only; attempts counts every "+
+		"try, failed ones included; latencies are those of committed transactions, retries included; errors are "+
+		"transactions that failed for good.\n\n")
+	if hasPgbench(results) {
+		fmt.Fprintf(b, "%s\n\n", pgbenchNote)
+	}
 	writeRatios(b, results)
+	if hasPgbench(results) {
+		fmt.Fprintf(b, "## pgxact relative to pgbench\n\n")
+		_ = writePgbenchRatios(b, results, "- ")
+		fmt.Fprintln(b)
+	}
 	for _, wl := range workloads(results) {
 		rs := only(results, wl)
 		fmt.Fprintf(b, "## %s\n\n", wl)
@@ -83,26 +92,36 @@ func writeRatios(b *bufio.Writer, results []harness.Result) {
 	fmt.Fprintf(b, "| workload | workers | %s | %s | pgxact vs 4 workers |\n",
 		strings.Join(prefixed(others, "commits/s vs "), " | "), strings.Join(prefixed(others, "p99 vs "), " | "))
 	fmt.Fprintf(b, "|---|--:|%s--:|\n", strings.Repeat("--:|", 2*len(others)))
+	_ = eachReference(results, func(wl string, n int, ref harness.Result, rs []harness.Result) error {
+		var cells []string
+		for _, o := range others {
+			cells = append(cells, ratio(ref.CommitsPerSec(), valueOf(rs, o, n, harness.Result.CommitsPerSec)))
+		}
+		for _, o := range others {
+			cells = append(cells, ratio(ms(ref, 99), valueOf(rs, o, n, func(r harness.Result) float64 { return ms(r, 99) })))
+		}
+		at4 := valueOf(rs, reference, 4, harness.Result.CommitsPerSec)
+		cells = append(cells, ratio(ref.CommitsPerSec(), at4))
+		_, err := fmt.Fprintf(b, "| %s | %d | %s |\n", wl, n, strings.Join(cells, " | "))
+		return err
+	})
+	fmt.Fprintln(b)
+}
+
+// eachReference calls f, in order, for each workload and number of workers at which the reference ran, with its
+// result there and all of the workload's results, and stops at f's first error.
+func eachReference(results []harness.Result, f func(wl string, n int, ref harness.Result, rs []harness.Result) error) error {
 	for _, wl := range workloads(results) {
 		rs := only(results, wl)
 		for _, n := range workerCounts(rs) {
-			ref, ok := find(rs, reference, n)
-			if !ok {
-				continue
+			if ref, ok := find(rs, reference, n); ok {
+				if err := f(wl, n, ref, rs); err != nil {
+					return err
+				}
 			}
-			var cells []string
-			for _, o := range others {
-				cells = append(cells, ratio(ref.CommitsPerSec(), valueOf(rs, o, n, harness.Result.CommitsPerSec)))
-			}
-			for _, o := range others {
-				cells = append(cells, ratio(ms(ref, 99), valueOf(rs, o, n, func(r harness.Result) float64 { return ms(r, 99) })))
-			}
-			at4 := valueOf(rs, reference, 4, harness.Result.CommitsPerSec)
-			cells = append(cells, ratio(ref.CommitsPerSec(), at4))
-			fmt.Fprintf(b, "| %s | %d | %s |\n", wl, n, strings.Join(cells, " | "))
 		}
 	}
-	fmt.Fprintln(b)
+	return nil
 }
 
 func ratio(a, b float64) string {

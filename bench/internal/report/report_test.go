@@ -66,3 +66,18 @@ func TestMarkdownWithoutPgxactHasNoRatios(t *testing.T) {
 	require.NotContains(t, buf.String(), "relative to")
 	require.False(t, strings.Contains(buf.String(), ".svg"))
 }
+
+func TestPgbenchRunsAreComparedWithPgxact(t *testing.T) {
+	rs := []harness.Result{result("pgxact", 16, 300, time.Millisecond), result("pgbench", 16, 100, time.Millisecond),
+		result("pgbench-pipeline", 16, 600, time.Millisecond)}
+	for i := range rs {
+		rs[i].Workload = "tpcb"
+	}
+	want := "tpcb/16: pgxact 300 commits/s = 3.00× pgbench's 100, 0.50× pgbench-pipeline's 600"
+	var table, md bytes.Buffer
+	require.NoError(t, report.WriteTable(&table, rs))
+	require.Contains(t, table.String(), want)
+	require.NoError(t, report.WriteMarkdown(&md, report.Meta{}, rs, false))
+	require.Contains(t, md.String(), "- "+want)
+	require.Contains(t, md.String(), "between \\startpipeline and \\endpipeline")
+}

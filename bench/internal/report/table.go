@@ -26,6 +26,9 @@ func WriteTable(w io.Writer, results []harness.Result) error {
 	if err := writeErrorKinds(w, results, "  "); err != nil {
 		return err
 	}
+	if err := writePgbenchRatios(w, results, "  "); err != nil {
+		return err
+	}
 	return writeCounts(w, results, "  ")
 }
 

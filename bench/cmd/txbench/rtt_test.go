@@ -1,0 +1,68 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// With -rtt every pool and pgbench go through the proxy: a transaction's latency is at least its round trips times
+// the delay (pgx's single: BEGIN, UPDATE, COMMIT; pgbench's builtin script: seven), and the pipelined pgbench needs
+// only one. Every cell keeps its invariant, pgbench's included.
+func TestRTTDelaysEveryImplementationAndPgbench(t *testing.T) {
+	out := execArgs(t, "-json", "-rtt", "4ms", "-pgbench", "-workloads", "single", "-impls", "pgxact,pgx",
+		"-workers", "1,2", "-duration", "300ms", "-rounds", "1", "-scale", "1")
+	p50 := map[string]float64{}
+	s := bufio.NewScanner(strings.NewReader(out))
+	for s.Scan() {
+		var rec struct {
+			Workload, Impl string
+			Workers        int
+			P50Ms          float64 `json:"p50_ms"`
+			Commits        int64
+			InvariantOK    bool `json:"invariant_ok"`
+		}
+		require.NoError(t, json.Unmarshal(s.Bytes(), &rec), "line %q", s.Text())
+		require.True(t, rec.InvariantOK, "%s/%s/%d", rec.Workload, rec.Impl, rec.Workers)
+		require.Positive(t, rec.Commits, "%s/%s/%d", rec.Workload, rec.Impl, rec.Workers)
+		if rec.Workers == 1 {
+			p50[rec.Workload+"/"+rec.Impl] = rec.P50Ms
+		}
+	}
+	require.Len(t, p50, 6, "single and tpcb for pgxact and pgx, and the two pgbench runs: %v", p50)
+	require.GreaterOrEqual(t, p50["single/pgx"], 3*4.0)
+	require.GreaterOrEqual(t, p50["single/pgxact"], 2*4.0)
+	require.GreaterOrEqual(t, p50["tpcb/pgbench"], 7*4.0)
+	require.GreaterOrEqual(t, p50["tpcb/pgbench-pipeline"], 4.0)
+	require.Less(t, p50["tpcb/pgbench-pipeline"], 3*4.0, "the pipeline took several round trips")
+}
+
+func TestTableShowsTheNetworkAndThePgbenchRatios(t *testing.T) {
+	out := execArgs(t, "-rtt", "1ms", "-pgbench", "-workloads", "tpcb", "-impls", "pgxact", "-workers", "1",
+		"-duration", "100ms", "-rounds", "1", "-scale", "1")
+	require.Contains(t, out, "network: over loopback TCP through a proxy adding 1ms to every round trip")
+	require.Regexp(t, `tpcb/1: pgxact \d+ commits/s = [0-9.]+× pgbench's \d+, [0-9.]+× pgbench-pipeline's \d+`, out)
+}
+
+func TestWithAddrPointsTheConnectionStringElsewhere(t *testing.T) {
+	cases := []struct{ name, in, want string }{
+		{"a URL", "postgres://u@127.0.0.1:5432/db?sslmode=disable", "postgres://u@127.0.0.1:6000/db?sslmode=disable"},
+		{"a URL naming its host in the query", "postgresql:///db?host=/tmp&port=5432", "postgresql://127.0.0.1:6000/db"},
+		{"keywords and values", "host=/tmp dbname=db", "host=/tmp dbname=db host=127.0.0.1 port=6000"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := withAddr(c.in, "127.0.0.1:6000")
+			require.NoError(t, err)
+			require.Equal(t, c.want, got)
+		})
+	}
+}
+
+func TestRTTRefusesAUnixSocket(t *testing.T) {
+	_, _, err := delayed(databases{primary: "host=/tmp dbname=db"}, 1)
+	require.ErrorContains(t, err, "over TCP")
+}
