@@ -24,7 +24,11 @@ func allStatic[T any](ts []Tx[T]) Tx[[]T] {
 		}
 	}
 	ends := make([]int, len(ts))
-	var stmts []stmt
+	n := 0
+	for _, t := range ts {
+		n += len(t.s.stmts)
+	}
+	stmts := make([]stmt, 0, n)
 	sure := true
 	for i, t := range ts {
 		stmts = append(stmts, t.s.stmts...)

@@ -21,8 +21,9 @@ import (
 
 // failoverPair is a primary with a streaming standby, and a pool that reaches the primary through a fault proxy and
 // the standby directly, on whichever accepts writes (a multi-host connection string with
-// target_session_attrs=read-write, as behind an HA manager). New connections can be held back while the test
-// rearranges the servers, so that what happens between a lost COMMIT answer and its resolution is up to the test.
+// target_session_attrs=read-write, as behind an HA manager). The client can be kept from noticing a cut connection
+// while the test rearranges the servers, so that what happens between a lost COMMIT answer and its resolution is up
+// to the test, and the resolution's own time limit only starts afterwards.
 type failoverPair struct {
 	primary, standby *pgtest.Cluster
 	db               string
@@ -55,6 +56,9 @@ func newFailoverPair(t *testing.T) *failoverPair {
 	exec(t, primary.ConnString(p.db), "CREATE TABLE ledger (id int NOT NULL)")
 	waitFor(t, standby.ConnString(p.db), "SELECT count(*)::text FROM pg_class WHERE relname = 'ledger'", 1)
 	require.NoError(t, standby.Crash(ctx))
+	// From now on a slow WAL writer: with synchronous_commit = off, a crash within 10 s of a commit surely loses it.
+	exec(t, primary.ConnString("postgres"), "ALTER SYSTEM SET wal_writer_delay = '10s'")
+	exec(t, primary.ConnString("postgres"), "SELECT pg_reload_conf()")
 
 	p.proxy, err = faultproxy.Start(net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
 	require.NoError(t, err)
@@ -68,14 +72,11 @@ func newFailoverPair(t *testing.T) *failoverPair {
 	pcfg.MaxConns = 1
 	dial := pcfg.ConnConfig.DialFunc
 	pcfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		if p.hold.Load() {
-			select {
-			case <-p.released:
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
 		}
-		return dial(ctx, network, addr)
+		return holdingConn{Conn: c, p: p}, nil
 	}
 	p.pool, err = pgxpool.NewWithConfig(ctx, pcfg)
 	require.NoError(t, err)
@@ -83,8 +84,22 @@ func newFailoverPair(t *testing.T) *failoverPair {
 	return p
 }
 
-// runCut runs one insert through the pool, cuts the connection right after its COMMIT has gone to the primary, holds
-// new connections back while rearrange runs, and returns Run's error. rearrange gets the insert's transaction id and
+// holdingConn keeps a read error from reaching the client while the pair holds: the cut is noticed when released.
+type holdingConn struct {
+	net.Conn
+	p *failoverPair
+}
+
+func (c holdingConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if err != nil && c.p.hold.Load() {
+		<-c.p.released // bounded: runCut always releases
+	}
+	return n, err
+}
+
+// runCut runs one insert through the pool, cuts the connection right after its COMMIT has gone to the primary, keeps
+// the client from noticing while rearrange runs, and returns Run's error. rearrange gets the insert's transaction id and
 // whether the primary committed it.
 func (p *failoverPair) runCut(t *testing.T, rearrange func(xid int64, committed bool)) error {
 	t.Helper()
@@ -276,7 +291,7 @@ func queryString(t *testing.T, connString, sql string, args ...any) string {
 // queryUntil repeats a one-value query until ok accepts its answer, bounded in time, and returns that answer.
 func queryUntil(t *testing.T, connString, sql string, ok func(string) bool, args ...any) string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var s string
 		conn, err := pgx.Connect(ctxT(t), connString) // the database may not have reached a standby yet

@@ -95,11 +95,36 @@ func (c config) txOptions() pgx.TxOptions {
 	return o
 }
 
-// beginSQL spells BEGIN from validated options only; no caller text reaches it.
+// beginSQL spells BEGIN from validated options only; no caller text reaches it. The spellings are made once, not
+// per Run: a string built per transaction is an allocation on the hot path.
 func (c config) beginSQL() string {
-	o := c.txOptions()
+	if sql, ok := beginSQLs[beginKey{c.iso, c.readOnly, c.deferrable}]; ok {
+		return sql
+	}
+	return spellBegin(c.txOptions())
+}
+
+type beginKey struct {
+	iso                  pgx.TxIsoLevel
+	readOnly, deferrable bool
+}
+
+var beginSQLs = func() map[beginKey]string {
+	m := map[beginKey]string{}
+	for _, iso := range []pgx.TxIsoLevel{pgx.Serializable, pgx.RepeatableRead, pgx.ReadCommitted, pgx.ReadUncommitted} {
+		for _, ro := range []bool{false, true} {
+			for _, def := range []bool{false, true} {
+				c := config{iso: iso, readOnly: ro, deferrable: def}
+				m[beginKey{iso, ro, def}] = spellBegin(c.txOptions())
+			}
+		}
+	}
+	return m
+}()
+
+func spellBegin(o pgx.TxOptions) string {
 	sql := "BEGIN ISOLATION LEVEL " + string(o.IsoLevel) + " " + string(o.AccessMode)
-	if c.deferrable {
+	if o.DeferrableMode == pgx.Deferrable {
 		sql += " DEFERRABLE"
 	}
 	return sql

@@ -300,6 +300,6 @@ func (r *runner) open(ctx context.Context) (*session, error) {
 		return nil, markUncommitted(fmt.Errorf("tx: acquire connection: %w", err))
 	}
 	s.q, s.conn, s.giveBack = conn, conn, release
-	s.pending = append(s.pending, r.cfg.beginSQL())
+	s.pending = append(s.pendingBuf[:0], r.cfg.beginSQL())
 	return s, nil
 }

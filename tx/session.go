@@ -2,6 +2,7 @@ package tx
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/samber/lo"
 )
 
 // querier is what a session sends statements through: the connection itself when the runner owns BEGIN, or the
@@ -46,6 +46,7 @@ type session struct {
 	// pending holds statements without results (BEGIN, SAVEPOINT, RELEASE, ROLLBACK TO) that go out in front of the
 	// next round trip instead of costing one of their own.
 	pending    []string
+	pendingBuf [4]string // pending's first backing array, inside the session: no allocation of its own
 	trips      int
 	savepoints int
 	hooks      []func(context.Context)
@@ -244,22 +245,59 @@ func (s *session) queueXid(b *pgx.Batch) bool {
 	return !ok
 }
 
-// readXid reads the answer to the probe queueXid queued.
+// readXid reads the answer to the probe queueXid queued. It reads the raw column values instead of scanning: the
+// probe is on every writing transaction's path, and pgx's scan plans for nullable columns allocate several times.
 func (s *session) readXid(br pgx.BatchResults, withHist bool) error {
-	var xid, timeline, started *int64
-	var system *string
-	if err := br.QueryRow().Scan(&xid, &system, &timeline, &started); err != nil {
+	rows, err := br.Query()
+	if err != nil {
 		return fmt.Errorf("tx: reading transaction id: %w", err)
 	}
-	if withHist && system != nil {
-		s.hist = history{system: *system, timeline: lo.FromPtr(timeline), started: lo.FromPtr(started)}
-		rememberHistory(s.pgConn(), s.hist)
+	var xid *int64
+	var h history
+	var ok bool
+	if rows.Next() {
+		vals, fds := rows.RawValues(), rows.FieldDescriptions()
+		var x int64
+		if x, ok, err = rawInt8(vals[0], fds[0].Format); ok {
+			xid = &x
+		}
+		if err == nil && withHist && vals[1] != nil {
+			h.system = string(vals[1])
+			if h.timeline, _, err = rawInt8(vals[2], fds[2].Format); err == nil {
+				h.started, _, err = rawInt8(vals[3], fds[3].Format)
+			}
+		}
+	}
+	rows.Close()
+	if err == nil {
+		err = rows.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("tx: reading transaction id: %w", err)
+	}
+	if h.system != "" {
+		s.hist = h
+		rememberHistory(s.pgConn(), h)
 	}
 	if xid != nil {
 		s.xid = *xid
 	}
 	s.xidStale, s.owed = false, false
 	return nil
+}
+
+// rawInt8 decodes a bigint column value in either wire format; ok is false for NULL.
+func rawInt8(v []byte, format int16) (n int64, ok bool, err error) {
+	switch {
+	case v == nil:
+		return 0, false, nil
+	case format == pgx.BinaryFormatCode && len(v) == 8:
+		return int64(binary.BigEndian.Uint64(v)), true, nil
+	case format == pgx.TextFormatCode:
+		n, err = strconv.ParseInt(string(v), 10, 64)
+		return n, err == nil, err
+	}
+	return 0, false, fmt.Errorf("unexpected bigint value of %d bytes in format %d", len(v), format)
 }
 
 // flush sends the pending statements on their own, before user pgx code talks to the connection.

@@ -17,12 +17,12 @@ type stmt struct {
 // never interpolated. Independent Exec, Query and QueryOne values combined with Then, All or compose are sent to the
 // server together, in one round trip.
 func Exec(sql string, args ...any) Tx[pgconn.CommandTag] {
-	st := stmt{sql: sql, args: args, read: readExec, reads: readsOnly(sql)}
-	return Tx[pgconn.CommandTag]{&step[pgconn.CommandTag]{
+	st := &step[pgconn.CommandTag]{
 		sure:   true,
-		stmts:  []stmt{st},
 		finish: func(_ *session, res []any) (pgconn.CommandTag, error) { return res[0].(pgconn.CommandTag), nil },
-	}}
+	}
+	st.stmts = st.own(stmt{sql: sql, args: args, read: readExec, reads: readsOnly(sql)})
+	return Tx[pgconn.CommandTag]{st}
 }
 
 func readExec(br pgx.BatchResults) (any, error) { return br.Exec() }
@@ -33,7 +33,13 @@ func Query[T any](sql string, scan pgx.RowToFunc[T], args ...any) Tx[[]T] {
 	if scan == nil {
 		return Fail[[]T](invalid("Query with a nil scan function"))
 	}
-	return rowsStmt[[]T](sql, args, func(rows pgx.Rows) (any, error) { return pgx.CollectRows(rows, scan) })
+	return rowsStmt[[]T](sql, args, func(br pgx.BatchResults) (any, error) {
+		rows, err := br.Query()
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, scan)
+	})
 }
 
 // QueryOne returns a Tx that runs sql with args and yields its single row, converted by scan. No row is an error for
@@ -43,19 +49,19 @@ func QueryOne[T any](sql string, scan pgx.RowToFunc[T], args ...any) Tx[T] {
 	if scan == nil {
 		return Fail[T](invalid("QueryOne with a nil scan function"))
 	}
-	return rowsStmt[T](sql, args, func(rows pgx.Rows) (any, error) { return pgx.CollectExactlyOneRow(rows, scan) })
-}
-
-func rowsStmt[T any](sql string, args []any, collect func(pgx.Rows) (any, error)) Tx[T] {
-	read := func(br pgx.BatchResults) (any, error) {
+	return rowsStmt[T](sql, args, func(br pgx.BatchResults) (any, error) {
 		rows, err := br.Query()
 		if err != nil {
 			return nil, err
 		}
-		return collect(rows)
-	}
-	return Tx[T]{&step[T]{
-		stmts:  []stmt{{sql: sql, args: args, read: read, reads: readsOnly(sql)}},
-		finish: func(_ *session, res []any) (T, error) { return res[0].(T), nil },
-	}}
+		return pgx.CollectExactlyOneRow(rows, scan)
+	})
+}
+
+// rowsStmt is the step of one statement whose rows read collects. read is the only closure: one allocation fewer
+// per statement than wrapping a collector, on work that is often built anew for every transaction.
+func rowsStmt[T any](sql string, args []any, read func(pgx.BatchResults) (any, error)) Tx[T] {
+	st := &step[T]{finish: func(_ *session, res []any) (T, error) { return res[0].(T), nil }}
+	st.stmts = st.own(stmt{sql: sql, args: args, read: read, reads: readsOnly(sql)})
+	return Tx[T]{st}
 }

@@ -20,6 +20,7 @@ type Tx[T any] struct {
 // what the runner can pipeline: independent statements go out in one round trip, with BEGIN fused into the first.
 type step[T any] struct {
 	stmts  []stmt
+	one    [1]stmt // the backing array of stmts for a step of a single statement (see own)
 	finish func(s *session, res []any) (T, error) // nil: the step yields value
 	run    func(ctx context.Context, s *session) (T, error)
 	value  T
@@ -33,6 +34,12 @@ type step[T any] struct {
 	// function on their results (Exec, SetLocal, AfterCommit, Pure, and Then, All or MapError over them). Only such
 	// work may carry its COMMIT in the same round trip (FuseCommit): nothing can reject it after COMMIT was sent.
 	sure bool
+}
+
+// own makes st a step of the single statement x, stored inside the step: no slice allocation of its own.
+func (st *step[T]) own(x stmt) []stmt {
+	st.one[0] = x
+	return st.one[:]
 }
 
 // done turns the results of a static step's statements into its value.
