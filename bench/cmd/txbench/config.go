@@ -58,7 +58,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	scale := fs.Int("scale", 10, "tpcb: pgbench's scale factor (pgbench -i -s), 100,000 accounts, 10 tellers and "+
 		"1 branch each")
 	rtt := fs.Duration("rtt", 0, "add this round-trip time to every connection, through a delaying TCP proxy on "+
-		"loopback that all pools and pgbench share (0: connect directly)")
+		"loopback that every pool and pgbench connect through (0: connect directly)")
 	withPgbench := fs.Bool("pgbench", false, "also run the pgbench program on tpcb at each number of workers (as "+
 		"clients, -M prepared, -T the duration rounded up to whole seconds, at READ COMMITTED), with its builtin "+
 		"tpcb-like script and with the same transaction in one \\startpipeline; adds tpcb to -workloads")
