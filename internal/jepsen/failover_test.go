@@ -2,6 +2,7 @@ package jepsen_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -109,6 +110,7 @@ type failoverRun struct {
 	mu          sync.Mutex
 	commits     []commitAt                   // acknowledged transfers, in completion order
 	resolutions map[int64][]commitResolution // by transfer id
+	unknownWhy  map[string]int               // why Run returned ErrCommitUnknown
 	failovers   []failoverRecord
 	canaryDead  int
 	canaryTotal int
@@ -127,12 +129,13 @@ type failoverRecord struct {
 	downtime    time.Duration // until the new primary first accepted a write, as pgtest polled it (crash, partition)
 	took        time.Duration // until the cluster was stable again
 	firstCommit time.Duration // until a client's first commit on the new primary
+	outage      time.Duration // from the last commit on the old primary to the first on the new one
 	xids        []int64       // the canaries'
 }
 
 func newFailoverRun(t *testing.T, ha *pgtest.HA, dbname string, bank jepsen.Bank) *failoverRun {
 	f := &failoverRun{t: t, ha: ha, dbname: dbname, bank: bank, nodeOf: map[string]string{},
-		proxy: map[string]*faultproxy.Proxy{}, rec: newBankRecorder(), resolutions: map[int64][]commitResolution{}}
+		proxy: map[string]*faultproxy.Proxy{}, rec: newBankRecorder(), resolutions: map[int64][]commitResolution{}, unknownWhy: map[string]int{}}
 	var addrs []string
 	for _, n := range ha.Nodes() {
 		p, err := faultproxy.Start(n.Addr)
@@ -194,6 +197,30 @@ func (f *failoverRun) note(id int64, err error, w *runWatch) {
 	if r := w.resolutions(err); len(r) > 0 {
 		f.resolutions[id] = r
 	}
+	if errors.Is(err, tx.ErrCommitUnknown) {
+		f.unknownWhy[unknownReason(err)]++
+	}
+}
+
+// unknownReason is what an ErrCommitUnknown says it could not establish, without the ids and addresses in it.
+func unknownReason(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, tx.ErrCommitUnknown.Error()+": "); i >= 0 {
+		msg = msg[i+len(tx.ErrCommitUnknown.Error())+2:]
+	}
+	msg, _, _ = strings.Cut(msg, " (commit failed with")
+	if rest, ok := strings.CutPrefix(msg, "pg_xact_status: "); ok {
+		rest, _, _ = strings.Cut(rest, ":")
+		rest, _, _ = strings.Cut(rest, " `")
+		return "pg_xact_status: " + rest
+	}
+	msg, _, _ = strings.Cut(msg, ":")
+	return strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return 'N'
+		}
+		return r
+	}, msg)
 }
 
 // failover loses the primary one way, waits until the cluster is stable again and a client has committed on the
@@ -221,7 +248,7 @@ func (f *failoverRun) failover(ctx context.Context, kind failoverKind) {
 	require.NoError(t, err)
 	require.Equal(t, next.Name, now.Name, "%s promoted the other node", kind)
 
-	rec.firstCommit, err = f.firstCommit(ctx, next.Name, rec.at)
+	rec.firstCommit, rec.outage, err = f.firstCommit(ctx, next.Name, rec.at)
 	require.NoError(t, err, "after the %s, no client committed on the new primary %s", kind, next.Name)
 	// Let the load run on the stable cluster a moment, then check that the canaries lived through it all.
 	time.Sleep(time.Second)
@@ -263,22 +290,32 @@ func (f *failoverRun) other(n pgtest.HANode) pgtest.HANode {
 }
 
 // firstCommit waits up to 20s for an acknowledged transfer on node completed after since, and returns how long after
-// since the first one completed.
-func (f *failoverRun) firstCommit(ctx context.Context, node string, since time.Time) (time.Duration, error) {
+// since the first one completed, and how long after the last commit on another node before it: the write outage the
+// clients saw, whatever pgtest's own waits before the fault cost.
+func (f *failoverRun) firstCommit(ctx context.Context, node string, since time.Time) (sinceFault, outage time.Duration, err error) {
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		f.mu.Lock()
 		i := slices.IndexFunc(f.commits, func(c commitAt) bool { return c.node == node && c.at.After(since) })
-		var at time.Time
+		var first, lastOld time.Time
 		if i >= 0 {
-			at = f.commits[i].at
+			first = f.commits[i].at
+			for _, c := range slices.Backward(f.commits[:i]) {
+				if c.node != node {
+					lastOld = c.at
+					break
+				}
+			}
 		}
 		f.mu.Unlock()
 		if i >= 0 {
-			return at.Sub(since), nil
+			if lastOld.IsZero() {
+				lastOld = since
+			}
+			return first.Sub(since), first.Sub(lastOld), nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return 0, fmt.Errorf("none within 20s of the cluster being stable")
+			return 0, 0, fmt.Errorf("none within 20s of the cluster being stable")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -321,17 +358,19 @@ func (f *failoverRun) report(ctx context.Context, ran int, elapsed time.Duration
 
 	mode := map[bool]string{true: "synchronous", false: "asynchronous"}[synchronous]
 	var kinds []string
-	var toCommit []time.Duration
+	var toCommit, outages []time.Duration
 	for _, r := range f.failovers {
 		accepted := "" // pgtest measures it for unplanned failovers only
 		if r.kind != switchover {
 			accepted = fmt.Sprintf(", write accepted %v", r.downtime.Round(time.Millisecond))
 		}
-		kinds = append(kinds, fmt.Sprintf("%s->%s (first commit %v%s, stable %v)", r.kind, r.promoted,
-			r.firstCommit.Round(time.Millisecond), accepted, r.took.Round(time.Millisecond)))
+		kinds = append(kinds, fmt.Sprintf("%s->%s (first commit %v, outage %v%s, stable %v)", r.kind, r.promoted,
+			r.firstCommit.Round(time.Millisecond), r.outage.Round(time.Millisecond), accepted, r.took.Round(time.Millisecond)))
 		toCommit = append(toCommit, r.firstCommit)
+		outages = append(outages, r.outage)
 	}
 	slices.Sort(toCommit)
+	slices.Sort(outages)
 	logf := func(format string, args ...any) { t.Logf("%s: "+format, append([]any{mode}, args...)...) }
 	logf("%d failovers in %v: %s", len(f.failovers), elapsed.Round(time.Millisecond), strings.Join(kinds, ", "))
 	logf("%d operations by %d clients on %d connections; pool resets %d", ran, failoverClients, failoverConns, f.resets.count.Load())
@@ -340,10 +379,12 @@ func (f *failoverRun) report(ctx context.Context, ran int, elapsed time.Duration
 	logf("lost transfers that Run had resolved as committed after an ambiguous COMMIT: %d", len(lostResolved))
 	logf("ambiguous commits: %d resolved committed, %d resolved aborted (retried), %d unknown (ErrCommitUnknown: %d in the ledger, %d absent), %d mis-resolved",
 		committed, aborted, report.Ambiguous, report.AmbiguousCommitted, report.AmbiguousAbsent, misResolved)
-	logf("status queries that ended unknown: %d", unknown)
+	logf("attempts that tried to settle a lost COMMIT and could not: %d; ErrCommitUnknown by reason: %v", unknown, f.unknownWhy)
 	logf("innocent backends terminated: %d of %d canaries", f.canaryDead, f.canaryTotal)
 	logf("failure to first commit on the new primary: max %v, median %v", toCommit[len(toCommit)-1].Round(time.Millisecond),
 		toCommit[len(toCommit)/2].Round(time.Millisecond))
+	logf("write outage, last commit on the old primary to first on the new: max %v, median %v",
+		outages[len(outages)-1].Round(time.Millisecond), outages[len(outages)/2].Round(time.Millisecond))
 	logf("outcomes:%v", f.rec.errs)
 
 	require.Len(t, f.failovers, len(failoverPlan))

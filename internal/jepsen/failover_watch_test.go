@@ -20,8 +20,9 @@ import (
 
 // runWatch is one Run's view of the pool: a tx.Acquirer, so that Run owns BEGIN as it does on a *pgxpool.Pool, and
 // an observer of its attempts. It tells which node each attempt ran on (by the proxy its connection went through)
-// and which attempts asked pg_xact_status about a COMMIT whose answer was lost: Run reaches a DB's BeginTx, and the
-// querier it returns, only to settle such a COMMIT. Used by one Run, from Run's goroutine.
+// and which attempts tried to settle a COMMIT whose answer was lost: Run calls an Acquirer's BeginTx only for that
+// (to ask pg_xact_status, and to end the old backend), on a connection of its own. Used by one Run, from Run's
+// goroutine.
 type runWatch struct {
 	attemptLog
 	pool   *pgxpool.Pool
@@ -29,7 +30,7 @@ type runWatch struct {
 	resets *resetter
 
 	current int    // the attempt under way
-	asked   []int  // attempts that asked about a lost COMMIT
+	asked   []int  // attempts that tried to settle a lost COMMIT
 	node    string // the node of the last attempt that got a connection
 }
 
@@ -43,11 +44,10 @@ func (w *runWatch) AcquireTx(ctx context.Context, _ pgx.TxOptions) (*pgx.Conn, f
 }
 
 func (w *runWatch) BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) {
-	q, err := w.pool.BeginTx(ctx, opts)
-	if err != nil {
-		return nil, err
+	if !slices.Contains(w.asked, w.current) {
+		w.asked = append(w.asked, w.current)
 	}
-	return statusSpy{Tx: q, w: w}, nil
+	return w.pool.BeginTx(ctx, opts)
 }
 
 func (w *runWatch) StartAttempt(ctx context.Context, n int) context.Context {
@@ -62,19 +62,6 @@ func (w *runWatch) EndAttempt(ctx context.Context, a tx.AttemptInfo) {
 	}
 }
 
-// statusSpy notes the status query of a lost COMMIT.
-type statusSpy struct {
-	pgx.Tx
-	w *runWatch
-}
-
-func (s statusSpy) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	if strings.Contains(sql, "pg_xact_status") && !slices.Contains(s.w.asked, s.w.current) {
-		s.w.asked = append(s.w.asked, s.w.current)
-	}
-	return s.Tx.QueryRow(ctx, sql, args...)
-}
-
 // commitResolution is what became of an attempt's lost COMMIT.
 type commitResolution int
 
@@ -85,7 +72,7 @@ const (
 	resolvedUnknown
 )
 
-// resolutions classifies the attempts that asked about a lost COMMIT; runErr is what Run returned.
+// resolutions classifies the attempts that tried to settle a lost COMMIT; runErr is what Run returned.
 func (w *runWatch) resolutions(runErr error) []commitResolution {
 	var out []commitResolution
 	for _, a := range w.attempts {
