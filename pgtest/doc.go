@@ -39,6 +39,15 @@
 // [Cluster.StartReplica] starts a streaming hot standby of an embedded cluster, and [Cluster.StartPgbouncer]
 // puts pgbouncer in transaction pooling mode in front of a cluster.
 //
+// # Failover
+//
+// [Cluster.Crash], [Cluster.Restart] and [Cluster.Promote] stop a server as a power cut would, bring it back, and
+// promote a standby, for tests that arrange a failover by hand. [StartHA] runs a real HA cluster instead:
+// pg_auto_failover (a monitor, a primary and a standby, from the distribution's packages) on loopback, with a
+// multi-host connection string that follows the primary, planned switchovers, primary crashes and a frozen,
+// unreachable primary ([HA.FreezePrimary]). Everything it starts is bounded in time and killed by [HA.Stop] or, if
+// the test binary dies, by its watchdog. If pg_auto_failover is missing, StartHA fails with [ErrNoAutoFailover].
+//
 // # Through pgbouncer
 //
 // With PGXACT_TEST_POOLER=pgbouncer, ConnString, Config and Pool return connection strings that go through one
