@@ -58,9 +58,9 @@ type session struct {
 	xidStale bool    // statements ran since the last look at the xid (see probe.go)
 	owed     bool    // some of them may have written: the next round trip, or COMMIT, looks
 	more     int     // steps still to come after the one running (Bind and Then left sides): see probe.go
-	fuse     bool   // FuseCommit: plain, sure work commits in its first round trip
-	wantLSN  bool   // the db records commit LSNs
-	lsn      string // the WAL insert position right after COMMIT, when wanted and known
+	fuse     bool    // FuseCommit: plain, sure work commits in its first round trip
+	wantLSN  bool    // the db records commit LSNs
+	lsn      string  // the WAL insert position right after COMMIT, when wanted and known
 }
 
 // txStatus is the server's transaction status as of the last ReadyForQuery: 'I' idle, 'T' in a transaction, 'E' in

@@ -20,7 +20,7 @@ type Tx[T any] struct {
 // what the runner can pipeline: independent statements go out in one round trip, with BEGIN fused into the first.
 type step[T any] struct {
 	stmts  []stmt
-	one    [1]stmt // the backing array of stmts for a step of a single statement (see own)
+	one    [1]stmt                                // the backing array of stmts for a step of a single statement (see own)
 	finish func(s *session, res []any) (T, error) // nil: the step yields value
 	run    func(ctx context.Context, s *session) (T, error)
 	value  T
