@@ -93,7 +93,12 @@ type holdingConn struct {
 func (c holdingConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	if err != nil && c.p.hold.Load() {
-		<-c.p.released // bounded: runCut always releases
+		// runCut releases after rearranging; the timeout keeps a failed test from leaving Run (and the pool's Close)
+		// waiting here for ever.
+		select {
+		case <-c.p.released:
+		case <-time.After(2 * time.Minute):
+		}
 	}
 	return n, err
 }
