@@ -2,20 +2,23 @@ package tx
 
 // When the runner looks at the transaction id.
 //
-// Resolving a lost COMMIT answer needs the transaction id, read with xidSQL before COMMIT is sent. Reading it costs
-// the server a statement, so the runner reads it once, in the last round trip that can have written, and not at all
-// for work that only reads:
+// Resolving a lost COMMIT answer needs the transaction id, read with xidSQL in a round trip whose answer arrived
+// before COMMIT was sent: a look that travels with COMMIT is lost with COMMIT's answer. Reading the id costs the
+// server a statement, so the runner skips the looks it can prove useless, and never the one it needs:
 //
-//   - A round trip whose statements all look like reads (readsOnly) does not ask. The session then records that it
-//     did not look (xidStale): if such a transaction's COMMIT answer is lost, Run reports ErrCommitUnknown rather
-//     than take it for one that wrote nothing. That is what keeps the shortcut sound: a SELECT can write through a
-//     function, a view or an operator that the text does not show, and then it is simply treated as unknown.
-//   - A round trip that may write asks, unless the work has a step still to come after it (the left side of a Bind
-//     or Then): the id is transaction-wide, so the last round trip's answer covers every earlier one. The skipped
-//     look is owed; the next round trip asks whatever its statements are, and if there is none, COMMIT carries it.
+//   - A round trip that may write looks. The id is assigned by the first write, so once a look has seen it no later
+//     round trip asks again: a transaction that writes is looked at once, unless a round trip that could have
+//     written did not (an UPDATE that matched no row), when the next one that may write asks again.
+//   - A round trip whose statements all look like reads (readsOnly) does not look while more work is to come (the
+//     left side of a Bind or Then, an All part but the last): a later round trip will. The last one looks whatever
+//     its statements, because a SELECT can write through a function, a view or an operator that the text does not
+//     show, and "the transaction had no id, so it wrote nothing and its result stands" needs a look after the last
+//     statement. Work that ends in Go (a Bind whose last step is Pure) is looked at in the COMMIT batch, and its
+//     outcome is unknown if that answer is lost.
+//   - A read-only transaction (ReadOnly) never looks: it cannot write.
 //
-// Where the text is misjudged, the only cost is a look that could have been saved or an unknown outcome that could
-// have been resolved; the runner never concludes "wrote nothing" without having looked after the last statement.
+// Where the text is misjudged, only the place of the look moves; the runner never concludes "wrote nothing" without
+// having looked after the last statement.
 
 // readsOnly reports whether sql looks like a statement that only reads: it starts with SELECT, WITH, VALUES, TABLE
 // or SHOW and contains none of the words that write (INSERT, UPDATE, DELETE, MERGE, INTO for SELECT INTO, COPY,

@@ -55,8 +55,8 @@ type session struct {
 	trackXid bool    // false for read-only transactions, which cannot write
 	xid      int64   // the transaction's id once assigned; 0 while none is known
 	hist     history // the server history xid belongs to, learned in the round trip that learned xid
-	xidStale bool    // statements ran since the last look at the xid (see probe.go)
-	owed     bool    // some of them may have written: the next round trip, or COMMIT, looks
+	xidStale bool    // statements ran since the last look at the xid: COMMIT looks (see probe.go)
+	owed     bool    // user code ran on the connection: the next round trip looks, whatever its statements
 	more     int     // steps still to come after the one running (Bind and Then left sides): see probe.go
 	fuse     bool    // FuseCommit: plain, sure work commits in its first round trip
 	wantLSN  bool    // the db records commit LSNs
@@ -209,17 +209,15 @@ func readStmts(br pgx.BatchResults, stmts []stmt, base int) ([]any, error) {
 	return res, nil
 }
 
-// lookNow decides whether the round trip carrying stmts also reads the transaction id, and records a look skipped.
+// lookNow decides whether the round trip carrying stmts also reads the transaction id (see probe.go). Either way
+// the id counts as stale until readXid has read it, so a round trip that fails before the answer is read is looked at
+// again by the next one or by COMMIT.
 func (s *session) lookNow(stmts []stmt) bool {
 	if !s.trackXid || s.xid != 0 {
 		return false
 	}
-	writes := s.owed || mayWrite(stmts)
-	if writes && s.more == 0 {
-		return true
-	}
-	s.xidStale, s.owed = true, writes
-	return false
+	s.xidStale = true
+	return s.owed || s.more == 0 || mayWrite(stmts)
 }
 
 // pgConn is the connection the session's statements go over; nil for test doubles.
@@ -373,7 +371,7 @@ func (s *session) commit(ctx context.Context) error {
 			return fmt.Errorf("tx: commit: %w", err)
 		}
 	}
-	capture := s.trackXid && s.xid == 0 && s.owed
+	capture := s.trackXid && s.xid == 0 && s.xidStale
 	var tag pgconn.CommandTag
 	var err error
 	if len(s.pending) == 0 && !capture && !s.wantLSN {
@@ -435,7 +433,7 @@ func (s *session) commitTx(ctx context.Context) error {
 	if err := s.flush(ctx); err != nil {
 		return err
 	}
-	if s.trackXid && s.xid == 0 && s.owed {
+	if s.trackXid && s.xid == 0 && s.xidStale {
 		b := &pgx.Batch{}
 		withHist := s.queueXid(b)
 		br := s.tx.SendBatch(ctx, b)

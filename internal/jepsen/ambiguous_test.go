@@ -68,9 +68,7 @@ func TestAmbiguousCommitIsNeverRunTwice(t *testing.T) {
 
 // TestResolvedCommitKeepsTheResult: the answer to COMMIT is lost but the runner establishes that the transaction
 // committed (or, read-only, that it cannot matter). Run succeeds, and must yield what the transaction computed,
-// not the zero value. A read-write transaction whose statements only read is not in the list: the runner does not
-// ask for its transaction id (tx/probe.go), so its lost COMMIT is unknown (TestUnlookedWorkIsNeverTakenForReadOnly
-// in tx).
+// not the zero value.
 func TestResolvedCommitKeepsTheResult(t *testing.T) {
 	cases := []struct {
 		name string
@@ -78,6 +76,7 @@ func TestResolvedCommitKeepsTheResult(t *testing.T) {
 		work tx.Tx[int]
 	}{
 		{"read only", []tx.Option{tx.ReadOnly()}, tx.QueryOne("SELECT 42", pgx.RowTo[int])},
+		{"read-write without writes", nil, tx.QueryOne("SELECT 42", pgx.RowTo[int])},
 		{"insert returning, committed", nil, tx.QueryOne("INSERT INTO t VALUES (42) RETURNING n", pgx.RowTo[int])},
 	}
 	for _, c := range cases {
