@@ -179,18 +179,27 @@ func TestStrandedCommitIsSettledByEndingTheOldBackend(t *testing.T) {
 }
 
 // TestStatusQueryRetriedWhenItsConnectionDies: the status query's own connection is cut, as a backend terminator or a
-// pool handing out a dead connection would; the server is still there, so the outcome is still established.
+// pool handing out a dead connection would; the server is still there, so the outcome is still established — also
+// when the caller's context ended with the COMMIT (the retries then have resolveRetryGrace).
 func TestStatusQueryRetriedWhenItsConnectionDies(t *testing.T) {
-	for _, kills := range []int{1, 3} {
-		t.Run(fmt.Sprintf("%d status queries cut", kills), func(t *testing.T) {
+	cases := []struct {
+		kills  int
+		cancel bool // the caller's context is canceled as COMMIT is sent
+	}{{1, false}, {3, false}, {1, true}, {3, true}}
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%d status queries cut, caller canceled %v", c.kills, c.cancel), func(t *testing.T) {
 			pool, check, proxy := ledgerPools(t, 2)
-			ctx := ctxT(t)
+			ctx, cancel := context.WithCancel(ctxT(t))
+			defer cancel()
 			var commits, statuses atomic.Int32
 			proxy.SetRule(func(m faultproxy.Message) faultproxy.Action {
 				switch {
 				case faultproxy.IsCommit(m) && commits.Add(1) == 1:
+					if c.cancel {
+						cancel()
+					}
 					return faultproxy.CutAfter
-				case m.Type == 'B' && strings.Contains(m.SQL, "pg_xact_status") && statuses.Add(1) <= int32(kills):
+				case m.Type == 'B' && strings.Contains(m.SQL, "pg_xact_status") && statuses.Add(1) <= int32(c.kills):
 					return faultproxy.CutBefore
 				}
 				return faultproxy.Forward
@@ -198,8 +207,46 @@ func TestStatusQueryRetriedWhenItsConnectionDies(t *testing.T) {
 			_, err := tx.Run(ctx, pool, tx.Exec("INSERT INTO ledger VALUES (1)"), tx.WithPolicy(retry.New(
 				retry.On(retry.ConnectionLost), retry.MaxAttempts(3), retry.WithBackoff(retry.Constant(0)))))
 			require.NoError(t, err, "resolved despite the status query's lost connections")
-			require.Greater(t, statuses.Load(), int32(kills), "the status query was asked again")
+			require.Greater(t, statuses.Load(), int32(c.kills), "the status query was asked again")
 			require.Equal(t, 1, count(t, check, "SELECT count(*) FROM ledger"))
+		})
+	}
+}
+
+// TestStatusQueryRetriesAreBounded: when every status query is cut, Run reports ErrCommitUnknown within the retries'
+// own bounds — sooner when the caller's context has ended.
+func TestStatusQueryRetriesAreBounded(t *testing.T) {
+	for _, canceled := range []bool{false, true} {
+		t.Run(fmt.Sprintf("caller canceled %v", canceled), func(t *testing.T) {
+			pool, check, proxy := ledgerPools(t, 2)
+			ctx, cancel := context.WithCancel(ctxT(t))
+			defer cancel()
+			var commits, statuses atomic.Int32
+			proxy.SetRule(func(m faultproxy.Message) faultproxy.Action {
+				switch {
+				case faultproxy.IsCommit(m) && commits.Add(1) == 1:
+					if canceled {
+						cancel()
+					}
+					return faultproxy.CutAfter
+				case m.Type == 'B' && strings.Contains(m.SQL, "pg_xact_status"):
+					statuses.Add(1)
+					return faultproxy.CutBefore
+				}
+				return faultproxy.Forward
+			})
+			_, err := tx.Run(ctx, pool, tx.Exec("INSERT INTO ledger VALUES (1)"), tx.WithPolicy(retry.Never()))
+			require.ErrorIs(t, err, tx.ErrCommitUnknown)
+			asked := statuses.Load()
+			require.Greater(t, asked, int32(1), "retried")
+			require.LessOrEqual(t, asked, int32(9), "at most 8 retries")
+			if canceled {
+				// 5+10+20+40+80+160 ms of backoff fit in the grace of 500 ms; the next 250 does not.
+				require.Less(t, asked, int32(9), "the grace after the caller's context ended is shorter")
+			} else {
+				require.Equal(t, int32(9), asked, "every retry, within 3 s")
+			}
+			require.LessOrEqual(t, count(t, check, "SELECT count(*) FROM ledger"), 1)
 		})
 	}
 }

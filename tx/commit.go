@@ -48,11 +48,14 @@ const (
 // Status-query retries: the query's own connection can fail (a backend terminated, a pool handing out a connection
 // to a server that restarted) while the server stays reachable, and one failure must not turn a knowable outcome
 // into an unknown one. The retries are bounded in count and time of their own, and stop at the caller's deadline.
+// A caller whose context has already ended gets resolveRetryGrace instead: ending the context during COMMIT is a
+// common way to lose its answer, and resolving it is cleanup, which outlives the context as ROLLBACK does.
 const (
 	resolveRetries    = 8
 	resolveRetryStart = 5 * time.Millisecond
 	resolveRetryMax   = 250 * time.Millisecond
 	resolveRetryFor   = 3 * time.Second
+	resolveRetryGrace = 500 * time.Millisecond
 )
 
 // errOtherHistory is the status query's answer when the server it reached is not on the history the transaction id
@@ -113,7 +116,7 @@ func (e *unknownError) SafeToRetry() bool { return false }
 
 // pollStatus asks for the transaction's status until it is settled, ending the old backend if it holds the
 // transaction open. ctx bounds the whole resolution; caller is Run's own context, whose deadline also ends retries of
-// a failed status query.
+// a failed status query (see resolveRetryGrace).
 func (r *runner) pollStatus(ctx, caller context.Context, s *session) (string, error) {
 	start, wait, terminated := time.Now(), resolvePollStart, false
 	tries := 0
@@ -143,7 +146,13 @@ func (r *runner) pollStatus(ctx, caller context.Context, s *session) (string, er
 // retryStatus waits before the next try of a failed status query and reports whether to make it.
 func (r *runner) retryStatus(ctx, caller context.Context, start time.Time, tries int) bool {
 	d := min(resolveRetryStart<<(tries-1), resolveRetryMax)
-	if tries > resolveRetries || caller.Err() != nil || !fits(caller, d) || time.Since(start)+d > resolveRetryFor {
+	bound := resolveRetryFor
+	if caller.Err() != nil {
+		bound = resolveRetryGrace
+	} else if !fits(caller, d) {
+		return false
+	}
+	if tries > resolveRetries || time.Since(start)+d > bound {
 		return false
 	}
 	return sleep(ctx, d)

@@ -210,8 +210,12 @@ func unknownReason(err error) string {
 	}
 	msg, _, _ = strings.Cut(msg, " (commit failed with")
 	if rest, ok := strings.CutPrefix(msg, "pg_xact_status: "); ok {
+		ended := strings.Contains(rest, context.DeadlineExceeded.Error()) || strings.Contains(rest, context.Canceled.Error())
 		rest, _, _ = strings.Cut(rest, ":")
 		rest, _, _ = strings.Cut(rest, " `")
+		if ended {
+			rest += " (a context ended)"
+		}
 		return "pg_xact_status: " + rest
 	}
 	msg, _, _ = strings.Cut(msg, ":")

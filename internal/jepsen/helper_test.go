@@ -185,7 +185,7 @@ func errorKind(err error) string {
 	case err == nil:
 		return "ok"
 	case errors.Is(err, tx.ErrCommitUnknown):
-		return "commit unknown"
+		return "commit unknown: " + unknownReason(err)
 	case errors.Is(err, jepsen.ErrInsufficientFunds):
 		return "insufficient funds"
 	case errors.As(err, &retryErr):
