@@ -3,7 +3,6 @@ package tx
 import (
 	"context"
 
-	"github.com/jackc/pgx/v5"
 )
 
 // MapError returns a Tx that runs t and, if t fails, fails with f(err) instead: it adds context to errors, as
@@ -36,7 +35,7 @@ func MapError[T any](t Tx[T], f func(error) error) Tx[T] {
 	stmts := make([]stmt, len(t.s.stmts))
 	for i, st := range t.s.stmts {
 		read := st.read
-		st.read = func(br pgx.BatchResults) (any, error) {
+		st.read = func(br results) (any, error) {
 			v, err := read(br)
 			if err != nil {
 				return nil, mapped(err)

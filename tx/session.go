@@ -147,6 +147,10 @@ func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []a
 			return nil, err
 		}
 	}
+	capture := s.lookNow(stmts)
+	if !capture && len(stmts) == 1 && len(s.pending) == 0 && plainArgs(stmts[0].args) {
+		return s.sendOne(ctx, &stmts[0], base)
+	}
 	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(s.pending)+len(stmts)+1)}
 	for _, p := range s.pending {
 		b.Queue(p)
@@ -154,7 +158,6 @@ func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []a
 	for _, st := range stmts {
 		b.Queue(st.sql, st.args...)
 	}
-	capture := s.lookNow(stmts)
 	var withHist bool
 	if capture {
 		withHist = s.queueXid(b)
@@ -183,6 +186,41 @@ func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []a
 	}
 	return res, nil
 }
+
+// sendOne sends a round trip that is one statement and nothing else (a link of a Bind chain, typically) through pgx's
+// plain query path: the same messages as a batch of one, for less client work than pgx's pipeline bookkeeping.
+func (s *session) sendOne(ctx context.Context, st *stmt, base int) ([]any, error) {
+	s.trips++
+	v, err := st.read(oneQuery{ctx: ctx, q: s.q, st: st})
+	if err != nil {
+		return nil, &StatementError{SQL: st.sql, Index: base, Err: err}
+	}
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	return []any{v}, nil
+}
+
+// plainArgs reports whether a statement with args may take pgx's plain query path with the same effect as in a batch.
+// Without arguments pgx's Exec switches to the simple protocol, which would run several statements in one string
+// (a COMMIT among them); a leading QueryExecMode would change the protocol too.
+func plainArgs(args []any) bool {
+	if len(args) == 0 {
+		return false
+	}
+	_, mode := args[0].(pgx.QueryExecMode)
+	return !mode
+}
+
+// oneQuery is the results of a single statement sent on its own: the statement reads them as it would from a batch.
+type oneQuery struct {
+	ctx context.Context
+	q   querier
+	st  *stmt
+}
+
+func (o oneQuery) Exec() (pgconn.CommandTag, error) { return o.q.Exec(o.ctx, o.st.sql, o.st.args...) }
+func (o oneQuery) Query() (pgx.Rows, error)         { return o.q.Query(o.ctx, o.st.sql, o.st.args...) }
 
 func readPending(br pgx.BatchResults, pending []string) error {
 	for _, p := range pending {

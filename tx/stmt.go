@@ -9,8 +9,15 @@ import (
 type stmt struct {
 	sql   string
 	args  []any
-	read  func(br pgx.BatchResults) (any, error)
+	read  func(br results) (any, error)
 	reads bool // the text looks like it only reads (readsOnly): no transaction-id look after it
+}
+
+// results is what a statement reads its result from: the batch of its round trip, or oneQuery when it was sent on its
+// own.
+type results interface {
+	Exec() (pgconn.CommandTag, error)
+	Query() (pgx.Rows, error)
 }
 
 // Exec returns a Tx that executes sql with args and yields its command tag. Arguments are always sent as parameters,
@@ -25,7 +32,7 @@ func Exec(sql string, args ...any) Tx[pgconn.CommandTag] {
 	return Tx[pgconn.CommandTag]{st}
 }
 
-func readExec(br pgx.BatchResults) (any, error) { return br.Exec() }
+func readExec(br results) (any, error) { return br.Exec() }
 
 // Query returns a Tx that runs sql with args and yields every row, each converted by scan (pgx.RowToStructByName,
 // pgx.RowTo[int], or a function of your own). A nil scan is invalid input.
@@ -33,7 +40,7 @@ func Query[T any](sql string, scan pgx.RowToFunc[T], args ...any) Tx[[]T] {
 	if scan == nil {
 		return Fail[[]T](invalid("Query with a nil scan function"))
 	}
-	return rowsStmt[[]T](sql, args, func(br pgx.BatchResults) (any, error) {
+	return rowsStmt[[]T](sql, args, func(br results) (any, error) {
 		rows, err := br.Query()
 		if err != nil {
 			return nil, err
@@ -49,7 +56,7 @@ func QueryOne[T any](sql string, scan pgx.RowToFunc[T], args ...any) Tx[T] {
 	if scan == nil {
 		return Fail[T](invalid("QueryOne with a nil scan function"))
 	}
-	return rowsStmt[T](sql, args, func(br pgx.BatchResults) (any, error) {
+	return rowsStmt[T](sql, args, func(br results) (any, error) {
 		rows, err := br.Query()
 		if err != nil {
 			return nil, err
@@ -60,7 +67,7 @@ func QueryOne[T any](sql string, scan pgx.RowToFunc[T], args ...any) Tx[T] {
 
 // rowsStmt is the step of one statement whose rows read collects. read is the only closure: one allocation fewer
 // per statement than wrapping a collector, on work that is often built anew for every transaction.
-func rowsStmt[T any](sql string, args []any, read func(pgx.BatchResults) (any, error)) Tx[T] {
+func rowsStmt[T any](sql string, args []any, read func(results) (any, error)) Tx[T] {
 	st := &step[T]{finish: func(_ *session, res []any) (T, error) { return res[0].(T), nil }}
 	st.stmts = st.own(stmt{sql: sql, args: args, read: read, reads: readsOnly(sql)})
 	return Tx[T]{st}
