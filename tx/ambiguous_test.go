@@ -191,25 +191,32 @@ func TestStatusQueryRetriedWhenItsConnectionDies(t *testing.T) {
 			pool, check, proxy := ledgerPools(t, 2)
 			ctx, cancel := context.WithCancel(ctxT(t))
 			defer cancel()
-			var commits, statuses atomic.Int32
-			proxy.SetRule(func(m faultproxy.Message) faultproxy.Action {
-				switch {
-				case faultproxy.IsCommit(m) && commits.Add(1) == 1:
-					if c.cancel {
-						cancel()
-					}
-					return faultproxy.CutAfter
-				case m.Type == 'B' && strings.Contains(m.SQL, "pg_xact_status") && statuses.Add(1) <= int32(c.kills):
-					return faultproxy.CutBefore
-				}
-				return faultproxy.Forward
-			})
+			var statuses atomic.Int32
+			proxy.SetRule(cutStatusQueries(int32(c.kills), c.cancel, cancel, &statuses))
 			_, err := tx.Run(ctx, pool, tx.Exec("INSERT INTO ledger VALUES (1)"), tx.WithPolicy(retry.New(
 				retry.On(retry.ConnectionLost), retry.MaxAttempts(3), retry.WithBackoff(retry.Constant(0)))))
 			require.NoError(t, err, "resolved despite the status query's lost connections")
 			require.Greater(t, statuses.Load(), int32(c.kills), "the status query was asked again")
 			require.Equal(t, 1, count(t, check, "SELECT count(*) FROM ledger"))
 		})
+	}
+}
+
+// cutStatusQueries is a rule that cuts the connection after the first COMMIT (canceling the caller's context there
+// first when cancelAtCommit) and before each of the first n status queries, which it counts in asked.
+func cutStatusQueries(n int32, cancelAtCommit bool, cancel context.CancelFunc, asked *atomic.Int32) faultproxy.Rule {
+	var commits atomic.Int32
+	return func(m faultproxy.Message) faultproxy.Action {
+		switch {
+		case faultproxy.IsCommit(m) && commits.Add(1) == 1:
+			if cancelAtCommit {
+				cancel()
+			}
+			return faultproxy.CutAfter
+		case m.Type == 'B' && strings.Contains(m.SQL, "pg_xact_status") && asked.Add(1) <= n:
+			return faultproxy.CutBefore
+		}
+		return faultproxy.Forward
 	}
 }
 
@@ -221,20 +228,8 @@ func TestStatusQueryRetriesAreBounded(t *testing.T) {
 			pool, check, proxy := ledgerPools(t, 2)
 			ctx, cancel := context.WithCancel(ctxT(t))
 			defer cancel()
-			var commits, statuses atomic.Int32
-			proxy.SetRule(func(m faultproxy.Message) faultproxy.Action {
-				switch {
-				case faultproxy.IsCommit(m) && commits.Add(1) == 1:
-					if canceled {
-						cancel()
-					}
-					return faultproxy.CutAfter
-				case m.Type == 'B' && strings.Contains(m.SQL, "pg_xact_status"):
-					statuses.Add(1)
-					return faultproxy.CutBefore
-				}
-				return faultproxy.Forward
-			})
+			var statuses atomic.Int32
+			proxy.SetRule(cutStatusQueries(1000, canceled, cancel, &statuses))
 			_, err := tx.Run(ctx, pool, tx.Exec("INSERT INTO ledger VALUES (1)"), tx.WithPolicy(retry.Never()))
 			require.ErrorIs(t, err, tx.ErrCommitUnknown)
 			asked := statuses.Load()
