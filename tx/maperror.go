@@ -2,7 +2,6 @@ package tx
 
 import (
 	"context"
-
 )
 
 // MapError returns a Tx that runs t and, if t fails, fails with f(err) instead: it adds context to errors, as
