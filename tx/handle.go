@@ -109,7 +109,32 @@ func (h *handle) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 	if err := h.ready(ctx); err != nil {
 		return pgconn.CommandTag{}, err
 	}
+	if h.s.trackXid && h.s.xid == 0 && plainArgs(args) && !readsOnly(sql) {
+		return h.s.execLooking(ctx, sql, args)
+	}
 	return h.s.q.Exec(ctx, sql, args...)
+}
+
+// execLooking runs an Exec of user code with the transaction-id look in the same round trip, while no id is known.
+// Otherwise the only look after user code is the one in the COMMIT batch, whose answer a lost COMMIT takes with it.
+// Only an id found is kept: "no id yet" says nothing about what user code sends next, perhaps through Conn(), so
+// the session stays unlooked and COMMIT still looks.
+func (s *session) execLooking(ctx context.Context, sql string, args []any) (pgconn.CommandTag, error) {
+	b := &pgx.Batch{}
+	b.Queue(sql, args...)
+	withHist := s.queueXid(b)
+	br := s.q.SendBatch(ctx, b)
+	tag, err := br.Exec()
+	if err == nil {
+		err = s.readXid(br, withHist)
+		if s.xid == 0 {
+			s.xidStale, s.owed = true, true
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return tag, err
 }
 
 func (h *handle) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {

@@ -15,6 +15,9 @@ package tx
 //     show, and "the transaction had no id, so it wrote nothing and its result stands" needs a look after the last
 //     statement. Work that ends in Go (a Bind whose last step is Pure) is looked at in the COMMIT batch, and its
 //     outcome is unknown if that answer is lost.
+//   - User pgx code (Func) is not seen statement by statement. Its Exec with arguments that may write carries the
+//     look while no id is known (execLooking); whatever else it does, COMMIT's batch looks too, unless an id was
+//     found, so a lost COMMIT after user code that wrote unseen is unknown, never "wrote nothing".
 //   - A read-only transaction (ReadOnly) never looks: it cannot write.
 //
 // Where the text is misjudged, only the place of the look moves; the runner never concludes "wrote nothing" without

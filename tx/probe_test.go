@@ -1,6 +1,7 @@
 package tx_test
 
 import (
+	"context"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -99,6 +100,10 @@ func TestReadsThatWriteAreResolved(t *testing.T) {
 		}), 1},
 		{"a plain read", tx.QueryOne("SELECT 1", pgx.RowTo[int]), 0},
 		{"an insert", tx.Map(tx.Exec("INSERT INTO ledger VALUES (7)"), func(pgconn.CommandTag) int { return 1 }), 1},
+		{"user pgx code that inserts", tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+			_, err := q.Exec(ctx, "INSERT INTO ledger VALUES ($1)", 7)
+			return 1, err
+		}), 1},
 		{"an insert, then only Go", tx.Bind(tx.Exec("INSERT INTO ledger VALUES (7)"), func(pgconn.CommandTag) tx.Tx[int] {
 			return tx.Pure(1)
 		}), 1},
@@ -126,4 +131,24 @@ func TestReadsThatWriteAreResolved(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestUserCodeThatWroteIsNeverTakenForNothing: an Exec of user code that wrote nothing (an UPDATE of no row) learns
+// no id, and user code then writes on the raw connection, which the runner does not see. Only the look in the COMMIT
+// batch comes after that write, and a lost COMMIT answer takes it along: the outcome must be unknown, not "wrote
+// nothing".
+func TestUserCodeThatWroteIsNeverTakenForNothing(t *testing.T) {
+	pool, check, proxy := ledgerPools(t, 1)
+	ctx := ctxT(t)
+	proxy.SetRule(onFirstCommit(faultproxy.CutAfter))
+	_, err := tx.Run(ctx, pool, tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+		if _, err := q.Exec(ctx, "UPDATE ledger SET id = id WHERE id = $1", -1); err != nil {
+			return 0, err
+		}
+		_, err := q.Conn().Exec(ctx, "INSERT INTO ledger VALUES ($1)", 7)
+		return 1, err
+	}), tx.WithPolicy(retry.Never()))
+	require.Equal(t, uint64(1), proxy.Stats().Cuts, "%v", err)
+	require.ErrorIs(t, err, tx.ErrCommitUnknown)
+	require.LessOrEqual(t, count(t, check, "SELECT count(*) FROM ledger"), 1)
 }
