@@ -26,14 +26,12 @@ type querier interface {
 }
 
 // xidSQL asks for the transaction's id without assigning one; it rides along in round trips the transaction makes
-// anyway, so that an ambiguous COMMIT can later be resolved with pg_xact_status. With $1 true it also reads the
-// server's history (see history), which a connection needs only once; one statement for both keeps pgx from
-// preparing a second one. The history's subquery is an init plan, evaluated only when the CASE reaches it.
-const xidSQL = `SELECT pg_current_xact_id_if_assigned()::text::bigint,
-	CASE WHEN $1::bool THEN (SELECT system_identifier::text FROM pg_control_system()) END,
-	CASE WHEN $1::bool AND NOT pg_is_in_recovery()
-		THEN ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END::bigint,
-	CASE WHEN $1::bool THEN floor(extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint END`
+// anyway, so that an ambiguous COMMIT can later be resolved with pg_xact_status. It is as small as it can be: it
+// runs in nearly every transaction that writes, and server time is what saturated benchmarks are short of.
+const xidSQL = `SELECT pg_current_xact_id_if_assigned()::text::bigint`
+
+// historyRowSQL reads the server's history (see history). A connection needs it once, in the batch of its first look.
+const historyRowSQL = `SELECT ` + historySQL
 
 // session is the state of one attempt: one database transaction on one connection. It is never shared between
 // goroutines or attempts.
@@ -270,43 +268,41 @@ func (s *session) pgConn() *pgconn.PgConn {
 	return c.PgConn()
 }
 
-// queueXid queues the transaction-id probe, with the server's history when the connection has none cached yet, and
-// reports whether it asked for the history.
+// queueXid queues the transaction-id probe, followed by the server's history when the connection has none cached
+// yet, and reports whether it asked for the history.
 func (s *session) queueXid(b *pgx.Batch) bool {
 	h, ok := connHistory(s.pgConn())
 	if ok {
 		s.hist = h
 	}
-	b.Queue(xidSQL, !ok)
+	b.Queue(xidSQL)
+	if !ok {
+		b.Queue(historyRowSQL)
+	}
 	return !ok
 }
 
-// readXid reads the answer to the probe queueXid queued. It reads the raw column values instead of scanning: the
-// probe is on every writing transaction's path, and pgx's scan plans for nullable columns allocate several times.
+// readXid reads the answers to what queueXid queued. It reads the raw column values instead of scanning: the probe
+// is on every writing transaction's path, and pgx's scan plans for nullable columns allocate several times.
 func (s *session) readXid(br pgx.BatchResults, withHist bool) error {
-	rows, err := br.Query()
-	if err != nil {
-		return fmt.Errorf("tx: reading transaction id: %w", err)
-	}
-	var xid *int64
+	var xid int64
+	var found bool
+	err := readRawRow(br, func(vals [][]byte, fds []pgconn.FieldDescription) (err error) {
+		xid, found, err = rawInt8(vals[0], fds[0].Format)
+		return err
+	})
 	var h history
-	var ok bool
-	if rows.Next() {
-		vals, fds := rows.RawValues(), rows.FieldDescriptions()
-		var x int64
-		if x, ok, err = rawInt8(vals[0], fds[0].Format); ok {
-			xid = &x
-		}
-		if err == nil && withHist && vals[1] != nil {
-			h.system = string(vals[1])
-			if h.timeline, _, err = rawInt8(vals[2], fds[2].Format); err == nil {
-				h.started, _, err = rawInt8(vals[3], fds[3].Format)
+	if err == nil && withHist {
+		err = readRawRow(br, func(vals [][]byte, fds []pgconn.FieldDescription) (err error) {
+			if vals[0] == nil {
+				return nil
 			}
-		}
-	}
-	rows.Close()
-	if err == nil {
-		err = rows.Err()
+			h.system = string(vals[0])
+			if h.timeline, _, err = rawInt8(vals[1], fds[1].Format); err == nil {
+				h.started, _, err = rawInt8(vals[2], fds[2].Format)
+			}
+			return err
+		})
 	}
 	if err != nil {
 		return fmt.Errorf("tx: reading transaction id: %w", err)
@@ -315,11 +311,27 @@ func (s *session) readXid(br pgx.BatchResults, withHist bool) error {
 		s.hist = h
 		rememberHistory(s.pgConn(), h)
 	}
-	if xid != nil {
-		s.xid = *xid
+	if found {
+		s.xid = xid
 	}
 	s.xidStale, s.owed = false, false
 	return nil
+}
+
+// readRawRow reads the next result of br, a single row, handing its raw column values to f.
+func readRawRow(br pgx.BatchResults, f func([][]byte, []pgconn.FieldDescription) error) error {
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	if rows.Next() {
+		err = f(rows.RawValues(), rows.FieldDescriptions())
+	}
+	rows.Close()
+	if err == nil {
+		err = rows.Err()
+	}
+	return err
 }
 
 // rawInt8 decodes a bigint column value in either wire format; ok is false for NULL.
