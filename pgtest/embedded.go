@@ -41,11 +41,7 @@ func startEmbedded(ctx context.Context) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	cred, err := serverCredential()
-	if err != nil {
-		return nil, err
-	}
-	dir, err := newServerDir(cred)
+	cred, dir, err := newServerHome()
 	if err != nil {
 		return nil, err
 	}
@@ -55,6 +51,17 @@ func startEmbedded(ctx context.Context) (*Cluster, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// newServerHome picks the unprivileged user a new server runs as and makes its directory: the first steps of every
+// server or cluster pgtest starts.
+func newServerHome() (*syscall.Credential, string, error) {
+	cred, err := serverCredential()
+	if err != nil {
+		return nil, "", err
+	}
+	dir, err := newServerDir(cred)
+	return cred, dir, err
 }
 
 // newServerDir makes the temporary directory holding data, log and unix socket, owned by the server user.

@@ -100,11 +100,7 @@ func StartHA(ctx context.Context, opts HAOptions) (*HA, error) {
 	if err != nil {
 		return nil, err
 	}
-	cred, err := serverCredential()
-	if err != nil {
-		return nil, err
-	}
-	dir, err := newServerDir(cred)
+	cred, dir, err := newServerHome()
 	if err != nil {
 		return nil, err
 	}
