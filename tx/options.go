@@ -70,18 +70,19 @@ func WithObserver(o Observer) Option {
 // defaultPolicy is shared by every Run without WithPolicy, so its retry budget spans them all.
 var defaultPolicy = retry.Default()
 
-func newConfig(opts []Option) (config, error) {
-	c := config{iso: pgx.Serializable, policy: defaultPolicy, observer: nopObserver{}}
+// apply sets c to the defaults, then applies opts in order.
+func (c *config) apply(opts []Option) error {
+	*c = config{iso: pgx.Serializable, policy: defaultPolicy, observer: nopObserver{}}
 	for _, o := range opts {
 		if o == nil {
-			return c, invalid("nil Option")
+			return invalid("nil Option")
 		}
-		o(&c)
+		o(c)
 		if c.err != nil {
-			return c, c.err
+			return c.err
 		}
 	}
-	return c, nil
+	return nil
 }
 
 func (c config) txOptions() pgx.TxOptions {

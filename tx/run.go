@@ -238,37 +238,56 @@ func runHooks(ctx context.Context, hooks []func(context.Context)) {
 
 // runner holds what one Run needs across attempts.
 type runner struct {
-	db       DB
-	cfg      config
-	acquire  func(ctx context.Context) (*pgx.Conn, func(), error) // nil: go through db.BeginTx
-	recorder CommitRecorder                                       // nil unless db asks for commit LSNs
+	db  DB
+	cfg config
+	// At most one of these is set, when the runner owns BEGIN on the db's connections; with none, it goes through
+	// db.BeginTx.
+	pool     *pgxpool.Pool
+	conn     *pgx.Conn
+	acquirer Acquirer
+	recorder CommitRecorder // nil unless db asks for commit LSNs
+}
+
+// acquire gives s a connection of its own from the runner's db.
+func (r *runner) acquire(ctx context.Context, s *session) error {
+	switch {
+	case r.pool != nil:
+		c, err := r.pool.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		s.conn, s.pooled = c.Conn(), c
+	case r.conn != nil:
+		s.conn = r.conn
+	default:
+		conn, release, err := r.acquirer.AcquireTx(ctx, r.cfg.txOptions())
+		if err != nil {
+			return err
+		}
+		s.conn, s.giveBack = conn, release
+	}
+	return nil
 }
 
 func newRunner(db DB, opts []Option) (*runner, error) {
 	if isNil(db) {
 		return nil, invalid("nil db")
 	}
-	cfg, err := newConfig(opts)
-	if err != nil {
+	r := &runner{db: db}
+	// The options are applied to the runner's own config: a config of its own would escape to the heap through the
+	// option functions, one allocation more per Run.
+	if err := r.cfg.apply(opts); err != nil {
 		return nil, err
 	}
-	r := &runner{db: db, cfg: cfg}
 	switch d := db.(type) {
 	case *pgxpool.Pool:
-		r.acquire = func(ctx context.Context) (*pgx.Conn, func(), error) {
-			c, err := d.Acquire(ctx)
-			if err != nil {
-				return nil, nil, err
-			}
-			return c.Conn(), c.Release, nil
-		}
+		r.pool = d
 	case *pgx.Conn:
-		r.acquire = func(context.Context) (*pgx.Conn, func(), error) { return d, func() {}, nil }
+		r.conn = d
 	case Acquirer:
-		opts := cfg.txOptions()
-		r.acquire = func(ctx context.Context) (*pgx.Conn, func(), error) { return d.AcquireTx(ctx, opts) }
+		r.acquirer = d
 	}
-	if rec, ok := db.(CommitRecorder); ok && !cfg.readOnly {
+	if rec, ok := db.(CommitRecorder); ok && !r.cfg.readOnly {
 		r.recorder = rec
 	}
 	return r, nil
@@ -287,7 +306,7 @@ func isNil(db DB) bool {
 // transaction's first statements.
 func (r *runner) open(ctx context.Context) (*session, error) {
 	s := &session{trackXid: !r.cfg.readOnly, wantLSN: r.recorder != nil, fuse: r.cfg.fuse}
-	if r.acquire == nil {
+	if r.pool == nil && r.conn == nil && r.acquirer == nil {
 		q, err := r.db.BeginTx(ctx, r.cfg.txOptions())
 		if err != nil {
 			return nil, markUncommitted(fmt.Errorf("tx: begin: %w", err))
@@ -295,11 +314,10 @@ func (r *runner) open(ctx context.Context) (*session, error) {
 		s.q, s.tx = q, q
 		return s, nil
 	}
-	conn, release, err := r.acquire(ctx)
-	if err != nil {
+	if err := r.acquire(ctx, s); err != nil {
 		return nil, markUncommitted(fmt.Errorf("tx: acquire connection: %w", err))
 	}
-	s.q, s.conn, s.giveBack = conn, conn, release
+	s.q = s.conn
 	s.pending = append(s.pendingBuf[:0], r.cfg.beginSQL())
 	return s, nil
 }

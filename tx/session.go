@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // querier is what a session sends statements through: the connection itself when the runner owns BEGIN, or the
@@ -37,9 +38,10 @@ const historyRowSQL = `SELECT ` + historySQL
 // goroutines or attempts.
 type session struct {
 	q        querier
-	conn     *pgx.Conn // nil when q is a pgx.Tx from a plain db
-	tx       pgx.Tx    // the pgx.Tx of a plain db; nil when the runner owns BEGIN
-	giveBack func()    // returns the connection to its pool
+	conn     *pgx.Conn     // nil when q is a pgx.Tx from a plain db
+	tx       pgx.Tx        // the pgx.Tx of a plain db; nil when the runner owns BEGIN
+	pooled   *pgxpool.Conn // the pool's hold on conn, when it came from a *pgxpool.Pool
+	giveBack func()        // returns conn to an Acquirer
 
 	// pending holds statements without results (BEGIN, SAVEPOINT, RELEASE, ROLLBACK TO) that go out in front of the
 	// next round trip instead of costing one of their own.
@@ -102,11 +104,11 @@ func (s *session) sendFrom(ctx context.Context, stmts []stmt, base int) ([]any, 
 	if err == nil {
 		return res, nil
 	}
-	pre, ok := preprocessing(err)
+	sql, pre, ok := preprocessing(err)
 	if !ok {
 		return res, err
 	}
-	j := slices.IndexFunc(stmts, func(st stmt) bool { return st.sql == pre.SQL() })
+	j := slices.IndexFunc(stmts, func(st stmt) bool { return st.sql == sql })
 	if j < 0 {
 		return nil, err
 	}
@@ -126,12 +128,19 @@ func (s *session) sendFrom(ctx context.Context, stmts []stmt, base int) ([]any, 
 	return append(head, tail...), nil
 }
 
-// preprocessing finds the error pgx returns for a batch it could not prepare. It is a function of its own so that
-// the error variable escapes only on this failure path, not on every round trip.
-func preprocessing(err error) (pgx.ErrPreprocessingBatch, bool) {
+// preprocessing finds the error of a batch that could not be prepared: pgx's, or the wire's (see wire.go), and
+// returns the statement's text and the error to report for it. It is a function of its own so that the error
+// variables escape only on this failure path, not on every round trip.
+func preprocessing(err error) (string, error, bool) {
 	var pre pgx.ErrPreprocessingBatch
-	ok := errors.As(err, &pre)
-	return pre, ok
+	if errors.As(err, &pre) {
+		return pre.SQL(), pre, true
+	}
+	var pe *prepareError
+	if errors.As(err, &pe) {
+		return pe.sql, pe, true
+	}
+	return "", nil, false
 }
 
 func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []any, err error) {
@@ -146,23 +155,40 @@ func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []a
 		}
 	}
 	capture := s.lookNow(stmts)
-	if !capture && len(stmts) == 1 && len(s.pending) == 0 && plainArgs(stmts[0].args) {
+	w := s.wire(stmts)
+	if w == nil && !capture && len(stmts) == 1 && len(s.pending) == 0 && plainArgs(stmts[0].args) {
 		return s.sendOne(ctx, &stmts[0], base)
 	}
-	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(s.pending)+len(stmts)+1)}
-	for _, p := range s.pending {
-		b.Queue(p)
-	}
-	for _, st := range stmts {
-		b.Queue(st.sql, st.args...)
-	}
+	var br batchResults
 	var withHist bool
-	if capture {
-		withHist = s.queueXid(b)
+	if w != nil {
+		if br, withHist, err = s.sendWire(ctx, w, stmts, capture); err != nil {
+			var be *buildError
+			if errors.As(err, &be) {
+				j := slices.IndexFunc(stmts, func(st stmt) bool { return st.sql == be.sql })
+				return nil, &StatementError{SQL: be.sql, Index: base + j, Err: be}
+			}
+			return nil, err
+		}
+	} else {
+		b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(s.pending)+len(stmts)+1)}
+		for _, p := range s.pending {
+			b.Queue(p)
+		}
+		for _, st := range stmts {
+			b.Queue(st.sql, st.args...)
+		}
+		if capture {
+			withHist = s.needHistory()
+			b.Queue(xidSQL)
+			if withHist {
+				b.Queue(historyRowSQL)
+			}
+		}
+		br = s.q.SendBatch(ctx, b)
 	}
 	pending := s.pending
 	s.pending, s.trips = nil, s.trips+1
-	br := s.q.SendBatch(ctx, b)
 	defer func() {
 		if cerr := br.Close(); err == nil && cerr != nil {
 			res, err = nil, fmt.Errorf("tx: batch: %w", cerr)
@@ -183,6 +209,39 @@ func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []a
 		return res, s.readXid(br, withHist)
 	}
 	return res, nil
+}
+
+// wire returns the connection's wire when it can send stmts (see wire.go), or nil.
+func (s *session) wire(stmts []stmt) *wire {
+	if s.tx != nil {
+		return nil // a plain db's pgx.Tx: its connection is not the session's to drive
+	}
+	w := wireFor(s.conn)
+	if w == nil || !w.takes(stmts) {
+		return nil
+	}
+	return w
+}
+
+// sendWire sends the pending statements, stmts and, when capture is set, the transaction-id look through w.
+func (s *session) sendWire(ctx context.Context, w *wire, stmts []stmt, capture bool) (batchResults, bool, error) {
+	w.sqls, w.args = w.sqls[:0], w.args[:0]
+	for _, p := range s.pending {
+		w.sqls, w.args = append(w.sqls, p), append(w.args, nil)
+	}
+	for i := range stmts {
+		w.sqls, w.args = append(w.sqls, stmts[i].sql), append(w.args, stmts[i].args)
+	}
+	var withHist bool
+	if capture {
+		withHist = s.needHistory()
+		w.sqls, w.args = append(w.sqls, xidSQL), append(w.args, nil)
+		if withHist {
+			w.sqls, w.args = append(w.sqls, historyRowSQL), append(w.args, nil)
+		}
+	}
+	br, err := w.send(ctx, s.conn.PgConn(), w.sqls, w.args)
+	return br, withHist, err
 }
 
 // sendOne sends a round trip that is one statement and nothing else (a link of a Bind chain, typically) through pgx's
@@ -220,7 +279,7 @@ type oneQuery struct {
 func (o oneQuery) Exec() (pgconn.CommandTag, error) { return o.q.Exec(o.ctx, o.st.sql, o.st.args...) }
 func (o oneQuery) Query() (pgx.Rows, error)         { return o.q.Query(o.ctx, o.st.sql, o.st.args...) }
 
-func readPending(br pgx.BatchResults, pending []string) error {
+func readPending(br results, pending []string) error {
 	for _, p := range pending {
 		if _, err := br.Exec(); err != nil {
 			var pgErr *pgconn.PgError
@@ -233,7 +292,7 @@ func readPending(br pgx.BatchResults, pending []string) error {
 	return nil
 }
 
-func readStmts(br pgx.BatchResults, stmts []stmt, base int) ([]any, error) {
+func readStmts(br results, stmts []stmt, base int) ([]any, error) {
 	res := make([]any, len(stmts))
 	for i, st := range stmts {
 		v, err := st.read(br)
@@ -268,23 +327,30 @@ func (s *session) pgConn() *pgconn.PgConn {
 	return c.PgConn()
 }
 
-// queueXid queues the transaction-id probe, followed by the server's history when the connection has none cached
-// yet, and reports whether it asked for the history.
-func (s *session) queueXid(b *pgx.Batch) bool {
+// needHistory reports whether a look at the transaction id must also read the server's history (historyRowSQL):
+// the connection has none cached yet. A cached one becomes the session's.
+func (s *session) needHistory() bool {
 	h, ok := connHistory(s.pgConn())
 	if ok {
 		s.hist = h
 	}
+	return !ok
+}
+
+// queueXid queues the transaction-id look, followed by the server's history when the connection has none cached
+// yet, and reports whether it asked for the history.
+func (s *session) queueXid(b *pgx.Batch) bool {
+	withHist := s.needHistory()
 	b.Queue(xidSQL)
-	if !ok {
+	if withHist {
 		b.Queue(historyRowSQL)
 	}
-	return !ok
+	return withHist
 }
 
 // readXid reads the answers to what queueXid queued. It reads the raw column values instead of scanning: the probe
 // is on every writing transaction's path, and pgx's scan plans for nullable columns allocate several times.
-func (s *session) readXid(br pgx.BatchResults, withHist bool) error {
+func (s *session) readXid(br results, withHist bool) error {
 	var xid int64
 	var found bool
 	err := readRawRow(br, func(vals [][]byte, fds []pgconn.FieldDescription) (err error) {
@@ -319,7 +385,7 @@ func (s *session) readXid(br pgx.BatchResults, withHist bool) error {
 }
 
 // readRawRow reads the next result of br, a single row, handing its raw column values to f.
-func readRawRow(br pgx.BatchResults, f func([][]byte, []pgconn.FieldDescription) error) error {
+func readRawRow(br results, f func([][]byte, []pgconn.FieldDescription) error) error {
 	rows, err := br.Query()
 	if err != nil {
 		return err
@@ -530,6 +596,10 @@ func (s *session) abort(ctx context.Context) {
 }
 
 func (s *session) close() {
+	if s.pooled != nil {
+		s.pooled.Release()
+		s.pooled = nil
+	}
 	if s.giveBack != nil {
 		s.giveBack()
 		s.giveBack = nil

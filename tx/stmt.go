@@ -20,14 +20,18 @@ type results interface {
 	Query() (pgx.Rows, error)
 }
 
+// batchResults is the results of a whole round trip: pgx.BatchResults, or a wire's (see wire.go). Close reads what
+// is left and returns the first error.
+type batchResults interface {
+	results
+	Close() error
+}
+
 // Exec returns a Tx that executes sql with args and yields its command tag. Arguments are always sent as parameters,
 // never interpolated. Independent Exec, Query and QueryOne values combined with Then, All or compose are sent to the
 // server together, in one round trip.
 func Exec(sql string, args ...any) Tx[pgconn.CommandTag] {
-	st := &step[pgconn.CommandTag]{
-		sure:   true,
-		finish: func(_ *session, res []any) (pgconn.CommandTag, error) { return res[0].(pgconn.CommandTag), nil },
-	}
+	st := &step[pgconn.CommandTag]{sure: true, yieldsResult: true}
 	st.stmts = st.own(stmt{sql: sql, args: args, read: readExec, reads: readsOnly(sql)})
 	return Tx[pgconn.CommandTag]{st}
 }
@@ -65,10 +69,10 @@ func QueryOne[T any](sql string, scan pgx.RowToFunc[T], args ...any) Tx[T] {
 	})
 }
 
-// rowsStmt is the step of one statement whose rows read collects. read is the only closure: one allocation fewer
-// per statement than wrapping a collector, on work that is often built anew for every transaction.
+// rowsStmt is the step of one statement whose rows read collects. read is the only closure: one allocation per
+// statement, on work that is often built anew for every transaction.
 func rowsStmt[T any](sql string, args []any, read func(results) (any, error)) Tx[T] {
-	st := &step[T]{finish: func(_ *session, res []any) (T, error) { return res[0].(T), nil }}
+	st := &step[T]{yieldsResult: true}
 	st.stmts = st.own(stmt{sql: sql, args: args, read: read, reads: readsOnly(sql)})
 	return Tx[T]{st}
 }

@@ -26,31 +26,40 @@ func Then[A, B any](a Tx[A], b Tx[B]) Tx[B] {
 }
 
 func thenStatic[A, B any](a Tx[A], b Tx[B]) Tx[B] {
-	n := len(a.s.stmts)
-	fa, fb := a.s.done, b.s.done
-	if a.s.fails {
+	// The closures capture the steps, not their done method values: each method value would be an allocation of its
+	// own, on work that is often built anew for every transaction.
+	n, sa, sb := len(a.s.stmts), a.s, b.s
+	if sa.fails {
 		// b can never run: send only a's statements, so none of b's reaches the server.
-		return Tx[B]{&step[B]{stmts: a.s.stmts, fails: true, finish: func(s *session, res []any) (B, error) {
+		return Tx[B]{&step[B]{stmts: sa.stmts, fails: true, finish: func(s *session, res []any) (B, error) {
 			var zero B
-			_, err := fa(s, res)
+			_, err := sa.done(s, res)
 			return zero, err
 		}}}
 	}
 	return Tx[B]{&step[B]{
-		stmts: concat(a.s.stmts, b.s.stmts),
-		fails: b.s.fails,
-		sure:  a.s.sure && b.s.sure,
+		stmts: concat(sa.stmts, sb.stmts),
+		fails: sb.fails,
+		sure:  sa.sure && sb.sure,
 		finish: func(s *session, res []any) (B, error) {
-			if _, err := fa(s, res[:n]); err != nil {
+			if _, err := sa.done(s, res[:n]); err != nil {
 				var zero B
 				return zero, err
 			}
-			return fb(s, res[n:])
+			return sb.done(s, res[n:])
 		},
 	}}
 }
 
+// concat joins the statements of two steps. Steps never append to their statements, so one side alone is shared,
+// not copied.
 func concat(a, b []stmt) []stmt {
+	switch {
+	case len(b) == 0:
+		return a
+	case len(a) == 0:
+		return b
+	}
 	out := make([]stmt, 0, len(a)+len(b))
 	return append(append(out, a...), b...)
 }

@@ -21,7 +21,7 @@ type Tx[T any] struct {
 type step[T any] struct {
 	stmts  []stmt
 	one    [1]stmt                                // the backing array of stmts for a step of a single statement (see own)
-	finish func(s *session, res []any) (T, error) // nil: the step yields value
+	finish func(s *session, res []any) (T, error) // nil: the step yields value, or its single result (yieldsResult)
 	run    func(ctx context.Context, s *session) (T, error)
 	value  T
 
@@ -34,6 +34,11 @@ type step[T any] struct {
 	// function on their results (Exec, SetLocal, AfterCommit, Pure, and Then, All or MapError over them). Only such
 	// work may carry its COMMIT in the same round trip (FuseCommit): nothing can reject it after COMMIT was sent.
 	sure bool
+
+	// yieldsResult marks a step of one statement whose value is that statement's result (Exec, Query, QueryOne). It
+	// stands for a finish function: in a generic function a closure carries its type's dictionary, so even one that
+	// captures nothing would be an allocation per statement.
+	yieldsResult bool
 }
 
 // own makes st a step of the single statement x, stored inside the step: no slice allocation of its own.
@@ -45,6 +50,9 @@ func (st *step[T]) own(x stmt) []stmt {
 // done turns the results of a static step's statements into its value.
 func (st *step[T]) done(s *session, res []any) (T, error) {
 	if st.finish == nil {
+		if st.yieldsResult {
+			return res[0].(T), nil
+		}
 		return st.value, nil
 	}
 	return st.finish(s, res)
