@@ -101,6 +101,13 @@ func (s *session) send(ctx context.Context, stmts []stmt) ([]any, error) {
 func (s *session) sendFrom(ctx context.Context, stmts []stmt, base int) ([]any, error) {
 	pending, trips := s.pending, s.trips
 	res, err := s.sendOnce(ctx, stmts, base)
+	if err != nil && trips == 0 && s.txStatus() == 'I' && lostStatements(err) {
+		// The connection's prepared statements were deallocated behind the wire's back (pgx's DeallocateAll, a
+		// DEALLOCATE ALL): BEGIN's own Bind failed, so nothing ran. The wire has forgotten them all; the round trip is
+		// sent again, preparing afresh.
+		s.pending, s.trips = pending, trips
+		res, err = s.sendOnce(ctx, stmts, base)
+	}
 	if err == nil {
 		return res, nil
 	}
@@ -126,6 +133,12 @@ func (s *session) sendFrom(ctx context.Context, stmts []stmt, base int) ([]any, 
 		return nil, err
 	}
 	return append(head, tail...), nil
+}
+
+// lostStatements reports whether err is the server's "prepared statement does not exist".
+func lostStatements(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "26000"
 }
 
 // preprocessing finds the error of a batch that could not be prepared: pgx's, or the wire's (see wire.go), and

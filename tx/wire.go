@@ -33,6 +33,7 @@ type wire struct {
 	recent   prepared             // sentinel of the recency ring: recent.next is the most recently used
 	capacity int
 	seq      uint64   // names statements: a name is never used twice on a connection, even after a failed Parse
+	trip     uint64   // counts the wire's round trips
 	drop     []string // statement names to close on the server at the next preparing round trip
 
 	eqb     pgx.ExtendedQueryBuilder
@@ -48,6 +49,7 @@ type wire struct {
 type prepared struct {
 	sd         *pgconn.StatementDescription
 	prev, next *prepared
+	trip       uint64 // the last round trip that used it: a statement is never evicted for one of its own round trip
 }
 
 const wireKey = "pgxact.wire"
@@ -207,16 +209,24 @@ func (p *prepared) link(q *prepared) {
 // prepareMissing prepares the statements of sqls the connection does not have yet, closing first the ones evicted or
 // invalidated since the last time, all in one round trip. Nothing is sent when every statement is prepared.
 func (w *wire) prepareMissing(ctx context.Context, pc *pgconn.PgConn, sqls []string) error {
+	w.trip++
 	w.misses = w.misses[:0]
 	for _, sql := range sqls {
-		if _, ok := w.stmts[sql]; !ok && !contains(w.misses, sql) {
+		if p, ok := w.stmts[sql]; ok {
+			// To the front now, so that the ones this round trip needs are never at the tail eviction takes from.
+			p.trip = w.trip
+			p.unlink()
+			w.recent.link(p)
+		} else if !contains(w.misses, sql) {
 			w.misses = append(w.misses, sql)
 		}
 	}
 	if len(w.misses) == 0 {
 		return nil
 	}
-	for len(w.stmts)+len(w.misses) > w.capacity && w.recent.prev != &w.recent {
+	// The least recently used statements make room, but none this round trip needs: a round trip of more distinct
+	// statements than the capacity leaves the cache over it until the next one that prepares.
+	for len(w.stmts)+len(w.misses) > w.capacity && w.recent.prev != &w.recent && w.recent.prev.trip != w.trip {
 		w.evict(w.recent.prev)
 	}
 	p := pc.StartPipeline(ctx)
