@@ -119,8 +119,10 @@ func (s *session) sendFrom(ctx context.Context, stmts []stmt, base int) ([]any, 
 	if j < 0 {
 		return nil, err
 	}
-	if j == 0 || s.aborted() {
-		// Either it is the first statement, or a failed Parse has aborted the open transaction: report it as is.
+	if j == 0 || s.aborted() || s.closed() {
+		// Either it is the first statement, or a failed Parse has aborted the open transaction, or pgx closed the
+		// connection (a describing mode that fails to encode arguments after queueing others, unsent, closes it):
+		// report it as is.
 		return nil, &StatementError{SQL: stmts[j].sql, Index: base + j, Err: pre}
 	}
 	s.pending, s.trips = pending, trips
@@ -133,6 +135,12 @@ func (s *session) sendFrom(ctx context.Context, stmts []stmt, base int) ([]any, 
 		return nil, err
 	}
 	return append(head, tail...), nil
+}
+
+// closed reports whether the session's connection is gone.
+func (s *session) closed() bool {
+	pc := s.pgConn()
+	return pc != nil && pc.IsClosed()
 }
 
 // lostStatements reports whether err is the server's "prepared statement does not exist".
@@ -213,15 +221,48 @@ func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []a
 		}
 	}()
 	if err := readPending(br, pending); err != nil {
-		return nil, err
+		return nil, s.unsent(w, err, stmts, base)
 	}
 	if res, err = readStmts(br, stmts, base); err != nil {
+		if se := (*StatementError)(nil); errors.As(err, &se) && se.Index == base {
+			return nil, s.unsent(w, err, stmts, base)
+		}
 		return nil, err
 	}
 	if capture {
 		return res, s.readXid(br, withHist)
 	}
 	return res, nil
+}
+
+// unsent names the statement whose arguments pgx could not encode when a pgx.Batch failed at its first result. In the
+// exec and simple-protocol modes pgx encodes a batch before sending any of it and fails the whole batch without
+// naming the statement; the wire and pgx's describing modes name it themselves. The statement is found by encoding
+// each one again as the exec mode does — only on this failure path. A failure that is the server's, or that closed
+// the connection (network, cancellation), is about the batch and stays as it is.
+func (s *session) unsent(w *wire, err error, stmts []stmt, base int) error {
+	var pgErr *pgconn.PgError
+	if w != nil || s.conn == nil || errors.As(err, &pgErr) || s.closed() {
+		return err
+	}
+	cause := errors.Unwrap(err) // readPending's "tx: " wrapping, or the StatementError of the first statement
+	if se := (*StatementError)(nil); errors.As(err, &se) {
+		cause = se.Err
+	}
+	var eqb pgx.ExtendedQueryBuilder
+	for i := range stmts {
+		args := stmts[i].args
+		if len(args) > 0 {
+			switch args[0].(type) {
+			case pgx.QueryRewriter, pgx.QueryExecMode:
+				continue // pgx rewrites these arguments before encoding them; they cannot be judged as they are
+			}
+		}
+		if eqb.Build(s.conn.TypeMap(), nil, args) != nil {
+			return &StatementError{SQL: stmts[i].sql, Index: base + i, Err: cause}
+		}
+	}
+	return err
 }
 
 // wire returns the connection's wire when it can send stmts (see wire.go), or nil.

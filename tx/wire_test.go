@@ -31,6 +31,28 @@ func onePool(t *testing.T, configure func(*pgxpool.Config)) *pgxpool.Pool {
 	return pool
 }
 
+// wirePool is onePool for the tests of the runner's own prepared statements. Those need the default exec mode on a
+// server connection of their own, which pgbouncer's transaction pooling cannot give (pgtest's pooled strings ask for
+// exec mode, where the runner prepares nothing, as TestWhatPgxMustSeeGoesThroughPgx shows). So in the pooled pass
+// they connect to the cluster itself, on the database pgtest made for them, and still run rather than skip.
+func wirePool(t *testing.T, configure func(*pgxpool.Config)) *pgxpool.Pool {
+	t.Helper()
+	if !pgtest.Pooled() {
+		return onePool(t, configure)
+	}
+	return onePool(t, func(c *pgxpool.Config) {
+		cluster, err := pgtest.Shared()
+		require.NoError(t, err)
+		direct, err := pgxpool.ParseConfig(cluster.ConnString(c.ConnConfig.Database))
+		require.NoError(t, err)
+		c.ConnConfig = direct.ConnConfig
+		require.Equal(t, pgx.QueryExecModeCacheStatement, c.ConnConfig.DefaultQueryExecMode)
+		if configure != nil {
+			configure(c)
+		}
+	})
+}
+
 // ownStatements counts the statements the runner has prepared on the pool's one connection.
 func ownStatements(t *testing.T, pool *pgxpool.Pool) int {
 	t.Helper()
@@ -39,7 +61,7 @@ func ownStatements(t *testing.T, pool *pgxpool.Pool) int {
 
 func TestPreparedStatementsStayWithinTheCacheCapacity(t *testing.T) {
 	const capacity = 4
-	pool := onePool(t, func(c *pgxpool.Config) { c.ConnConfig.StatementCacheCapacity = capacity })
+	pool := wirePool(t, func(c *pgxpool.Config) { c.ConnConfig.StatementCacheCapacity = capacity })
 	ctx := ctxT(t)
 	for i := range 3 * capacity {
 		// Distinct texts: every Run prepares a statement of its own, and the oldest ones must make room.
@@ -54,7 +76,7 @@ func TestPreparedStatementsStayWithinTheCacheCapacity(t *testing.T) {
 }
 
 func TestPreparedStatementsFollowSchemaChanges(t *testing.T) {
-	pool := onePool(t, nil)
+	pool := wirePool(t, nil)
 	ctx := ctxT(t)
 	_, err := pool.Exec(ctx, "CREATE TABLE shape (id int PRIMARY KEY); INSERT INTO shape VALUES (1)")
 	require.NoError(t, err)
@@ -83,7 +105,7 @@ func TestPreparedStatementsFollowSchemaChanges(t *testing.T) {
 }
 
 func TestStatementsDeallocatedBehindTheRunnersBack(t *testing.T) {
-	pool := onePool(t, nil)
+	pool := wirePool(t, nil)
 	ctx := ctxT(t)
 	update := tx.Exec("UPDATE accounts SET balance = balance + 1 WHERE id = $1", 1)
 	_, err := pool.Exec(ctx, "CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL); "+
@@ -175,9 +197,16 @@ func TestWhatPgxMustSeeGoesThroughPgx(t *testing.T) {
 	}
 }
 
+// TestBadArgumentsFailTheirStatement runs in every exec mode: the wire, pgx's describing batches and pgx's exec and
+// simple modes each find bad arguments at a different place, and each must name the statement — except that the
+// simple protocol's argument counts are checked by pgx's sanitizer for the whole round trip, unnamed; that error
+// must still commit nothing.
 func TestBadArgumentsFailTheirStatement(t *testing.T) {
-	pool := newPool(t, 1)
-	ctx := ctxT(t)
+	base := newPool(t, 1)
+	modes := []pgx.QueryExecMode{pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol}
+	if !pgtest.Pooled() {
+		modes = append([]pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe}, modes...)
+	}
 	tests := []struct {
 		name string
 		work tx.Tx[pgconn.CommandTag]
@@ -186,15 +215,25 @@ func TestBadArgumentsFailTheirStatement(t *testing.T) {
 		{"too many", tx.Exec("UPDATE accounts SET balance = $1 WHERE id = 1", 5, 6)},
 		{"unencodable", tx.Exec("UPDATE accounts SET balance = $1 WHERE id = 1", struct{ X int }{1})},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			work := tx.Then(tx.Exec("UPDATE accounts SET balance = 0 WHERE id = 1"), tt.work)
-			_, err := tx.Run(ctx, pool, work)
-			var se *tx.StatementError
-			require.ErrorAs(t, err, &se)
-			require.Equal(t, 1, se.Index, "%v", err)
-			require.Equal(t, 100, balance(t, pool, 1), "nothing committed")
-			require.False(t, errors.Is(err, tx.ErrCommitUnknown))
-		})
+	for _, mode := range modes {
+		cfg := base.Config()
+		cfg.ConnConfig.DefaultQueryExecMode = mode
+		pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+		require.NoError(t, err)
+		t.Cleanup(pool.Close)
+		for _, tt := range tests {
+			t.Run(mode.String()+"/"+tt.name, func(t *testing.T) {
+				work := tx.Then(tx.Exec("UPDATE accounts SET balance = 0 WHERE id = 1"), tt.work)
+				_, err := tx.Run(ctxT(t), pool, work)
+				require.Error(t, err)
+				if mode != pgx.QueryExecModeSimpleProtocol || tt.name == "unencodable" {
+					var se *tx.StatementError
+					require.ErrorAs(t, err, &se)
+					require.Equal(t, 1, se.Index, "%v", err)
+				}
+				require.Equal(t, 100, balance(t, pool, 1), "nothing committed")
+				require.False(t, errors.Is(err, tx.ErrCommitUnknown))
+			})
+		}
 	}
 }
