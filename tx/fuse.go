@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -41,17 +42,6 @@ func execFused[T any](ctx context.Context, s *session, t Tx[T]) (T, error) {
 
 // sendCommitting sends the pending statements (BEGIN), stmts and COMMIT in one batch.
 func (s *session) sendCommitting(ctx context.Context, stmts []stmt) ([]any, error) {
-	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(s.pending)+len(stmts)+2)}
-	for _, p := range s.pending {
-		b.Queue(p)
-	}
-	for _, st := range stmts {
-		b.Queue(st.sql, st.args...)
-	}
-	b.Queue("COMMIT")
-	if s.wantLSN {
-		b.Queue(lsnSQL)
-	}
 	if s.conn.IsClosed() { // nothing will be sent: safe to run again on another connection
 		return nil, retry.Uncommitted(fmt.Errorf("tx: batch: %w", pgconn.ErrConnClosed))
 	}
@@ -59,7 +49,10 @@ func (s *session) sendCommitting(ctx context.Context, stmts []stmt) ([]any, erro
 	// No transaction id will be known if the answer is lost: xidStale makes resolve report ErrCommitUnknown instead
 	// of taking the transaction for one that wrote nothing.
 	s.pending, s.trips, s.xidStale = nil, s.trips+1, true
-	br := s.conn.SendBatch(ctx, b)
+	br, err := s.sendCommittingBatch(ctx, pending, stmts)
+	if err != nil {
+		return nil, err
+	}
 	// Once COMMIT's answer is read, the transaction has committed: an error closing the batch changes nothing.
 	defer func() { _ = br.Close() }()
 	if err := readPending(br, pending); err != nil {
@@ -75,6 +68,46 @@ func (s *session) sendCommitting(ctx context.Context, stmts []stmt) ([]any, erro
 	}
 	s.readLSN(br)
 	return res, controlled(res)
+}
+
+// sendCommittingBatch sends pending, stmts, COMMIT and, when wanted, the LSN query, through the wire when it can
+// take them, else as a pgx.Batch. An error is one from before the batch went out: nothing of it ran.
+func (s *session) sendCommittingBatch(ctx context.Context, pending []string, stmts []stmt) (batchResults, error) {
+	if w := s.wire(stmts); w != nil {
+		w.sqls, w.args = w.sqls[:0], w.args[:0]
+		queueWire(w, pending, stmts)
+		w.sqls, w.args = append(w.sqls, "COMMIT"), append(w.args, nil)
+		if s.wantLSN {
+			w.sqls, w.args = append(w.sqls, lsnSQL), append(w.args, nil)
+		}
+		br, err := w.send(ctx, s.conn.PgConn(), w.sqls, w.args)
+		if err == nil {
+			return br, nil
+		}
+		var be *buildError
+		if errors.As(err, &be) {
+			j := slices.IndexFunc(stmts, func(st stmt) bool { return st.sql == be.sql })
+			return nil, &StatementError{SQL: be.sql, Index: j, Err: be}
+		}
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			return nil, err // the server refused to prepare a statement: running it again would not help
+		}
+		// The preparing round trip failed: the batch itself, COMMIT included, was never sent.
+		return nil, retry.Uncommitted(fmt.Errorf("tx: prepare: %w", err))
+	}
+	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(pending)+len(stmts)+2)}
+	for _, p := range pending {
+		b.Queue(p)
+	}
+	for _, st := range stmts {
+		b.Queue(st.sql, st.args...)
+	}
+	b.Queue("COMMIT")
+	if s.wantLSN {
+		b.Queue(lsnSQL)
+	}
+	return s.conn.SendBatch(ctx, b), nil
 }
 
 // fusedFailure classifies an error of the fused round trip. The server's ERROR means it skipped everything after the

@@ -280,12 +280,7 @@ func (s *session) wire(stmts []stmt) *wire {
 // sendWire sends the pending statements, stmts and, when capture is set, the transaction-id look through w.
 func (s *session) sendWire(ctx context.Context, w *wire, stmts []stmt, capture bool) (batchResults, bool, error) {
 	w.sqls, w.args = w.sqls[:0], w.args[:0]
-	for _, p := range s.pending {
-		w.sqls, w.args = append(w.sqls, p), append(w.args, nil)
-	}
-	for i := range stmts {
-		w.sqls, w.args = append(w.sqls, stmts[i].sql), append(w.args, stmts[i].args)
-	}
+	queueWire(w, s.pending, stmts)
 	var withHist bool
 	if capture {
 		withHist = s.needHistory()
@@ -296,6 +291,16 @@ func (s *session) sendWire(ctx context.Context, w *wire, stmts []stmt, capture b
 	}
 	br, err := w.send(ctx, s.conn.PgConn(), w.sqls, w.args)
 	return br, withHist, err
+}
+
+// queueWire appends the pending statements and stmts to the round trip w is building.
+func queueWire(w *wire, pending []string, stmts []stmt) {
+	for _, p := range pending {
+		w.sqls, w.args = append(w.sqls, p), append(w.args, nil)
+	}
+	for i := range stmts {
+		w.sqls, w.args = append(w.sqls, stmts[i].sql), append(w.args, stmts[i].args)
+	}
 }
 
 // sendOne sends a round trip that is one statement and nothing else (a link of a Bind chain, typically) through pgx's
@@ -592,8 +597,15 @@ func (s *session) commitBatch(ctx context.Context, capture bool) (tag pgconn.Com
 const lsnSQL = "SELECT pg_current_wal_insert_lsn()::text"
 
 // readLSN reads the answer to lsnSQL when the session asked for it.
-func (s *session) readLSN(br pgx.BatchResults) {
-	if s.wantLSN && br.QueryRow().Scan(&s.lsn) != nil {
+func (s *session) readLSN(br results) {
+	if !s.wantLSN {
+		return
+	}
+	rows, err := br.Query()
+	if err == nil {
+		s.lsn, err = pgx.CollectExactlyOneRow(rows, pgx.RowTo[string])
+	}
+	if err != nil {
 		s.lsn = "" // committed all the same; the recorder hears that the position is unknown
 	}
 }
