@@ -206,3 +206,46 @@ func TestGateMakesFirstAttemptsTakeSlotsWhileARetryStarves(t *testing.T) {
 	second()
 	require.Zero(t, g.Waiting())
 }
+
+// TestGateLetsQueuedFirstAttemptsInWhenRetriesAreRare: after a history of first attempts with hardly any retries,
+// first attempts queued behind a retry go in as soon as no retry is waiting, without a slot; after a history of
+// many retries (TestGateQueuesEverythingBehindWaitingRetries) they wait for slots.
+func TestGateLetsQueuedFirstAttemptsInWhenRetriesAreRare(t *testing.T) {
+	g := retry.NewGate(1)
+	ctx := context.Background()
+	for range 200 {
+		done, err := g.Wait(ctx, 1)
+		require.NoError(t, err)
+		done()
+	}
+	holder, err := g.Wait(ctx, 2)
+	require.NoError(t, err)
+	queuedRetry := enter(t, g, ctx, "queued retry", 2)
+	queuedFirst := enter(t, g, ctx, "first attempt behind it", 1)
+	require.Equal(t, 2, g.Waiting(), "with a retry waiting, first attempts queue")
+
+	holder()
+	for _, w := range []*waitFor{queuedRetry, queuedFirst} {
+		select {
+		case <-w.admitted:
+			require.NoError(t, w.err)
+		case <-time.After(2 * time.Second):
+			t.Fatalf("%s was not admitted", w.name)
+		}
+	}
+	require.Zero(t, g.Waiting())
+
+	done, err := g.Wait(ctx, 1)
+	require.NoError(t, err, "a first attempt passes while the retry holds the only slot")
+	done()
+	queuedFirst.done() // took no slot: gives nothing back
+	next := enter(t, g, ctx, "next retry", 3)
+	require.False(t, next.isAdmitted(), "the retry still holds the only slot")
+	requireAdmittedNext(t, queuedRetry.done, next)
+	next.done()
+	bounded, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	done, err = g.Wait(bounded, 2)
+	require.NoError(t, err, "no slot was lost or created by the first attempts let in")
+	done()
+}

@@ -28,6 +28,7 @@ type config struct {
 	progress  bool
 	rtt       time.Duration // added to every round trip by a netdelay proxy; 0: none
 	pgbench   bool          // run the pgbench program on tpcb too
+	cpuprof   string        // file to write a CPU profile of the measured cells to; "": none
 }
 
 // What -quick sets, unless the flag is given explicitly too.
@@ -67,6 +68,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	out := fs.String("out", "", "directory to write report.md and SVG plots into")
 	quick := fs.Bool("quick", false, "short run: 200ms per cell in 2 rounds, workers 1,4 (explicit flags win)")
 	progress := fs.Bool("progress", false, "show progress on stderr even when it is not a terminal")
+	cpuprof := fs.String("cpuprofile", "", "write a CPU profile of this process (clients and -rtt proxy, not the "+
+		"server) over the measured cells to this file")
 	if err := fs.Parse(args); err != nil {
 		return config{}, fmt.Errorf("%w: %w", errUsage, err)
 	}
@@ -77,7 +80,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		applyQuick(fs, duration, rounds, workers)
 	}
 	c := config{duration: *duration, rounds: *rounds, seed: *seed, json: *asJSON, out: *out, progress: *progress,
-		wl: workload.Config{Accounts: *accounts, K: *k, Scale: *scale}, rtt: *rtt, pgbench: *withPgbench}
+		wl: workload.Config{Accounts: *accounts, K: *k, Scale: *scale}, rtt: *rtt, pgbench: *withPgbench, cpuprof: *cpuprof}
 	if c.pgbench && !slices.Contains(split(*workloads), tpcb) {
 		*workloads += "," + tpcb
 	}

@@ -150,16 +150,24 @@ func execute(ctx context.Context, c config, dbs databases, args []string, stdout
 	}
 	loadBefore := loadAverage()
 	prog := newProgress(stderr, c.progress || isTerminal(stderr), len(c.workloads)*len(c.workers))
+	stopProfile, err := startCPUProfile(c.cpuprof)
+	if err != nil {
+		return err
+	}
 	var all []harness.Result
 	for _, name := range c.workloads {
 		rs, err := sweep(ctx, c, pool, standby, name, prog, stdout)
 		if err != nil {
 			prog.done()
+			_ = stopProfile()
 			return err
 		}
 		all = append(all, rs...)
 	}
 	prog.done()
+	if err := stopProfile(); err != nil {
+		return err
+	}
 	if !c.json {
 		if err := report.WriteTable(stdout, all); err != nil {
 			return err
