@@ -84,6 +84,7 @@ func (g *Gate) Wait(ctx context.Context, attempt int) (done func(), err error) {
 	g.arrive(attempt)
 	switch {
 	case attempt <= 1 && g.open():
+		g.letFirstAttemptsIn() // any left queued from before the rows cooled go in with it, not after it
 		g.mu.Unlock()
 		return func() {}, nil // no contention in sight: first attempts take no slot
 	case len(g.waiters) == 0 && g.taken < g.size:
@@ -187,10 +188,11 @@ func (g *Gate) handOver() {
 	close(w.ready) // the slot passes from the releaser to w: taken stays the same
 }
 
-// letFirstAttemptsIn lets every queued waiter in without a slot once the gate is open and no retry waits: then
-// only first attempts are left in the queue, and they would have bypassed the gate had they come now. g.mu is held.
+// letFirstAttemptsIn lets every queued waiter in without a slot once the gate is open with waiters queued, which
+// happens only where retries are rare and none waits: then only first attempts are left in the queue, and they
+// would have bypassed the gate had they come now. g.mu is held.
 func (g *Gate) letFirstAttemptsIn() {
-	if len(g.waiters) == 0 || g.retries > 0 || !g.open() {
+	if len(g.waiters) == 0 || !g.open() {
 		return
 	}
 	for _, w := range g.waiters {

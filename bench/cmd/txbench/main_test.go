@@ -175,3 +175,15 @@ func TestParseFlags(t *testing.T) {
 		})
 	}
 }
+
+func TestCPUProfileIsWrittenOverTheMeasuredCells(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cpu.prof")
+	execArgs(t, "-cpuprofile", path, "-workloads", "single", "-impls", "pgxact", "-workers", "1", "-duration", "60ms",
+		"-rounds", "1")
+	prof, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.True(t, bytes.HasPrefix(prof, []byte{0x1f, 0x8b}), "a pprof profile is gzip-compressed")
+
+	_, err = startCPUProfile(filepath.Join(t.TempDir(), "missing", "cpu.prof"))
+	require.ErrorContains(t, err, "cpu profile")
+}
