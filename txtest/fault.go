@@ -24,16 +24,29 @@ END $$`
 
 // armCommit begins the transaction on conn and queues the deferred trigger, so that the COMMIT the runner sends later
 // is answered with ERROR 40001 and the server rolls everything back.
-func armCommit(ctx context.Context, conn *pgx.Conn, opts pgx.TxOptions, begin string) error {
+//
+// The set-up runs inside the transaction, in one message with BEGIN: under a transaction pooler (pgbouncer) a
+// statement sent outside a transaction may run on another server connection than the BEGIN after it, and its
+// temporary table with it (seen in CI: 42P01 at the INSERT). So the transaction begins read-write (CREATE is refused
+// in a read-only one) and is made READ ONLY after the set-up, which PostgreSQL allows after queries (the other way
+// round it would not). The set-up is rolled back with the failed COMMIT and made again at the next injected failure.
+func armCommit(ctx context.Context, conn *pgx.Conn, opts pgx.TxOptions) error {
+	if _, err := beginSQL(opts); err != nil {
+		return err
+	}
 	if opts.DeferrableMode == pgx.Deferrable {
-		// The INSERT takes a snapshot, after which PostgreSQL refuses the runner's BEGIN ... DEFERRABLE.
+		// The set-up takes a snapshot, after which PostgreSQL refuses the runner's BEGIN ... DEFERRABLE.
 		return fmt.Errorf("%w: AtCommit with a DEFERRABLE transaction", ErrUnsupported)
 	}
-	if _, err := conn.Exec(ctx, commitFaultSetup); err != nil {
-		return fmt.Errorf("txtest: setting up the commit fault: %w", err)
-	}
+	readOnly := opts.AccessMode == pgx.ReadOnly
+	opts.AccessMode = pgx.ReadWrite
+	begin, _ := beginSQL(opts) // valid: only the access mode changed, to a valid one
 	// Fixed text only: begin is spelled from validated options.
-	if _, err := conn.Exec(ctx, begin+"; INSERT INTO pg_temp.pgxact_txtest_fault DEFAULT VALUES"); err != nil {
+	sql := begin + "; " + commitFaultSetup + "; "
+	if readOnly {
+		sql += "SET TRANSACTION READ ONLY; "
+	}
+	if _, err := conn.Exec(ctx, sql+"INSERT INTO pg_temp.pgxact_txtest_fault DEFAULT VALUES"); err != nil {
 		return fmt.Errorf("txtest: arming the commit fault: %w", err)
 	}
 	return nil
@@ -54,7 +67,11 @@ const ssiTable = `CREATE TABLE IF NOT EXISTS pgxact_txtest_ssi (
 // COMMIT the server finds doomed to be the pivot of the structure and marks it for death: its next read or write of
 // an ordinary table, or its COMMIT, fails with 40001 "could not serialize access due to read/write dependencies among
 // transactions". The rows are fresh for every fault, so no row lock is ever waited for.
-func (i *Injector) doom(ctx context.Context, conn *pgx.Conn, opts pgx.TxOptions, begin string) (err error) {
+func (i *Injector) doom(ctx context.Context, conn *pgx.Conn, opts pgx.TxOptions) (err error) {
+	begin, err := beginSQL(opts)
+	if err != nil {
+		return err
+	}
 	if (opts.IsoLevel != "" && opts.IsoLevel != pgx.Serializable) || opts.AccessMode == pgx.ReadOnly ||
 		opts.DeferrableMode == pgx.Deferrable {
 		return fmt.Errorf("%w: InBody needs a SERIALIZABLE READ WRITE transaction, not DEFERRABLE", ErrUnsupported)

@@ -141,14 +141,11 @@ func (i *Injector) arm(ctx context.Context, conn *pgx.Conn, opts pgx.TxOptions) 
 	if i.remaining == 0 {
 		return nil
 	}
-	begin, err := beginSQL(opts)
-	if err != nil {
-		return err
-	}
+	var err error
 	if i.at == inBody {
-		err = i.doom(ctx, conn, opts, begin)
+		err = i.doom(ctx, conn, opts)
 	} else {
-		err = armCommit(ctx, conn, opts, begin)
+		err = armCommit(ctx, conn, opts)
 	}
 	if err != nil {
 		return err

@@ -106,21 +106,34 @@ func TestMoreFailuresThanThePolicyAllows(t *testing.T) {
 
 func TestAtCommitWorksAtEveryIsolationLevelAndReadOnly(t *testing.T) {
 	cases := []struct {
-		name string
-		opts []tx.Option
+		name          string
+		opts          []tx.Option
+		isolation, ro string // as the armed attempts must see them
 	}{
-		{"read committed", []tx.Option{tx.WithIsolation(pgx.ReadCommitted)}},
-		{"repeatable read", []tx.Option{tx.WithIsolation(pgx.RepeatableRead)}},
-		{"serializable read only", []tx.Option{tx.ReadOnly()}},
+		{"read committed", []tx.Option{tx.WithIsolation(pgx.ReadCommitted)}, "read committed", "off"},
+		{"repeatable read", []tx.Option{tx.WithIsolation(pgx.RepeatableRead)}, "repeatable read", "off"},
+		{"serializable read only", []tx.Option{tx.ReadOnly()}, "serializable", "on"},
+	}
+	type seen struct {
+		Balance       int
+		Isolation, RO string
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			pool := newPool(t)
 			db := txtest.Inject(pool, txtest.FailFirst(2))
-			got, err := tx.Run(ctxT(t), db, tx.QueryOne("SELECT balance FROM accounts WHERE id = 1", pgx.RowTo[int]), c.opts...)
+			var attempts []seen
+			read := tx.Map(tx.QueryOne(`SELECT balance, current_setting('transaction_isolation'),
+				current_setting('transaction_read_only') FROM accounts WHERE id = 1`, pgx.RowToStructByPos[seen]),
+				func(s seen) int { attempts = append(attempts, s); return s.Balance })
+			got, err := tx.Run(ctxT(t), db, read, c.opts...)
 			require.NoError(t, err)
 			require.Equal(t, 100, got)
 			require.Equal(t, 3, db.Attempts())
+			require.Len(t, attempts, 3)
+			for _, a := range attempts {
+				require.Equal(t, seen{100, c.isolation, c.ro}, a, "every attempt, armed or not, runs as asked")
+			}
 			requireCleanPool(t, pool)
 		})
 	}
