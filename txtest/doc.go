@@ -22,9 +22,10 @@
 // asked for, and sets the fault up; the runner's own BEGIN then draws only PostgreSQL's warning "there is already a
 // transaction in progress".
 //
-//   - AtCommit (the default) inserts a row into a session-local temporary table whose DEFERRABLE INITIALLY DEFERRED
-//     constraint trigger raises 40001, so it is COMMIT that fails, after the whole body ran. Any isolation level,
-//     read-only included; not DEFERRABLE.
+//   - AtCommit (the default) inserts a row into a temporary table, made inside the transaction, whose DEFERRABLE
+//     INITIALLY DEFERRED constraint trigger raises 40001, so it is COMMIT that fails, after the whole body ran and
+//     taking the table with it. Any isolation level, read-only included, also behind a transaction pooler; not
+//     DEFERRABLE.
 //   - InBody makes the transaction a true victim of PostgreSQL's serializable snapshot isolation: two helper
 //     connections build a read/write dependency cycle around it (on rows of an ordinary table,
 //     pgxact_txtest_ssi, created on first use), and the server marks it for death. Its first read or write of an
@@ -44,6 +45,5 @@
 // # Requirements
 //
 // A real server (package pgtest provides one), and a role that may create a table in the database (for InBody). The
-// helpers leave a temporary table and function on pooled connections they failed, and rows in pgxact_txtest_ssi;
-// both are meant for throwaway test databases.
+// helpers leave rows in pgxact_txtest_ssi, meant for throwaway test databases.
 package txtest
