@@ -26,9 +26,12 @@ type config struct {
 	json      bool
 	out       string
 	progress  bool
-	rtt       time.Duration // added to every round trip by a netdelay proxy; 0: none
+	rtt       time.Duration // added to every round trip; 0: none
+	rttVia    string        // how: viaClient or viaProxy
 	pgbench   bool          // run the pgbench program on tpcb too
 	cpuprof   string        // file to write a CPU profile of the measured cells to; "": none
+
+	pgbenchConn string // set by execute: the connection string pgbench uses, when not the pool's
 }
 
 // What -quick sets, unless the flag is given explicitly too.
@@ -58,8 +61,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	k := fs.Int("k", 5, "reads, chain, readheavy: statements (rows read) per transaction")
 	scale := fs.Int("scale", 10, "tpcb: pgbench's scale factor (pgbench -i -s), 100,000 accounts, 10 tellers and "+
 		"1 branch each")
-	rtt := fs.Duration("rtt", 0, "add this round-trip time to every connection, through a delaying TCP proxy on "+
-		"loopback that every pool and pgbench connect through (0: connect directly)")
+	rtt := fs.Duration("rtt", 0, "add this round-trip time to every connection, the way -rtt-via says (0: connect "+
+		"directly)")
+	rttVia := fs.String("rtt-via", viaClient, "with -rtt: "+viaClient+" holds back each write of the pools' "+
+		"connections by the round trip, costing the host one timer per write as a network would cost it nothing "+
+		"(pgbench, a C program, goes through a proxy); "+viaProxy+" puts every connection, pgbench's too, through a "+
+		"delaying TCP proxy in this process, which relays every byte on the shared CPUs")
 	withPgbench := fs.Bool("pgbench", false, "also run the pgbench program on tpcb at each number of workers (as "+
 		"clients, -M prepared, -T the duration rounded up to whole seconds, at READ COMMITTED), with its builtin "+
 		"tpcb-like script and with the same transaction in one \\startpipeline; adds tpcb to -workloads")
@@ -80,7 +87,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		applyQuick(fs, duration, rounds, workers)
 	}
 	c := config{duration: *duration, rounds: *rounds, seed: *seed, json: *asJSON, out: *out, progress: *progress,
-		wl: workload.Config{Accounts: *accounts, K: *k, Scale: *scale}, rtt: *rtt, pgbench: *withPgbench, cpuprof: *cpuprof}
+		wl: workload.Config{Accounts: *accounts, K: *k, Scale: *scale}, rtt: *rtt, rttVia: *rttVia, pgbench: *withPgbench, cpuprof: *cpuprof}
 	if c.pgbench && !slices.Contains(split(*workloads), tpcb) {
 		*workloads += "," + tpcb
 	}
@@ -109,6 +116,9 @@ func (c *config) fill(workloads, impls, workers string) error {
 	}
 	if c.rtt < 0 {
 		return fmt.Errorf("%w: -rtt must not be negative", errUsage)
+	}
+	if c.rttVia != viaClient && c.rttVia != viaProxy {
+		return fmt.Errorf("%w: -rtt-via must be %s or %s, not %q", errUsage, viaClient, viaProxy, c.rttVia)
 	}
 	c.workloads = split(workloads)
 	for _, name := range c.workloads {

@@ -9,8 +9,9 @@
 // for DATABASE_URL's. The workload tpcb (not run by default either) is pgbench's TPC-B-like transaction on the
 // tables the real pgbench -i makes, which every implementation runs at READ COMMITTED, as pgbench does; -pgbench also
 // runs the pgbench program itself on it, with its builtin script and with the transaction in one pipeline, next to
-// the Go implementations. -rtt puts a proxy on loopback in front of the server that adds a round-trip time to every
-// connection, the pools' and pgbench's alike, so that round trips cost what they would over a network.
+// the Go implementations. -rtt adds a round-trip time to every connection, the pools' and pgbench's alike, so that
+// round trips cost what they would over a network: by default each write of the pools' connections waits it out
+// (pgbench goes through a delaying proxy on loopback), with -rtt-via proxy every connection goes through the proxy.
 // Run with -h for the flags; -quick is the short run CI and the README use, -json writes one JSON object per
 // (workload, impl, workers), and -out DIR writes a markdown report with SVG plots.
 package main

@@ -152,6 +152,7 @@ func TestParseFlags(t *testing.T) {
 		require.Equal(t, 5, c.wl.K)
 		require.Equal(t, 10, c.wl.Scale)
 		require.Zero(t, c.rtt)
+		require.Equal(t, viaClient, c.rttVia)
 		require.False(t, c.pgbench)
 	})
 	bad := []struct {
@@ -165,6 +166,7 @@ func TestParseFlags(t *testing.T) {
 		{"a single account", []string{"-accounts", "1"}},
 		{"a negative duration", []string{"-duration", "-1s"}},
 		{"a negative round-trip time", []string{"-rtt", "-1ms"}},
+		{"an unknown way to delay", []string{"-rtt", "1ms", "-rtt-via", "netem"}},
 		{"a scale of zero", []string{"-scale", "0"}},
 		{"stray arguments", []string{"extra"}},
 	}

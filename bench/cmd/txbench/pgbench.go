@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgxact/pgxact/bench/internal/harness"
@@ -19,13 +20,20 @@ const (
 	pgbenchPipeline = "pgbench-pipeline"
 )
 
-// runPgbench runs the pgbench program with workers clients on pool's database, through the same proxy as the pool
-// if there is one: its builtin tpcb-like script, then the same transaction in one pipeline, each for c.duration in
+// runPgbench runs the pgbench program with workers clients on pool's database (through c.pgbenchConn, the same
+// database behind a proxy, when -rtt-via client delays the pool's connections in a way pgbench cannot use): its builtin tpcb-like script, then the same transaction in one pipeline, each for c.duration in
 // one go, with w's Reset before and Check after, as for a slice.
 func runPgbench(ctx context.Context, c config, pool *pgxpool.Pool, w workload.Workload, workers int) ([]harness.Result, error) {
 	client, err := pgbench.For(ctx, pool)
 	if err != nil {
 		return nil, err
+	}
+	if c.pgbenchConn != "" {
+		config, err := pgconn.ParseConfig(c.pgbenchConn)
+		if err != nil {
+			return nil, fmt.Errorf("txbench: %w", err)
+		}
+		client.ConnInfo = pgbench.ConnInfo(*config)
 	}
 	var out []harness.Result
 	for _, run := range []struct {

@@ -15,43 +15,94 @@ import (
 	"github.com/pgxact/pgxact/bench/internal/netdelay"
 )
 
-// delayed returns dbs with each connection string going through a netdelay proxy of its own that adds rtt to every
-// round trip, and a function that closes the proxies. With rtt 0 it returns dbs as they are.
-func delayed(dbs databases, rtt time.Duration) (databases, func(), error) {
+// How -rtt delays round trips (-rtt-via).
+const (
+	viaClient = "client" // each pool connection's writes wait the round trip (netdelay.Conn); pgbench via a proxy
+	viaProxy  = "proxy"  // every connection goes through a netdelay.Proxy
+)
+
+// route is how the benchmark reaches its databases: the connection strings its pools use, the dial function they
+// use (nil: pgconn's own), and what pgbench connects to ("": the primary pool's server).
+type route struct {
+	dbs     databases
+	dial    pgconn.DialFunc
+	pgbench string
+	close   func() // stops the proxies, if any
+}
+
+// delayed returns the route to dbs that adds rtt to every round trip, the way via says, with rtt 0 the direct one.
+// With -rtt-via client the pools dial through netdelay.Dialer and only pgbench, a C program, goes through a proxy,
+// and only if it runs.
+func delayed(dbs databases, rtt time.Duration, via string, withPgbench bool) (route, error) {
 	var proxies []*netdelay.Proxy
-	closeAll := func() {
+	r := route{dbs: dbs, close: func() {
 		for _, p := range proxies {
 			_ = p.Close()
 		}
-	}
+	}}
 	if rtt == 0 {
-		return dbs, closeAll, nil
+		return r, nil
 	}
-	for _, cs := range []*string{&dbs.primary, &dbs.standby} {
+	proxied := func(cs string) (string, error) {
+		p, out, err := throughProxy(cs, rtt)
+		if err != nil {
+			r.close()
+			return "", err
+		}
+		proxies = append(proxies, p)
+		return out, nil
+	}
+	if via == viaClient {
+		dial, err := netdelay.Dialer(rtt, (&net.Dialer{KeepAlive: 5 * time.Minute}).DialContext)
+		if err != nil {
+			return r, fmt.Errorf("txbench: -rtt: %w", err)
+		}
+		r.dial = pgconn.DialFunc(dial)
+		if withPgbench {
+			r.pgbench, err = proxied(dbs.primary)
+		} else {
+			err = checkTCP(dbs.primary) // as the proxy would
+		}
+		return r, err
+	}
+	for _, cs := range []*string{&r.dbs.primary, &r.dbs.standby} {
 		if *cs == "" {
 			continue
 		}
-		p, proxied, err := throughProxy(*cs, rtt)
+		out, err := proxied(*cs)
 		if err != nil {
-			closeAll()
-			return dbs, nil, err
+			return r, err
 		}
-		proxies = append(proxies, p)
-		*cs = proxied
+		*cs = out
 	}
-	return dbs, closeAll, nil
+	return r, nil
+}
+
+// checkTCP fails unless connString names one server over TCP, which is all -rtt can delay.
+func checkTCP(connString string) error {
+	_, err := tcpTarget(connString)
+	return err
+}
+
+// tcpTarget returns the "host:port" of connString's one server over TCP.
+func tcpTarget(connString string) (string, error) {
+	config, err := pgconn.ParseConfig(connString)
+	if err != nil {
+		return "", fmt.Errorf("txbench: -rtt: %w", err)
+	}
+	if strings.HasPrefix(config.Host, "/") || len(config.Fallbacks) > 0 {
+		return "", fmt.Errorf("txbench: -rtt needs one server over TCP, not %q", config.Host)
+	}
+	return net.JoinHostPort(config.Host, strconv.Itoa(int(config.Port))), nil
 }
 
 // throughProxy starts a proxy in front of connString's server and returns it and connString pointing at it.
 func throughProxy(connString string, rtt time.Duration) (*netdelay.Proxy, string, error) {
-	config, err := pgconn.ParseConfig(connString)
+	target, err := tcpTarget(connString)
 	if err != nil {
-		return nil, "", fmt.Errorf("txbench: -rtt: %w", err)
+		return nil, "", err
 	}
-	if strings.HasPrefix(config.Host, "/") || len(config.Fallbacks) > 0 {
-		return nil, "", fmt.Errorf("txbench: -rtt needs one server over TCP, not %q", config.Host)
-	}
-	p, err := netdelay.Start(net.JoinHostPort(config.Host, strconv.Itoa(int(config.Port))), rtt)
+	p, err := netdelay.Start(target, rtt)
 	if err != nil {
 		return nil, "", fmt.Errorf("txbench: -rtt: %w", err)
 	}
@@ -90,9 +141,17 @@ func withAddr(connString, addr string) (string, error) {
 // pings is how many round trips measureRTT times.
 const pings = 21
 
-// measureRTT returns the median time of an empty query's round trip on a new connection to connString.
-func measureRTT(ctx context.Context, connString string) (time.Duration, error) {
-	conn, err := pgconn.Connect(ctx, connString)
+// measureRTT returns the median time of an empty query's round trip on a new connection to connString, dialed with
+// dial (nil: pgconn's own).
+func measureRTT(ctx context.Context, connString string, dial pgconn.DialFunc) (time.Duration, error) {
+	config, err := pgconn.ParseConfig(connString)
+	if err != nil {
+		return 0, fmt.Errorf("txbench: %w", err)
+	}
+	if dial != nil {
+		config.DialFunc = dial
+	}
+	conn, err := pgconn.ConnectConfig(ctx, config)
 	if err != nil {
 		return 0, fmt.Errorf("txbench: %w", err)
 	}
@@ -109,22 +168,29 @@ func measureRTT(ctx context.Context, connString string) (time.Duration, error) {
 	return took[len(took)/2], nil
 }
 
-// network describes how the benchmark reaches the server: directly, or through the proxy with the round trips
-// measured through it and without it.
-func network(ctx context.Context, rtt time.Duration, direct, proxied string) (string, error) {
+// network describes how the benchmark reaches the server: directly, or with the delay r adds, its round trips
+// measured with it and without it.
+func network(ctx context.Context, rtt time.Duration, direct string, r route) (string, error) {
 	if rtt == 0 {
 		return "over loopback TCP", nil
 	}
-	through, err := measureRTT(ctx, proxied)
+	through, err := measureRTT(ctx, r.dbs.primary, r.dial)
 	if err != nil {
 		return "", err
 	}
-	without, err := measureRTT(ctx, direct)
+	without, err := measureRTT(ctx, direct, nil)
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("over loopback TCP through a proxy adding %v to every round trip (netdelay; an empty query's "+
-		"round trip, median of %d: %s through it, %s direct)", rtt, pings, ms(through), ms(without)), nil
+	how := fmt.Sprintf("through a proxy adding %v to every round trip (netdelay.Proxy", rtt)
+	if r.dial != nil {
+		how = fmt.Sprintf("with every client connection's writes held back %v (netdelay.Conn, no relay", rtt)
+		if r.pgbench != "" {
+			how += "; pgbench through a proxy adding the same"
+		}
+	}
+	return fmt.Sprintf("over loopback TCP %s; an empty query's round trip, median of %d: %s with the delay, %s "+
+		"direct)", how, pings, ms(through), ms(without)), nil
 }
 
 func ms(d time.Duration) string {

@@ -5,16 +5,24 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
 
-// With -rtt every pool and pgbench go through the proxy: a transaction's latency is at least its round trips times
-// the delay (pgx's single: BEGIN, UPDATE, COMMIT; pgbench's builtin script: seven), and the pipelined pgbench needs
-// only one. Every cell keeps its invariant, pgbench's included.
+// With -rtt every pool and pgbench pay the round trips, whichever way they are delayed: a transaction's latency is at
+// least its round trips times the delay (pgx's single: BEGIN, UPDATE, COMMIT; pgbench's builtin script: seven), and
+// the pipelined pgbench needs only one. Every cell keeps its invariant, pgbench's included.
 func TestRTTDelaysEveryImplementationAndPgbench(t *testing.T) {
-	out := execArgs(t, "-json", "-rtt", "4ms", "-pgbench", "-workloads", "single", "-impls", "pgxact,pgx",
-		"-workers", "1,2", "-duration", "300ms", "-rounds", "1", "-scale", "1")
+	for _, via := range []string{viaClient, viaProxy} {
+		t.Run(via, func(t *testing.T) { checkRTTDelays(t, via) })
+	}
+}
+
+func checkRTTDelays(t *testing.T, via string) {
+	t.Helper()
+	out := execArgs(t, "-json", "-rtt", "4ms", "-rtt-via", via, "-pgbench", "-workloads", "single", "-impls",
+		"pgxact,pgx", "-workers", "1,2", "-duration", "300ms", "-rounds", "1", "-scale", "1")
 	p50 := map[string]float64{}
 	s := bufio.NewScanner(strings.NewReader(out))
 	for s.Scan() {
@@ -43,7 +51,9 @@ func TestRTTDelaysEveryImplementationAndPgbench(t *testing.T) {
 func TestTableShowsTheNetworkAndThePgbenchRatios(t *testing.T) {
 	out := execArgs(t, "-rtt", "1ms", "-pgbench", "-workloads", "tpcb", "-impls", "pgxact", "-workers", "1",
 		"-duration", "100ms", "-rounds", "1", "-scale", "1")
-	require.Contains(t, out, "network: over loopback TCP through a proxy adding 1ms to every round trip")
+	require.Contains(t, out, "network: over loopback TCP with every client connection's writes held back 1ms "+
+		"(netdelay.Conn, no relay; pgbench through a proxy adding the same;")
+	require.Regexp(t, `round trip, median of \d+: 1\.\d+ ms with the delay`, out)
 	require.Regexp(t, `tpcb/1: pgxact \d+ commits/s = [0-9.]+× pgbench's \d+, [0-9.]+× pgbench-pipeline's \d+`, out)
 }
 
@@ -63,6 +73,10 @@ func TestWithAddrPointsTheConnectionStringElsewhere(t *testing.T) {
 }
 
 func TestRTTRefusesAUnixSocket(t *testing.T) {
-	_, _, err := delayed(databases{primary: "host=/tmp dbname=db"}, 1)
-	require.ErrorContains(t, err, "over TCP")
+	for _, via := range []string{viaClient, viaProxy} {
+		for _, withPgbench := range []bool{false, true} {
+			_, err := delayed(databases{primary: "host=/tmp dbname=db"}, time.Millisecond, via, withPgbench)
+			require.ErrorContains(t, err, "over TCP", "%s, pgbench %v", via, withPgbench)
+		}
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgxact/pgxact/bench/internal/harness"
@@ -123,25 +124,25 @@ func databaseName(connString string) string {
 
 // execute runs the sweep on the databases dbs and writes what c asks for.
 func execute(ctx context.Context, c config, dbs databases, args []string, stdout, stderr io.Writer) error {
-	direct := dbs.primary
-	dbs, closeProxies, err := delayed(dbs, c.rtt)
+	r, err := delayed(dbs, c.rtt, c.rttVia, c.pgbench)
 	if err != nil {
 		return err
 	}
-	defer closeProxies()
-	net, err := network(ctx, c.rtt, direct, dbs.primary)
+	defer r.close()
+	c.pgbenchConn = r.pgbench
+	net, err := network(ctx, c.rtt, dbs.primary, r)
 	if err != nil {
 		return err
 	}
 	if c.rtt > 0 && !c.json {
 		fmt.Fprintf(stdout, "network: %s\n", net)
 	}
-	pool, err := newPool(ctx, dbs.primary, slices.Max(c.workers))
+	pool, err := newPool(ctx, r.dbs.primary, slices.Max(c.workers), r.dial)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	standby, err := bindStandby(ctx, &c, dbs.standby)
+	standby, err := bindStandby(ctx, &c, r)
 	if err != nil {
 		return err
 	}
@@ -181,16 +182,16 @@ func execute(ctx context.Context, c config, dbs databases, args []string, stdout
 	return violations(all)
 }
 
-// bindStandby opens a pool on the standby, if c's implementations need one, with a connection open per worker,
+// bindStandby opens a pool on r's standby, if c's implementations need one, with a connection open per worker,
 // and gives it to them. It returns nil when no implementation needs a standby.
-func bindStandby(ctx context.Context, c *config, connString string) (*pgxpool.Pool, error) {
+func bindStandby(ctx context.Context, c *config, r route) (*pgxpool.Pool, error) {
 	if !c.needsReplica() {
 		return nil, nil
 	}
-	if connString == "" {
+	if r.dbs.standby == "" {
 		return nil, errors.New("txbench: the pgxact-replica implementations need a standby, and none was started")
 	}
-	standby, err := newPool(ctx, connString, slices.Max(c.workers))
+	standby, err := newPool(ctx, r.dbs.standby, slices.Max(c.workers), r.dial)
 	if err != nil {
 		return nil, err
 	}
@@ -294,13 +295,17 @@ func sweep(ctx context.Context, c config, pool, standby *pgxpool.Pool, name stri
 	return all, nil
 }
 
-// newPool gives every worker a connection of its own, whatever the implementation.
-func newPool(ctx context.Context, connString string, maxConns int) (*pgxpool.Pool, error) {
+// newPool gives every worker a connection of its own, whatever the implementation, dialed with dial (nil: pgconn's
+// own).
+func newPool(ctx context.Context, connString string, maxConns int, dial pgconn.DialFunc) (*pgxpool.Pool, error) {
 	config, err := pgxpool.ParseConfig(connString)
 	if err != nil {
 		return nil, fmt.Errorf("txbench: %w", err)
 	}
 	config.MaxConns = int32(maxConns)
+	if dial != nil {
+		config.ConnConfig.DialFunc = dial
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, config)
 	if err != nil {
 		return nil, fmt.Errorf("txbench: %w", err)
