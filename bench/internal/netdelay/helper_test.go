@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -71,6 +72,21 @@ func roundTrip(t *testing.T, c net.Conn, msg []byte) time.Duration {
 	require.NoError(t, err)
 	require.Equal(t, msg, back)
 	return time.Since(began)
+}
+
+// requireRoundTrips times 40 round trips of a small message on c: none may be faster than rtt (give or take the
+// timer's early aim), and the median must stay within a millisecond of it, as on an idle machine.
+func requireRoundTrips(t *testing.T, c net.Conn, rtt time.Duration) {
+	t.Helper()
+	var took []time.Duration
+	for range 40 {
+		took = append(took, roundTrip(t, c, []byte("ping")))
+	}
+	slices.Sort(took)
+	median := took[len(took)/2]
+	t.Logf("rtt %v: min %v, median %v, max %v", rtt, took[0], median, took[len(took)-1])
+	require.GreaterOrEqual(t, took[0], rtt*9/10, "a round trip was faster than the delay")
+	require.Less(t, median, rtt+time.Millisecond)
 }
 
 // settledGoroutines waits up to 5s for the number of goroutines to fall to at most n and returns the last count.
