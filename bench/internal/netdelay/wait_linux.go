@@ -12,7 +12,8 @@ import (
 // waiter sleeps until a given time, to within some tens of microseconds, on a timerfd that Go's network poller
 // watches, so that a sleeping waiter holds no thread. It belongs to one goroutine.
 type waiter struct {
-	f *os.File // nil if the timerfd could not be made: then Go's timers, about a millisecond coarse
+	f   *os.File        // nil if the timerfd could not be made: then Go's timers, about a millisecond coarse
+	raw syscall.RawConn // f's, made once: SyscallConn allocates
 }
 
 type itimerspec struct {
@@ -24,7 +25,13 @@ func newWaiter() *waiter {
 	if errno != 0 {
 		return &waiter{}
 	}
-	return &waiter{f: os.NewFile(fd, "timerfd")}
+	f := os.NewFile(fd, "timerfd")
+	raw, err := f.SyscallConn()
+	if err != nil {
+		_ = f.Close()
+		return &waiter{}
+	}
+	return &waiter{f: f, raw: raw}
 }
 
 // waitUntil returns at due, give or take the timer's jitter: it aims early by the timer's typical lateness.
@@ -33,17 +40,27 @@ func (w *waiter) waitUntil(due time.Time) {
 	if d <= 0 {
 		return
 	}
-	if w.f == nil || !w.arm(d) {
+	if w.f == nil || !w.sleep(d) {
 		time.Sleep(d)
-		return
 	}
-	w.await()
 }
 
-// await reads the timer's expiration count, which blocks until it has fired.
-func (w *waiter) await() {
-	var expirations [8]byte
-	_, _ = w.f.Read(expirations[:])
+// sleep arms the timer for d and waits until it fires, reporting false if the timer could not be used. It arms the
+// timer only once the poller is ready to report it, so that the first attempt to read the expiration count is not
+// one that would fail with EAGAIN: two system calls a wait, not three (a wait per write, on the benchmark's CPUs).
+func (w *waiter) sleep(d time.Duration) bool {
+	armed, ok := false, false
+	err := w.raw.Read(func(fd uintptr) bool {
+		if !armed {
+			armed = true
+			ok = settime(fd, d)
+			return !ok // not armed: nothing will fire, stop here
+		}
+		var expirations [8]byte
+		_, _, errno := syscall.Syscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&expirations[0])), 8)
+		return errno != syscall.EAGAIN
+	})
+	return err == nil && ok
 }
 
 // lateness measures the timer with calibrationSleeps sleeps of calibrationSleep, and trusts at most maxLateness.
@@ -64,28 +81,20 @@ var lateness = sync.OnceValue(func() time.Duration {
 	var late []time.Duration
 	for range calibrationSleeps {
 		began := time.Now()
-		if !w.arm(calibrationSleep) {
+		if !w.sleep(calibrationSleep) {
 			return 0
 		}
-		w.await()
 		late = append(late, time.Since(began)-calibrationSleep)
 	}
 	slices.Sort(late)
 	return min(max(late[len(late)/2], 0), maxLateness)
 })
 
-// arm sets the timer to fire once, d from now.
-func (w *waiter) arm(d time.Duration) bool {
+// settime sets the timer fd to fire once, d from now.
+func settime(fd uintptr, d time.Duration) bool {
 	spec := itimerspec{value: syscall.NsecToTimespec(d.Nanoseconds())}
-	raw, err := w.f.SyscallConn()
-	if err != nil {
-		return false
-	}
-	var errno syscall.Errno
-	err = raw.Control(func(fd uintptr) {
-		_, _, errno = syscall.Syscall6(syscall.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&spec)), 0, 0, 0)
-	})
-	return err == nil && errno == 0
+	_, _, errno := syscall.Syscall6(syscall.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&spec)), 0, 0, 0)
+	return errno == 0
 }
 
 func (w *waiter) close() {
