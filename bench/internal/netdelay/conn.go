@@ -17,8 +17,9 @@ import (
 //
 // Writes sent back to back without a read between them (a pipeline flushed in parts) are not delayed again one after
 // the other: a write goes out as late after the one before it as the writer came back to write it, so a burst costs
-// one round trip, as on a link. A Conn is safe for one reader and one writer at a time, as net.Conn is used; Close
-// may be called at any time.
+// one round trip, as on a link. Make one with Delay or Dialer; the zero value is not usable. Its methods are safe for
+// concurrent use, as net.Conn's are: writes are serialised, and Close waits for a write still in its delay (at most
+// one round trip), which then fails on the closed socket.
 type Conn struct {
 	net.Conn
 	rtt time.Duration
