@@ -1,9 +1,7 @@
 package netdelay_test
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"net"
 	"testing"
 	"time"
@@ -41,21 +39,7 @@ func TestDelayedConnPipelinedWritesCostOneRoundTrip(t *testing.T) {
 	const rtt = 20 * time.Millisecond
 	c := dialDelayed(t, startEcho(t), rtt)
 	for range 2 { // the second burst follows a read: it must pay its own round trip, not ride on the first's
-		var sent bytes.Buffer
-		began := time.Now()
-		for i := range 50 {
-			msg := []byte{byte(i), 'x'}
-			sent.Write(msg)
-			_, err := c.Write(msg)
-			require.NoError(t, err)
-		}
-		back := make([]byte, sent.Len())
-		_, err := io.ReadFull(c, back)
-		require.NoError(t, err)
-		took := time.Since(began)
-		require.Equal(t, sent.Bytes(), back)
-		require.GreaterOrEqual(t, took, rtt)
-		require.Less(t, took, 3*rtt, "the writes were delayed one after another")
+		requireOneRoundTripBurst(t, c, rtt, 50)
 	}
 }
 

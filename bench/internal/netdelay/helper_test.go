@@ -1,6 +1,7 @@
 package netdelay_test
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -87,6 +88,27 @@ func requireRoundTrips(t *testing.T, c net.Conn, rtt time.Duration) {
 	t.Logf("rtt %v: min %v, median %v, max %v", rtt, took[0], median, took[len(took)-1])
 	require.GreaterOrEqual(t, took[0], rtt*9/10, "a round trip was faster than the delay")
 	require.Less(t, median, rtt+time.Millisecond)
+}
+
+// requireOneRoundTripBurst writes n small messages back to back on c, then reads them all back: they must come in
+// order, after at least rtt and well before they would if each had been delayed after the one before.
+func requireOneRoundTripBurst(t *testing.T, c net.Conn, rtt time.Duration, n int) {
+	t.Helper()
+	var sent bytes.Buffer
+	began := time.Now()
+	for i := range n {
+		msg := []byte{byte(i), byte(i >> 8), 'x'}
+		sent.Write(msg)
+		_, err := c.Write(msg)
+		require.NoError(t, err)
+	}
+	back := make([]byte, sent.Len())
+	_, err := io.ReadFull(c, back)
+	require.NoError(t, err)
+	took := time.Since(began)
+	require.Equal(t, sent.Bytes(), back)
+	require.GreaterOrEqual(t, took, rtt)
+	require.Less(t, took, 3*rtt, "the writes were delayed one after another")
 }
 
 // settledGoroutines waits up to 5s for the number of goroutines to fall to at most n and returns the last count.

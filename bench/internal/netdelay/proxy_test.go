@@ -33,22 +33,7 @@ func TestRoundTripTakesTheRequestedTime(t *testing.T) {
 func TestPipelinedWritesArriveTogetherAndInOrder(t *testing.T) {
 	const rtt = 20 * time.Millisecond
 	p := startProxy(t, startEcho(t), rtt)
-	c := dial(t, p)
-	var sent bytes.Buffer
-	began := time.Now()
-	for i := range 100 {
-		msg := []byte{byte(i), byte(i >> 8), 'x'}
-		sent.Write(msg)
-		_, err := c.Write(msg)
-		require.NoError(t, err)
-	}
-	back := make([]byte, sent.Len())
-	_, err := io.ReadFull(c, back)
-	require.NoError(t, err)
-	took := time.Since(began)
-	require.Equal(t, sent.Bytes(), back)
-	require.GreaterOrEqual(t, took, rtt)
-	require.Less(t, took, 3*rtt, "the writes were delayed one after another")
+	requireOneRoundTripBurst(t, dial(t, p), rtt, 100)
 }
 
 // A stream larger than the queue and the socket buffers comes through whole and in order.
