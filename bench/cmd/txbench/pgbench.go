@@ -20,9 +20,10 @@ const (
 	pgbenchPipeline = "pgbench-pipeline"
 )
 
-// runPgbench runs the pgbench program with workers clients on pool's database (through c.pgbenchConn, the same
-// database behind a proxy, when -rtt-via client delays the pool's connections in a way pgbench cannot use): its builtin tpcb-like script, then the same transaction in one pipeline, each for c.duration in
-// one go, with w's Reset before and Check after, as for a slice.
+// runPgbench runs the pgbench program with workers clients on pool's database: its builtin tpcb-like script, then
+// the same transaction in one pipeline, each for c.duration in one go, with w's Reset before and Check after, as for
+// a slice. It connects as the pool does, or through c.pgbenchConn when that is set: the same database behind a proxy,
+// when -rtt-via client delays the pool's connections in a way a C program cannot use.
 func runPgbench(ctx context.Context, c config, pool *pgxpool.Pool, w workload.Workload, workers int) ([]harness.Result, error) {
 	client, err := pgbench.For(ctx, pool)
 	if err != nil {

@@ -39,8 +39,10 @@ func Delay(c net.Conn, rtt time.Duration) (*Conn, error) {
 	if rtt < 0 {
 		return nil, fmt.Errorf("netdelay: negative round-trip time %v", rtt)
 	}
-	return &Conn{Conn: c, rtt: rtt, w: newWaiter()}, nil
+	return newConn(c, rtt), nil
 }
+
+func newConn(c net.Conn, rtt time.Duration) *Conn { return &Conn{Conn: c, rtt: rtt, w: newWaiter()} }
 
 // Write waits out the rest of the round trip, then writes b.
 func (c *Conn) Write(b []byte) (int, error) {
@@ -96,6 +98,6 @@ func Dialer(rtt time.Duration, dial DialFunc) (DialFunc, error) {
 		if err != nil {
 			return nil, err
 		}
-		return Delay(c, rtt)
+		return newConn(c, rtt), nil // rtt was checked above: nothing can fail here and leave c open
 	}, nil
 }
