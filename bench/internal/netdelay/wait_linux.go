@@ -58,6 +58,8 @@ func (w *waiter) sleep(d time.Duration) bool {
 		}
 		var expirations [8]byte
 		_, _, errno := syscall.Syscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&expirations[0])), 8)
+		// Only EAGAIN waits again. Any other outcome ends the wait, EINTR included: the timer may have fired unread, and
+		// the poller, edge-triggered, would not report it twice.
 		return errno != syscall.EAGAIN
 	})
 	return err == nil && ok
