@@ -43,6 +43,7 @@ type wire struct {
 	sqls    []string // the round trip being built
 	args    [][]any
 	res     wireResults // the results of the round trip in flight: one round trip at a time, as on the connection
+	rows    wireRows    // the rows of the result being read: one result at a time (see wireRows)
 }
 
 // prepared is one statement prepared on the connection, in the wire's recency ring.
@@ -144,7 +145,8 @@ func (r *wireResults) Query() (pgx.Rows, error) {
 	if err != nil {
 		return nil, err
 	}
-	return pgx.RowsFromResultReader(r.w.types, rr), nil
+	r.w.rows.reset(r.w.types, rr)
+	return &r.w.rows, nil
 }
 
 func (r *wireResults) Close() error {
