@@ -46,6 +46,13 @@ func TestWireRowsReadAsPgxDoes(t *testing.T) {
 		err := r.Scan(&p)
 		return p, err
 	}
+	byName := func(r pgx.CollectableRow) (any, error) {
+		return pgx.RowToStructByName[struct {
+			ID   int
+			Word string
+		}](r)
+	}
+	asMap := func(r pgx.CollectableRow) (any, error) { return pgx.RowToMap(r) }
 	// Scans odd values into an int64 and even ones into an int32: the destination type changes between rows.
 	alternate := func(r pgx.CollectableRow) (any, error) {
 		var wide int64
@@ -70,6 +77,9 @@ func TestWireRowsReadAsPgxDoes(t *testing.T) {
 		{name: "no row", sql: "SELECT 1 WHERE false", read: asInt},
 		{name: "destination type changes between rows", sql: "SELECT g FROM generate_series(1, 6) g", read: alternate},
 		{name: "a RowScanner", sql: "SELECT 3::int, 'z'::text", read: asPair},
+		{name: "a struct by column name", sql: "SELECT 'v'::text AS word, 8::int AS id", read: byName},
+		{name: "a map by column name", sql: "SELECT 9::int AS id, NULL::text AS word", read: asMap},
+		{name: "a struct missing a column", sql: "SELECT 8::int AS id", read: byName, fails: true},
 		{name: "a value that does not fit", sql: "SELECT 'x'::text AS word", read: asInt, fails: true},
 		{name: "fewer destinations than columns", sql: "SELECT 1, 2", read: asInt, fails: true},
 		{name: "a NULL into an int", sql: "SELECT NULL::int AS gone", read: asInt, fails: true},
