@@ -31,9 +31,25 @@ func TestEveryWorkloadKeepsItsInvariantWithEverySafeImplementation(t *testing.T)
 				require.Positive(t, r.Commits, "%s committed nothing: %v", r.Impl, r.TopErrorKinds())
 				require.GreaterOrEqual(t, r.Attempts, r.Commits+r.Errors, r.Impl)
 				require.Len(t, r.Latencies, int(r.Commits), r.Impl)
+				requireRoundsAddUp(t, r, 3)
 				t.Logf("%-16s commits=%5d attempts=%5d errors=%4d p50=%v p99=%v %v", r.Impl, r.Commits, r.Attempts,
 					r.Errors, r.Percentile(50), r.Percentile(99), r.TopErrorKinds())
 			}
 		})
 	}
+}
+
+// requireRoundsAddUp checks that r has one round per slice and that they add up to its totals.
+func requireRoundsAddUp(t *testing.T, r harness.Result, rounds int) {
+	t.Helper()
+	require.Len(t, r.Rounds, rounds, r.Impl)
+	var commits int64
+	var elapsed time.Duration
+	for _, rd := range r.Rounds {
+		require.Positive(t, rd.Elapsed, r.Impl)
+		commits += rd.Commits
+		elapsed += rd.Elapsed
+	}
+	require.Equal(t, r.Commits, commits, r.Impl)
+	require.Equal(t, r.Elapsed, elapsed, r.Impl)
 }

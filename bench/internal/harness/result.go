@@ -28,6 +28,23 @@ type Result struct {
 	InvariantOK bool
 	Violation   string           // the first invariant violation, if any
 	Counts      map[string]int64 // what a workload.Counter counted in its slices; nil for other workloads
+	Rounds      []Round          // one per slice, in the order the rounds ran: the noise of a ratio between implementations
+}
+
+// Round is what one slice of a Result measured. The implementations of a cell run their slices of a round one
+// after another, so round i of each saw about the same machine, and the spread of a ratio over the rounds shows how
+// much of it is noise.
+type Round struct {
+	Elapsed time.Duration
+	Commits int64
+}
+
+// CommitsPerSec is the slice's goodput.
+func (r Round) CommitsPerSec() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Commits) / r.Elapsed.Seconds()
 }
 
 // CommitsPerSec is the goodput.

@@ -40,6 +40,7 @@ func (t *tally) add(o *tally) {
 }
 
 func (t *tally) addTo(r *Result) {
+	r.Rounds = append(r.Rounds, Round{Elapsed: t.elapsed, Commits: t.commits})
 	r.Elapsed += t.elapsed
 	r.Commits += t.commits
 	r.Attempts += t.attempts

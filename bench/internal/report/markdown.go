@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 
 	"github.com/pgxact/pgxact/bench/internal/harness"
@@ -87,15 +88,22 @@ func writeRatios(b *bufio.Writer, results []harness.Result) {
 	}
 	fmt.Fprintf(b, "## pgxact relative to the others\n\n")
 	fmt.Fprintf(b, "Each cell is pgxact's figure divided by the column's: commits/s (higher is better for pgxact), "+
-		"then p99 latency (lower is better for pgxact). The last column is pgxact's commits/s relative to its own at "+
-		"4 workers.\n\n")
+		"then p99 latency (lower is better for pgxact). In brackets after a commits/s ratio, the lowest and highest "+
+		"of the same ratio in single rounds (the implementations ran round by round, interleaved): how much of it is "+
+		"noise. The last column is pgxact's commits/s relative to its own at 4 workers.\n\n")
 	fmt.Fprintf(b, "| workload | workers | %s | %s | pgxact vs 4 workers |\n",
 		strings.Join(prefixed(others, "commits/s vs "), " | "), strings.Join(prefixed(others, "p99 vs "), " | "))
 	fmt.Fprintf(b, "|---|--:|%s--:|\n", strings.Repeat("--:|", 2*len(others)))
 	_ = eachReference(results, func(wl string, n int, ref harness.Result, rs []harness.Result) error {
 		var cells []string
 		for _, o := range others {
-			cells = append(cells, ratio(ref.CommitsPerSec(), valueOf(rs, o, n, harness.Result.CommitsPerSec)))
+			cell := ratio(ref.CommitsPerSec(), valueOf(rs, o, n, harness.Result.CommitsPerSec))
+			if other, ok := find(rs, o, n); ok {
+				if lo, hi, ok := spread(ref, other); ok {
+					cell += fmt.Sprintf(" (%.2f–%.2f)", lo, hi)
+				}
+			}
+			cells = append(cells, cell)
 		}
 		for _, o := range others {
 			cells = append(cells, ratio(ms(ref, 99), valueOf(rs, o, n, func(r harness.Result) float64 { return ms(r, 99) })))
@@ -122,6 +130,24 @@ func eachReference(results []harness.Result, f func(wl string, n int, ref harnes
 		}
 	}
 	return nil
+}
+
+// spread is the lowest and highest ratio of a's commits/s to b's in the rounds both ran, round i to round i; ok is
+// false with fewer than two such rounds, or when b committed nothing in one of them.
+func spread(a, b harness.Result) (lo, hi float64, ok bool) {
+	n := min(len(a.Rounds), len(b.Rounds))
+	if n < 2 {
+		return 0, 0, false
+	}
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for i := range n {
+		x, y := a.Rounds[i].CommitsPerSec(), b.Rounds[i].CommitsPerSec()
+		if y <= 0 {
+			return 0, 0, false
+		}
+		lo, hi = min(lo, x/y), max(hi, x/y)
+	}
+	return lo, hi, true
 }
 
 func ratio(a, b float64) string {

@@ -81,3 +81,39 @@ func TestPgbenchRunsAreComparedWithPgxact(t *testing.T) {
 	require.Contains(t, md.String(), "- "+want)
 	require.Contains(t, md.String(), "between \\startpipeline and \\endpipeline")
 }
+
+// withRounds gives r one round of a second per commit count, and the totals they add up to.
+func withRounds(r harness.Result, commits ...int64) harness.Result {
+	r.Rounds, r.Commits, r.Elapsed = nil, 0, 0
+	for _, c := range commits {
+		r.Rounds = append(r.Rounds, harness.Round{Elapsed: time.Second, Commits: c})
+		r.Commits += c
+		r.Elapsed += time.Second
+	}
+	return r
+}
+
+func TestMarkdownShowsTheSpreadOfEachRatioOverRounds(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		pgxact   []int64
+		pgx      []int64
+		wantCell string
+	}{
+		{name: "lowest and highest round", pgxact: []int64{100, 120, 90}, pgx: []int64{100, 80, 100},
+			wantCell: "| transfer | 4 | 1.11× (0.90–1.50) |"},
+		{name: "one round has no spread", pgxact: []int64{100}, pgx: []int64{50}, wantCell: "| transfer | 4 | 2.00× |"},
+		{name: "a round where pgx committed nothing", pgxact: []int64{100, 100}, pgx: []int64{50, 0},
+			wantCell: "| transfer | 4 | 4.00× |"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			rs := []harness.Result{
+				withRounds(result("pgxact", 4, 0, time.Millisecond), c.pgxact...),
+				withRounds(result("pgx", 4, 0, time.Millisecond), c.pgx...),
+			}
+			var buf bytes.Buffer
+			require.NoError(t, report.WriteMarkdown(&buf, report.Meta{}, rs, false))
+			require.Contains(t, buf.String(), c.wantCell)
+		})
+	}
+}
