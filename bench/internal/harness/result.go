@@ -28,7 +28,7 @@ type Result struct {
 	InvariantOK bool
 	Violation   string           // the first invariant violation, if any
 	Counts      map[string]int64 // what a workload.Counter counted in its slices; nil for other workloads
-	Rounds      []Round          // one per slice, in the order the rounds ran: the noise of a ratio between implementations
+	Rounds      []Round          // one per slice, in the order they ran (see Round)
 }
 
 // Round is what one slice of a Result measured. The implementations of a cell run their slices of a round one

@@ -98,7 +98,7 @@ func writeRatios(b *bufio.Writer, results []harness.Result) {
 		var cells []string
 		for _, o := range others {
 			cell := ratio(ref.CommitsPerSec(), valueOf(rs, o, n, harness.Result.CommitsPerSec))
-			if other, ok := find(rs, o, n); ok {
+			if other, ok := find(rs, o, n); ok && cell != "–" {
 				if lo, hi, ok := spread(ref, other); ok {
 					cell += fmt.Sprintf(" (%.2f–%.2f)", lo, hi)
 				}
