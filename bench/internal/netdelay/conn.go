@@ -36,8 +36,8 @@ type Conn struct {
 
 // Delay returns c with every write delayed by rtt as described at Conn. rtt must not be negative.
 func Delay(c net.Conn, rtt time.Duration) (*Conn, error) {
-	if rtt < 0 {
-		return nil, fmt.Errorf("netdelay: negative round-trip time %v", rtt)
+	if err := checkRTT(rtt); err != nil {
+		return nil, err
 	}
 	return newConn(c, rtt), nil
 }
@@ -85,8 +85,8 @@ type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 // address that is not a loopback IP literal (errors.Is(err, ErrNotLoopback)): the delay is a benchmark's stand-in
 // for a network, never a way to reach one.
 func Dialer(rtt time.Duration, dial DialFunc) (DialFunc, error) {
-	if rtt < 0 {
-		return nil, fmt.Errorf("netdelay: negative round-trip time %v", rtt)
+	if err := checkRTT(rtt); err != nil {
+		return nil, err
 	}
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		if network != "unix" {
@@ -100,4 +100,12 @@ func Dialer(rtt time.Duration, dial DialFunc) (DialFunc, error) {
 		}
 		return newConn(c, rtt), nil // rtt was checked above: nothing can fail here and leave c open
 	}, nil
+}
+
+// checkRTT refuses a negative round-trip time.
+func checkRTT(rtt time.Duration) error {
+	if rtt < 0 {
+		return fmt.Errorf("netdelay: negative round-trip time %v", rtt)
+	}
+	return nil
 }

@@ -38,8 +38,8 @@ func Start(target string, rtt time.Duration) (*Proxy, error) {
 	if err := checkLoopback(target); err != nil {
 		return nil, err
 	}
-	if rtt < 0 {
-		return nil, fmt.Errorf("netdelay: negative round-trip time %v", rtt)
+	if err := checkRTT(rtt); err != nil {
+		return nil, err
 	}
 	ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {

@@ -97,11 +97,10 @@ func writeRatios(b *bufio.Writer, results []harness.Result) {
 	_ = eachReference(results, func(wl string, n int, ref harness.Result, rs []harness.Result) error {
 		var cells []string
 		for _, o := range others {
-			cell := ratio(ref.CommitsPerSec(), valueOf(rs, o, n, harness.Result.CommitsPerSec))
-			if other, ok := find(rs, o, n); ok && cell != "–" {
-				if lo, hi, ok := spread(ref, other); ok {
-					cell += fmt.Sprintf(" (%.2f–%.2f)", lo, hi)
-				}
+			other, _ := find(rs, o, n) // none: the zero Result, which committed nothing
+			cell := ratio(ref.CommitsPerSec(), other.CommitsPerSec())
+			if lo, hi, ok := spread(ref, other); ok && cell != "–" {
+				cell += fmt.Sprintf(" (%.2f–%.2f)", lo, hi)
 			}
 			cells = append(cells, cell)
 		}
