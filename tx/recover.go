@@ -12,7 +12,8 @@ import (
 //
 // Errors that doom the whole transaction are not recovered, because the transaction cannot go on after them:
 // serialization failures and deadlocks (the snapshot and SSI predicate locks outlive the savepoint; only a restart of
-// the whole transaction helps), lost connections, cancelled contexts, and invalid input.
+// the whole transaction helps), lost connections, cancelled contexts, invalid input, and ErrTxControl (the transaction
+// ended inside t: there is no savepoint left to go back to).
 func Recover[T any](t Tx[T], f func(error) Tx[T]) Tx[T] {
 	if f == nil {
 		return Fail[T](invalid("Recover with a nil function"))
@@ -27,7 +28,8 @@ func Recover[T any](t Tx[T], f func(error) Tx[T]) Tx[T] {
 }
 
 func recoverable(err error) bool {
-	if errors.Is(err, ErrInvalid) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, ErrInvalid) || errors.Is(err, ErrTxControl) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
 	return !retry.Classify(retry.Uncommitted(err)).TransactionFatal()

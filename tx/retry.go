@@ -40,7 +40,7 @@ func Retry[T any](p retry.Policy, t Tx[T]) Tx[T] {
 				return v, err
 			}
 			if !sleep(ctx, next) {
-				return v, err
+				return v, interrupted(n+1, ctx.Err(), err)
 			}
 			delay = next
 		}

@@ -59,11 +59,8 @@ func runAttempts[T any](ctx context.Context, r *runner, t Tx[T], start time.Time
 			return zero, n - 1, fmt.Errorf("tx: before attempt %d: %w", n, err)
 		}
 		gctx, release, err := r.admit(ctx, n)
-		if err != nil { // ctx ended while the attempt waited for its turn: report what made it wait
-			if lastErr == nil {
-				lastErr = fmt.Errorf("tx: before attempt %d: %w", n, err)
-			}
-			return zero, n - 1, lastErr
+		if err != nil { // ctx ended while the attempt waited for its turn: report that, and what made it wait
+			return zero, n - 1, interrupted(n, err, lastErr)
 		}
 		defer release() // on a panic in the attempt; otherwise it was released already, and this does nothing
 		actx := r.cfg.observer.StartAttempt(gctx, n)
@@ -88,10 +85,19 @@ func runAttempts[T any](ctx context.Context, r *runner, t Tx[T], start time.Time
 			return zero, n, r.final(err, n, start)
 		}
 		if !sleep(ctx, next) {
-			return zero, n, err
+			return zero, n, interrupted(n+1, ctx.Err(), err)
 		}
 		delay, lastErr = next, err
 	}
+}
+
+// interrupted is the error of a run whose ctx ended before attempt n could begin: errors.Is reaches both ctx's
+// error and the failure of the attempt before, if there was one.
+func interrupted(n int, ctxErr, last error) error {
+	if last == nil {
+		return fmt.Errorf("tx: before attempt %d: %w", n, ctxErr)
+	}
+	return fmt.Errorf("tx: before attempt %d: %w (attempt %d: %w)", n, ctxErr, n-1, last)
 }
 
 // admit lets attempt n begin. It waits at the policy's Gate, which lets first attempts through at once unless

@@ -41,6 +41,38 @@ func TestCancelledContext(t *testing.T) {
 		requireNoAcquired(t, pool)
 		require.Zero(t, count(t, pool, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'"))
 	})
+	t.Run("during a pause between attempts: both the cancellation and the last failure are reachable", func(t *testing.T) {
+		pause := retry.WithBackoff(retry.Constant(5 * time.Second))
+		serialization := &pgconn.PgError{Code: "40001", Message: "synthetic"}
+		busy := &pgconn.PgError{Code: "55P03", Message: "synthetic"}
+		cases := []struct {
+			name string
+			run  func(ctx context.Context) error
+			last *pgconn.PgError
+		}{
+			{"Run's backoff", func(ctx context.Context) error {
+				_, err := tx.Run(ctx, pool, tx.Fail[int](serialization), tx.WithPolicy(retry.New(retry.On(retry.Serialization), pause)))
+				return err
+			}, serialization},
+			{"a scoped Retry's backoff", func(ctx context.Context) error {
+				_, err := tx.Run(ctx, pool, tx.Retry(retry.New(retry.On(retry.LockNotAvailable), pause), tx.Fail[int](busy)))
+				return err
+			}, busy},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				time.AfterFunc(100*time.Millisecond, cancel)
+				start := time.Now()
+				err := c.run(ctx)
+				require.Less(t, time.Since(start), 4*time.Second, "the pause ended with ctx, not after its 5 s")
+				require.ErrorIs(t, err, context.Canceled)
+				require.ErrorIs(t, err, c.last)
+				requireNoAcquired(t, pool)
+			})
+		}
+	})
 	t.Run("before Run: nothing happens", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pgxact/pgxact/retry"
 	"github.com/pgxact/pgxact/tx"
 )
 
@@ -27,6 +28,32 @@ func TestTxControlInFuncSQL(t *testing.T) {
 			})
 			_, err = tx.Run(ctx, pool, tx.Then(tx.Exec("INSERT INTO ctl VALUES (1)"), work))
 			require.ErrorIs(t, err, tx.ErrTxControl)
+			requireNoAcquired(t, pool)
+		})
+	}
+}
+
+// TestTxControlUnderASavepoint: a COMMIT in user SQL under Recover, Nested or Retry ends the transaction and with it
+// the savepoint; the error must stay ErrTxControl, not become a recovery or a failed ROLLBACK TO.
+func TestTxControlUnderASavepoint(t *testing.T) {
+	fallback := func(error) tx.Tx[pgconn.CommandTag] { return note("fallback") }
+	cases := []struct {
+		name string
+		wrap func(tx.Tx[pgconn.CommandTag]) tx.Tx[pgconn.CommandTag]
+	}{
+		{"Recover", func(w tx.Tx[pgconn.CommandTag]) tx.Tx[pgconn.CommandTag] { return tx.Recover(w, fallback) }},
+		{"Nested", tx.Nested[pgconn.CommandTag]},
+		{"Retry", func(w tx.Tx[pgconn.CommandTag]) tx.Tx[pgconn.CommandTag] {
+			return tx.Retry(retry.New(retry.On(retry.LockNotAvailable)), w)
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			pool := newPool(t, 1)
+			work := tx.Then(note("before"), c.wrap(tx.Then(note("inner"), tx.Exec("COMMIT"))))
+			_, err := tx.Run(ctxT(t), pool, work)
+			require.ErrorIs(t, err, tx.ErrTxControl)
+			require.NotContains(t, notes(t, pool), "fallback")
 			requireNoAcquired(t, pool)
 		})
 	}
