@@ -3,11 +3,13 @@ package tx_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pgxact/pgxact/retry"
@@ -186,4 +188,74 @@ func TestRecoverFromAServerErrorThenCommit(t *testing.T) {
 	_, err := tx.Run(ctxT(t), pool, work)
 	require.NoError(t, err)
 	require.Equal(t, []string{"outer"}, notes(t, pool))
+}
+
+// TestRecoverFromAStatementThatCannotBePrepared: a statement the server refuses to prepare (an undefined table or
+// column, a syntax error) fails before it runs, in a round trip of its own when it is new to the connection. Under a
+// savepoint that must still be recoverable, whether or not the transaction had begun, in every exec mode and on
+// the runner's own wire as on pgx's batch path (a Tracer).
+func TestRecoverFromAStatementThatCannotBePrepared(t *testing.T) {
+	modes := []struct {
+		name      string
+		configure func(*pgxpool.Config)
+	}{
+		{"wire", nil},
+		{"pgx batch, tracer", func(c *pgxpool.Config) { c.ConnConfig.Tracer = &recordingTracer{} }},
+		{"describe exec", func(c *pgxpool.Config) { c.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeDescribeExec }},
+		{"exec", func(c *pgxpool.Config) { c.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec }},
+	}
+	bad := []string{
+		"SELECT count(*)::int FROM no_such_table",
+		"SELECT no_such_column FROM log",
+		"SELEC 1",
+	}
+	fallbacks := []struct {
+		name string
+		f    func(n int) tx.Tx[int]
+	}{
+		{"statement fallback", func(n int) tx.Tx[int] {
+			return tx.Map(note(fmt.Sprintf("fallback %d", n)), func(pgconn.CommandTag) int { return -1 })
+		}},
+		{"Go fallback", func(int) tx.Tx[int] { return tx.Pure(-1) }},
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			pool := wirePool(t, m.configure)
+			ctx := ctxT(t)
+			_, err := pool.Exec(ctx, "CREATE TABLE log (id serial PRIMARY KEY, note text NOT NULL UNIQUE)")
+			require.NoError(t, err)
+			n := 0
+			for _, sql := range bad {
+				for _, fb := range fallbacks {
+					for _, first := range []bool{true, false} {
+						n++
+						before := fmt.Sprintf("before %d", n)
+						var prepErr error
+						fbSeen := func(err error) tx.Tx[int] { prepErr = err; return fb.f(n) }
+						work := tx.Recover(tx.QueryOne(sql, pgx.RowTo[int]), fbSeen)
+						if !first {
+							work = tx.Then(note(before), work)
+						}
+						pool.Reset() // a fresh connection: every statement is new to it
+						after := fmt.Sprintf("after %d", n)
+						work = tx.Bind(work, func(v int) tx.Tx[int] {
+							return tx.Map(note(after), func(pgconn.CommandTag) int { return v })
+						})
+						v, err := tx.Run(ctx, pool, work, tx.WithPolicy(retry.Never()))
+						name := fmt.Sprintf("%q, %s, first step %v", sql, fb.name, first)
+						require.NoError(t, err, name)
+						require.Equal(t, -1, v, name)
+						var pgErr *pgconn.PgError
+						require.ErrorAs(t, prepErr, &pgErr, name)
+						got := notes(t, pool)
+						require.Contains(t, got, after, name)
+						if !first {
+							require.Contains(t, got, before, name)
+						}
+					}
+				}
+			}
+			requireNoAcquired(t, pool)
+		})
+	}
 }

@@ -119,6 +119,11 @@ func (s *session) sendFrom(ctx context.Context, stmts []stmt, base int) ([]any, 
 	if j < 0 {
 		return nil, err
 	}
+	if trips == 0 && s.txStatus() == 'I' && !s.closed() {
+		// BEGIN has not run: nothing of the batch has, whichever path failed to prepare it. What was pending still
+		// is, so that a savepoint around the statement is seen as never sent.
+		s.pending, s.trips = pending, trips
+	}
 	if j == 0 || s.aborted() || s.closed() {
 		// Either it is the first statement, or a failed Parse has aborted the open transaction, or pgx closed the
 		// connection (a describing mode that fails to encode arguments after queueing others, unsent, closes it):
@@ -175,8 +180,17 @@ func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []a
 			return nil, err
 		}
 	}
-	capture := s.lookNow(stmts)
 	w := s.wire(stmts)
+	if s.began() && len(s.pending) > 0 && s.mayPrepare(w, stmts) {
+		// A statement new to the connection is prepared in a round trip of its own, ahead of the batch that carries
+		// the pending statements, and a Parse that fails (an undefined table, a syntax error) aborts the open
+		// transaction. A pending SAVEPOINT must be on the server by then, or Recover, Nested and Retry would find
+		// nothing to roll back to. This costs a round trip only the first time a connection sees a statement.
+		if err := s.flush(ctx); err != nil {
+			return nil, err
+		}
+	}
+	capture := s.lookNow(stmts)
 	if w == nil && !capture && len(stmts) == 1 && len(s.pending) == 0 && plainArgs(stmts[0].args) {
 		return s.sendOne(ctx, &stmts[0], base)
 	}
@@ -233,6 +247,26 @@ func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []a
 		return res, s.readXid(br, withHist)
 	}
 	return res, nil
+}
+
+// mayPrepare reports whether sending stmts may first prepare one of them in a round trip of its own: through the
+// wire, when one is new to the connection; through a pgx.Batch, in the modes where pgx prepares or describes.
+func (s *session) mayPrepare(w *wire, stmts []stmt) bool {
+	if w != nil {
+		return w.lacks(stmts)
+	}
+	conn := s.conn
+	if conn == nil && s.tx != nil {
+		conn = s.tx.Conn()
+	}
+	if conn == nil {
+		return false
+	}
+	switch conn.Config().DefaultQueryExecMode {
+	case pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol:
+		return false // the statements are parsed in the batch itself, after the pending ones have run
+	}
+	return true
 }
 
 // unsent names the statement whose arguments pgx could not encode when a pgx.Batch failed at its first result. In the

@@ -193,6 +193,16 @@ func (w *wire) send(ctx context.Context, pc *pgconn.PgConn, sqls []string, args 
 	return &w.res, nil
 }
 
+// lacks reports whether one of stmts is not prepared on the connection yet.
+func (w *wire) lacks(stmts []stmt) bool {
+	for i := range stmts {
+		if _, ok := w.stmts[stmts[i].sql]; !ok {
+			return true
+		}
+	}
+	return false
+}
+
 // use returns the description of sql, which prepareMissing has prepared, and marks it most recently used.
 func (w *wire) use(sql string) *pgconn.StatementDescription {
 	p := w.stmts[sql]
