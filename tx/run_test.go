@@ -27,6 +27,40 @@ func TestPanicRollsBackAndPanicsAgain(t *testing.T) {
 	requireNoAcquired(t, pool)
 }
 
+// TestPanicWithRowsOpen: a panic while a result is still being read leaves the connection busy. Nothing may be
+// committed, and the connection must not come back busy and inside the transaction: a pool's is discarded, and a
+// *pgx.Conn is closed, as pgx closes one under a busy pgx.Tx.
+func TestPanicWithRowsOpen(t *testing.T) {
+	pool := newPool(t, 1)
+	ctx := ctxT(t)
+	work := tx.Then(note("before panic"), tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+		rows, err := q.Query(ctx, "SELECT generate_series(1, 100000)")
+		if err != nil {
+			return 0, err
+		}
+		rows.Next()
+		panic("user bug")
+	}))
+	t.Run("pool", func(t *testing.T) {
+		require.PanicsWithValue(t, "user bug", func() { _, _ = tx.Run(ctx, pool, work) })
+		requireNoAcquired(t, pool)
+		require.Empty(t, notes(t, pool))
+		_, err := tx.Run(ctx, pool, note("after"))
+		require.NoError(t, err)
+		require.Equal(t, []string{"after"}, notes(t, pool))
+		_, err = pool.Exec(ctx, "TRUNCATE log")
+		require.NoError(t, err)
+	})
+	t.Run("*pgx.Conn", func(t *testing.T) {
+		conn, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig.Copy())
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = conn.Close(context.Background()) })
+		require.PanicsWithValue(t, "user bug", func() { _, _ = tx.Run(ctx, conn, work) })
+		require.True(t, conn.IsClosed(), "a busy connection inside the transaction is closed, not handed back")
+		require.Empty(t, notes(t, pool))
+	})
+}
+
 func TestCancelledContext(t *testing.T) {
 	pool := newPool(t, 1)
 

@@ -687,8 +687,18 @@ func (s *session) abort(ctx context.Context) {
 		return
 	}
 	pc := s.conn.PgConn()
-	if s.conn.IsClosed() || pc.IsBusy() || pc.TxStatus() == 'I' {
-		return // closed and busy connections are discarded by their pool; idle ones have nothing to undo
+	if pc.IsBusy() {
+		// A panic left a result unread. No ROLLBACK can go out before it is, so the connection cannot be made usable
+		// again: close it, as pgx does with a busy pgx.Tx. A pool would discard it anyway; a *pgx.Conn or an Acquirer's
+		// connection would otherwise stay busy, inside the transaction, for good. The context is already done, so
+		// closing does not wait for the server.
+		closing, stop := context.WithCancel(context.Background())
+		stop()
+		_ = s.conn.Close(closing)
+		return
+	}
+	if s.conn.IsClosed() || pc.TxStatus() == 'I' {
+		return // closed connections are discarded by their pool; idle ones have nothing to undo
 	}
 	if _, err := s.conn.Exec(ctx, "ROLLBACK"); err != nil {
 		_ = s.conn.Close(ctx) // never hand back a connection that may still be inside the transaction
