@@ -3,6 +3,7 @@ package tx
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -43,30 +44,36 @@ func (h *handle) Begin(ctx context.Context) (pgx.Tx, error) {
 		return nil, pgx.ErrTxClosed
 	}
 	m := h.s.savepoint()
-	return &handle{s: h.s, sp: &m}, nil
+	child := &handle{s: h.s, sp: &m}
+	h.s.open = append(h.s.open, child)
+	return child, nil
 }
 
 func (h *handle) Commit(ctx context.Context) error {
-	if h.sp == nil {
-		return ErrTxControl
-	}
-	if h.done {
-		return pgx.ErrTxClosed
-	}
-	h.done = true
-	h.s.release(*h.sp)
-	return nil
+	return h.end((*session).release)
 }
 
 func (h *handle) Rollback(ctx context.Context) error {
+	return h.end((*session).rollbackTo)
+}
+
+// end releases or rolls back h's savepoint. Savepoints begun after h and still open end with it, innermost first,
+// as the server ends them: user code may end them in any order, and a handle ended that way is closed.
+func (h *handle) end(op func(*session, spMark)) error {
 	if h.sp == nil {
 		return ErrTxControl
 	}
 	if h.done {
 		return pgx.ErrTxClosed
 	}
-	h.done = true
-	h.s.rollbackTo(*h.sp)
+	open := h.s.open
+	i := slices.Index(open, h)
+	for j := len(open) - 1; j >= i; j-- { // i is never -1: a handle leaves open only when it is done
+		open[j].done = true
+		op(h.s, *open[j].sp)
+	}
+	clear(open[i:])
+	h.s.open = open[:i]
 	return nil
 }
 

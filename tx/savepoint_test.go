@@ -259,3 +259,53 @@ func TestRecoverFromAStatementThatCannotBePrepared(t *testing.T) {
 		})
 	}
 }
+
+// TestFuncSavepointsEndedOutOfOrder: pgx code may end its savepoints (Begin on the pgx.Tx Func gets) in any order.
+// Ending an outer one ends the inner ones with it, as on the server; the inner handle is closed afterwards.
+func TestFuncSavepointsEndedOutOfOrder(t *testing.T) {
+	insert := func(ctx context.Context, q pgx.Tx, s string) error {
+		_, err := q.Exec(ctx, "INSERT INTO log(note) VALUES ($1)", s)
+		return err
+	}
+	cases := []struct {
+		name  string
+		outer func(context.Context, pgx.Tx) error
+		want  []string
+	}{
+		{"outer rolled back", func(ctx context.Context, q pgx.Tx) error { return q.Rollback(ctx) }, []string{"top"}},
+		{"outer released", func(ctx context.Context, q pgx.Tx) error { return q.Commit(ctx) }, []string{"top", "outer", "inner"}},
+	}
+	for _, c := range cases {
+		for _, sendFirst := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, savepoints sent %v", c.name, sendFirst), func(t *testing.T) {
+				pool := newPool(t, 1)
+				work := tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+					if err := insert(ctx, q, "top"); err != nil {
+						return 0, err
+					}
+					outer, err := q.Begin(ctx)
+					require.NoError(t, err)
+					inner, err := q.Begin(ctx)
+					require.NoError(t, err)
+					if sendFirst {
+						require.NoError(t, insert(ctx, outer, "outer"))
+						require.NoError(t, insert(ctx, inner, "inner"))
+					}
+					require.NoError(t, c.outer(ctx, outer))
+					require.ErrorIs(t, inner.Commit(ctx), pgx.ErrTxClosed)
+					require.ErrorIs(t, inner.Rollback(ctx), pgx.ErrTxClosed)
+					_, err = inner.Begin(ctx)
+					require.ErrorIs(t, err, pgx.ErrTxClosed)
+					return 0, nil
+				})
+				_, err := tx.Run(ctxT(t), pool, tx.Then(work, note("after")))
+				require.NoError(t, err)
+				want := []string{"top", "after"}
+				if sendFirst {
+					want = append(c.want, "after")
+				}
+				require.Equal(t, want, notes(t, pool))
+			})
+		}
+	}
+}

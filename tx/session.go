@@ -51,6 +51,7 @@ type session struct {
 	savepoints int
 	hooks      []func(context.Context)
 	h          *handle
+	open       []*handle // savepoints begun by user pgx code (Func's Begin) and not yet ended, outermost first
 
 	trackXid bool    // false for read-only transactions, which cannot write
 	xid      int64   // the transaction's id once assigned; 0 while none is known
@@ -526,25 +527,30 @@ func (s *session) flush(ctx context.Context) error {
 func (s *session) savepoint() spMark {
 	s.savepoints++
 	m := spMark{name: "pgxact_sp_" + strconv.Itoa(s.savepoints), trips: s.trips, hooks: len(s.hooks)}
-	m.queued = len(s.pending)
 	s.pending = append(s.pending, "SAVEPOINT "+m.name)
 	return m
 }
 
 type spMark struct {
-	name   string
-	trips  int // round trips made when the savepoint was queued
-	queued int // its index in pending
-	hooks  int // AfterCommit hooks registered before it
+	name  string
+	trips int // round trips made when the savepoint was queued
+	hooks int // AfterCommit hooks registered before it
 }
 
 // sent reports whether the SAVEPOINT has reached the server.
 func (s *session) sent(m spMark) bool { return s.trips != m.trips }
 
+// queued returns the position of m's SAVEPOINT among the pending statements, or -1 when it is no longer there. It is
+// searched for, not remembered: savepoints of user pgx code (Func's Begin) can end out of order, and an outer one
+// ending first drops the inner ones with it, as on the server.
+func (s *session) queued(m spMark) int { return slices.Index(s.pending, "SAVEPOINT "+m.name) }
+
 // release ends a savepoint whose work succeeded. If nothing was sent since it was queued, it is simply dropped.
 func (s *session) release(m spMark) {
 	if !s.sent(m) {
-		s.pending = append(s.pending[:m.queued], s.pending[m.queued+1:]...)
+		if i := s.queued(m); i >= 0 {
+			s.pending = slices.Delete(s.pending, i, i+1)
+		}
 		return
 	}
 	s.pending = append(s.pending, "RELEASE SAVEPOINT "+m.name)
@@ -554,9 +560,11 @@ func (s *session) release(m spMark) {
 // queued for the next round trip: everything after the savepoint belongs to the failed work, and the server will not
 // accept other statements first anyway.
 func (s *session) rollbackTo(m spMark) {
-	s.hooks = s.hooks[:m.hooks]
+	s.hooks = s.hooks[:min(m.hooks, len(s.hooks))]
 	if !s.sent(m) {
-		s.pending = s.pending[:m.queued]
+		if i := s.queued(m); i >= 0 {
+			s.pending = s.pending[:i]
+		}
 		return
 	}
 	// Whatever is still pending was queued inside the failed scope, after the savepoint was sent.
