@@ -107,6 +107,31 @@ func TestCancelledContext(t *testing.T) {
 			})
 		}
 	})
+	t.Run("before COMMIT: rolled back, not an unknown outcome", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		// Two shapes: a write, whose id the runner has looked at, and a read whose last step is in Go, which leaves the
+		// id to COMMIT's own batch: a COMMIT that never left must not become an unknown outcome in either.
+		works := map[string]tx.Tx[int]{
+			"after a write": tx.Bind(note("cancelled before commit"), func(pgconn.CommandTag) tx.Tx[int] {
+				cancel()
+				return tx.Pure(1)
+			}),
+			"after a read": tx.Bind(tx.QueryOne("SELECT 1", pgx.RowTo[int]), func(v int) tx.Tx[int] {
+				cancel()
+				return tx.Pure(v)
+			}),
+		}
+		for name, work := range works {
+			ctx, cancel = context.WithCancel(context.Background())
+			_, err := tx.Run(ctx, pool, work)
+			require.ErrorIs(t, err, context.Canceled, name)
+			require.NotErrorIs(t, err, tx.ErrCommitUnknown, name)
+			require.Empty(t, notes(t, pool), name)
+			requireNoAcquired(t, pool)
+			cancel()
+		}
+	})
 	t.Run("before Run: nothing happens", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()

@@ -580,6 +580,11 @@ func (s *session) commit(ctx context.Context) error {
 	if err := s.checkOpen(); err != nil {
 		return err // user code ended the transaction: a COMMIT now would only draw a warning and look like success
 	}
+	if err := ctx.Err(); err != nil {
+		// pgx sends nothing on a done ctx, so COMMIT never leaves and abort rolls back. Failing here keeps that from
+		// being taken for a COMMIT whose answer was lost, which would be reported as an unknown outcome.
+		return fmt.Errorf("tx: commit not sent: %w", err)
+	}
 	if s.tx != nil {
 		return s.commitTx(ctx)
 	}
