@@ -3,6 +3,8 @@ package replica_test
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -10,7 +12,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pgxact/pgxact/internal/faultproxy"
 	"github.com/pgxact/pgxact/replica"
+	"github.com/pgxact/pgxact/retry"
 	"github.com/pgxact/pgxact/tx"
 )
 
@@ -125,6 +129,50 @@ func TestLostCommitPosition(t *testing.T) {
 	require.NotEqual(t, "FFFFFFFF/FFFFFFFF", s.Token(), "the read on the primary settled the position")
 	p.waitForReplay(t)
 	require.True(t, where(t, s, readOnly...))
+}
+
+// TestUnknownCommitReadsFromThePrimary: a write whose COMMIT outcome could not be learned may have committed, so
+// the session must read its next rows where it would see it: a replica that has not replayed it would say it is
+// not there, and a caller checking whether the write happened would apply it twice.
+func TestUnknownCommitReadsFromThePrimary(t *testing.T) {
+	p := newPair(t)
+	ctx := ctxT(t)
+	cfg := p.primary.Config()
+	proxy, err := faultproxy.Start(net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port))))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = proxy.Close() })
+	cfg.ConnConfig.Port = uint16(proxy.Port())
+	primary, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(primary.Close)
+	s := newRouter(t, primary, []*pgxpool.Pool{p.replica}).Session()
+	p.pauseReplay(t)
+
+	// COMMIT reaches the server, then every connection through the proxy is cut, the runner's status checks too.
+	var committing, cutting atomic.Bool
+	committing.Store(true)
+	proxy.SetRule(func(m faultproxy.Message) faultproxy.Action {
+		switch {
+		case !committing.Load():
+			return faultproxy.Forward
+		case cutting.Load():
+			return faultproxy.CutBefore
+		case faultproxy.IsCommit(m) && m.Type != 'P':
+			cutting.Store(true)
+			return faultproxy.CutAfter
+		}
+		return faultproxy.Forward
+	})
+	_, err = tx.Run(ctx, s, insert(42), tx.WithPolicy(retry.Never()))
+	require.ErrorIs(t, err, tx.ErrCommitUnknown)
+	committing.Store(false)
+	var n int
+	require.NoError(t, p.primary.QueryRow(ctx, "SELECT count(*) FROM items WHERE id = 42").Scan(&n))
+	require.Equal(t, 1, n, "the COMMIT went through")
+
+	seen, err := tx.Run(ctx, s, lookFor(42), readOnly...)
+	require.NoError(t, err)
+	require.Equal(t, sighting{Found: true, OnStandby: false}, seen, "read on the primary, where the write is")
 }
 
 // TestReadYourWritesUnderLoad: many sessions at once, each writing and at once reading its own rows, with live

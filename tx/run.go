@@ -176,6 +176,11 @@ func attempt[T any](ctx context.Context, r *runner, t Tx[T]) (T, []func(context.
 		err = r.resolve(ctx, s, amb)
 	}
 	if err != nil {
+		if r.recorder != nil && errors.Is(err, ErrCommitUnknown) {
+			// It may have committed: the recorder must assume the worst, or a read-your-writes read that checks
+			// whether it did could go to a replica that has not replayed it and answer "no".
+			r.recorder.RecordCommit(ctx, "")
+		}
 		return zero, nil, err
 	}
 	if r.recorder != nil && s.began() {
