@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -244,4 +246,99 @@ func TestStatusQueryRetriesAreBounded(t *testing.T) {
 			require.LessOrEqual(t, count(t, check, "SELECT count(*) FROM ledger"), 1)
 		})
 	}
+}
+
+// TestNotificationsAreNeverGuessed: a notification is delivered only if its transaction commits, yet PostgreSQL
+// gives a transaction that only notifies an id inside COMMIT. Every look before would see none, and a lost COMMIT
+// answer would pass for "wrote nothing, the result stands", read-only or not. Whatever the cut, a success must
+// mean exactly one notification, a plain failure none, and an unknown outcome at most one.
+func TestNotificationsAreNeverGuessed(t *testing.T) {
+	retrying := retry.New(retry.On(retry.ConnectionLost), retry.MaxAttempts(3), retry.WithBackoff(retry.Constant(0)))
+	notifyFunc := tx.Func(func(ctx context.Context, q pgx.Tx) (pgconn.CommandTag, error) {
+		return q.Exec(ctx, "SELECT pg_notify('pgxact_ch', $1)", "from Func")
+	})
+	cases := []struct {
+		name string
+		work tx.Tx[pgconn.CommandTag]
+		cut  faultproxy.Action
+		opts []tx.Option
+	}{
+		{"pg_notify, COMMIT never sent", tx.Exec("SELECT pg_notify('pgxact_ch', $1)", "x"), faultproxy.CutBefore,
+			[]tx.Option{tx.WithPolicy(retry.Never())}},
+		{"pg_notify, COMMIT never sent, retried", tx.Exec("SELECT pg_notify('pgxact_ch', $1)", "x"), faultproxy.CutBefore,
+			[]tx.Option{tx.WithPolicy(retrying)}},
+		{"NOTIFY, answer lost", tx.Exec("NOTIFY pgxact_ch"), faultproxy.CutAfter,
+			[]tx.Option{tx.WithPolicy(retrying)}},
+		{"read-only, COMMIT never sent", tx.Exec("SELECT pg_notify('pgxact_ch', $1)", "x"), faultproxy.CutBefore,
+			[]tx.Option{tx.ReadOnly(), tx.WithPolicy(retrying)}},
+		{"read-only, fused, answer lost", tx.Exec("SELECT pg_notify('pgxact_ch', $1)", "x"), faultproxy.CutAfter,
+			[]tx.Option{tx.ReadOnly(), tx.FuseCommit(), tx.WithPolicy(retrying)}},
+		{"Func, COMMIT never sent", notifyFunc, faultproxy.CutBefore, []tx.Option{tx.WithPolicy(retry.Never())}},
+		{"Func, answer lost", notifyFunc, faultproxy.CutAfter, []tx.Option{tx.WithPolicy(retrying)}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			pool, check, proxy := proxiedPool(t, 2)
+			ctx := ctxT(t)
+			listener := listen(t, check, "pgxact_ch")
+			var commits atomic.Int32
+			proxy.SetRule(func(m faultproxy.Message) faultproxy.Action {
+				// A Parse of COMMIT only prepares it, in a round trip of its own: the cut is for the one that runs it.
+				if faultproxy.IsCommit(m) && m.Type != 'P' && commits.Add(1) == 1 {
+					return c.cut
+				}
+				return faultproxy.Forward
+			})
+			_, err := tx.Run(ctx, pool, c.work, c.opts...)
+			proxy.SetRule(nil)
+			require.Equal(t, uint64(1), proxy.Stats().Cuts)
+			n := notifications(t, listener)
+			t.Logf("Run: %v; notifications: %d", err, n)
+			switch {
+			case err == nil:
+				require.Equal(t, 1, n, "a success delivered its notification once")
+			case errors.Is(err, tx.ErrCommitUnknown):
+				require.LessOrEqual(t, n, 1, "an unknown outcome delivered at most once: %v", err)
+			default:
+				require.Zero(t, n, "a failure delivered nothing: %v", err)
+			}
+		})
+	}
+}
+
+// listen returns a connection to check's database listening on channel. It connects to the server itself: through
+// pgbouncer's transaction pooling a LISTEN would stay on whichever server connection ran it.
+func listen(t *testing.T, check *pgxpool.Pool, channel string) *pgx.Conn {
+	t.Helper()
+	cfg := check.Config().ConnConfig.Copy()
+	if pgtest.Pooled() {
+		cluster, err := pgtest.Shared()
+		require.NoError(t, err)
+		direct, err := pgx.ParseConfig(cluster.ConnString(cfg.Database))
+		require.NoError(t, err)
+		cfg = direct
+	}
+	conn, err := pgx.ConnectConfig(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	_, err = conn.Exec(context.Background(), "LISTEN "+pgx.Identifier{channel}.Sanitize())
+	require.NoError(t, err)
+	return conn
+}
+
+// notifications counts what reaches a listener until none has come for half a second.
+func notifications(t *testing.T, conn *pgx.Conn) int {
+	t.Helper()
+	n := 0
+	for range 10 {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		_, err := conn.WaitForNotification(ctx)
+		cancel()
+		if err != nil {
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			return n
+		}
+		n++
+	}
+	return n
 }

@@ -45,6 +45,11 @@ func (s *session) sendCommitting(ctx context.Context, stmts []stmt) ([]any, erro
 	if s.conn.IsClosed() { // nothing will be sent: safe to run again on another connection
 		return nil, retry.Uncommitted(fmt.Errorf("tx: batch: %w", pgconn.ErrConnClosed))
 	}
+	for i := range stmts {
+		if stmts[i].notifies {
+			s.noteNotify() // even read-only, a lost answer may hide a delivered notification: not safe to retry
+		}
+	}
 	pending := s.pending
 	// No transaction id will be known if the answer is lost: xidStale makes resolve report ErrCommitUnknown instead
 	// of taking the transaction for one that wrote nothing.

@@ -88,6 +88,9 @@ func (h *handle) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	if err := h.ready(ctx); err != nil {
 		return errBatch{err}
 	}
+	for _, q := range b.QueuedQueries {
+		h.seen(q.SQL)
+	}
 	return h.s.q.SendBatch(ctx, b)
 }
 
@@ -116,7 +119,11 @@ func (h *handle) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 	if err := h.ready(ctx); err != nil {
 		return pgconn.CommandTag{}, err
 	}
-	if h.s.trackXid && h.s.xid == 0 && plainArgs(args) && !readsOnly(sql) {
+	notifies := mentionsNotify(sql)
+	if notifies {
+		h.s.noteNotify()
+	}
+	if h.s.trackXid && h.s.xid == 0 && plainArgs(args) && (notifies || !readsOnly(sql)) {
 		return h.s.execLooking(ctx, sql, args)
 	}
 	return h.s.q.Exec(ctx, sql, args...)
@@ -148,6 +155,7 @@ func (h *handle) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 	if err := h.ready(ctx); err != nil {
 		return nil, err
 	}
+	h.seen(sql)
 	return h.s.q.Query(ctx, sql, args...)
 }
 
@@ -155,7 +163,15 @@ func (h *handle) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 	if err := h.ready(ctx); err != nil {
 		return errRow{err}
 	}
+	h.seen(sql)
 	return h.s.q.QueryRow(ctx, sql, args...)
+}
+
+// seen notes what the text of user SQL tells the look: whether it may notify (see probe.go).
+func (h *handle) seen(sql string) {
+	if mentionsNotify(sql) {
+		h.s.noteNotify()
+	}
 }
 
 func (h *handle) Conn() *pgx.Conn {

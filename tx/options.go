@@ -37,7 +37,8 @@ func WithIsolation(level pgx.TxIsoLevel) Option {
 }
 
 // ReadOnly makes the transaction READ ONLY. Read-only transactions may be routed to replicas, and their COMMIT is
-// never ambiguous: they cannot have written anything.
+// never ambiguous: they cannot have written anything. A notification (NOTIFY, pg_notify), which PostgreSQL allows in
+// them, is the exception: a read-only transaction whose SQL mentions one is resolved like one that writes.
 func ReadOnly() Option { return func(c *config) { c.readOnly = true } }
 
 // Deferrable makes the transaction DEFERRABLE: a SERIALIZABLE READ ONLY transaction then waits for a snapshot that

@@ -19,6 +19,11 @@ package tx
 //     look while no id is known (execLooking); whatever else it does, COMMIT's batch looks too, unless an id was
 //     found, so a lost COMMIT after user code that wrote unseen is unknown, never "wrote nothing".
 //   - A read-only transaction (ReadOnly) never looks: it cannot write.
+//   - A notification (NOTIFY, pg_notify) is the exception to both rules: it is delivered only if the transaction
+//     commits, read-only or not, but takes a transaction id only inside COMMIT, so an id look before COMMIT sees
+//     none. Once a statement mentions "notify" (mentionsNotify; Func's SQL too), every round trip looks until an id is
+//     known, with xidAssignSQL, which assigns one: a lost COMMIT answer is then resolved like any write's. A
+//     notification sent where the text does not show it (a trigger, a function, Conn()) is not seen.
 //
 // Where the text is misjudged, only the place of the look moves; the runner never concludes "wrote nothing" without
 // having looked after the last statement.
@@ -52,6 +57,20 @@ func readsOnly(sql string) bool {
 		i = j
 	}
 	return !first
+}
+
+// mentionsNotify reports whether sql contains "notify" in any case: NOTIFY and pg_notify send a notification, which
+// is delivered only if the transaction commits, yet takes a transaction id only inside COMMIT. Without it a lost
+// COMMIT answer would look like a transaction that wrote nothing. A mention that sends nothing (a column named so)
+// only makes the look assign an id. It does not allocate.
+func mentionsNotify(sql string) bool {
+	const word = "notify"
+	for i := 0; i+len(word) <= len(sql); i++ {
+		if c := sql[i]; (c == 'n' || c == 'N') && equalFoldASCII(sql[i:i+len(word)], word) {
+			return true
+		}
+	}
+	return false
 }
 
 func isWordByte(c byte) bool {

@@ -31,6 +31,24 @@ type querier interface {
 // runs in nearly every transaction that writes, and server time is what saturated benchmarks are short of.
 const xidSQL = `SELECT pg_current_xact_id_if_assigned()::text::bigint`
 
+// xidAssignSQL is the look of a transaction that notifies (see probe.go): it assigns the id the notification will
+// need at COMMIT anyway, so that pg_xact_status can tell whether it was delivered.
+const xidAssignSQL = `SELECT pg_current_xact_id()::text::bigint`
+
+// xidLook is the look this session sends.
+func (s *session) xidLook() string {
+	if s.notifies {
+		return xidAssignSQL
+	}
+	return xidSQL
+}
+
+// noteNotify records that the transaction may send a notification: from then on it is looked at, read-only or not,
+// with a look that assigns an id.
+func (s *session) noteNotify() {
+	s.notifies, s.trackXid = true, true
+}
+
 // historyRowSQL reads the server's history (see history). A connection needs it once, in the batch of its first look.
 const historyRowSQL = `SELECT ` + historySQL
 
@@ -53,7 +71,8 @@ type session struct {
 	h          *handle
 	open       []*handle // savepoints begun by user pgx code (Func's Begin) and not yet ended, outermost first
 
-	trackXid bool    // false for read-only transactions, which cannot write
+	trackXid bool    // false for read-only transactions, which cannot write (unless they notify)
+	notifies bool    // a statement may have sent a notification (NOTIFY, pg_notify): see probe.go
 	xid      int64   // the transaction's id once assigned; 0 while none is known
 	hist     history // the server history xid belongs to, learned in the round trip that learned xid
 	xidStale bool    // statements ran since the last look at the xid: COMMIT looks (see probe.go)
@@ -216,7 +235,7 @@ func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []a
 		}
 		if capture {
 			withHist = s.needHistory()
-			b.Queue(xidSQL)
+			b.Queue(s.xidLook())
 			if withHist {
 				b.Queue(historyRowSQL)
 			}
@@ -319,7 +338,7 @@ func (s *session) sendWire(ctx context.Context, w *wire, stmts []stmt, capture b
 	var withHist bool
 	if capture {
 		withHist = s.needHistory()
-		w.sqls, w.args = append(w.sqls, xidSQL), append(w.args, nil)
+		w.sqls, w.args = append(w.sqls, s.xidLook()), append(w.args, nil)
 		if withHist {
 			w.sqls, w.args = append(w.sqls, historyRowSQL), append(w.args, nil)
 		}
@@ -402,11 +421,16 @@ func readStmts(br results, stmts []stmt, base int) ([]any, error) {
 // the id counts as stale until readXid has read it, so a round trip that fails before the answer is read is looked at
 // again by the next one or by COMMIT.
 func (s *session) lookNow(stmts []stmt) bool {
+	for i := range stmts {
+		if stmts[i].notifies {
+			s.noteNotify()
+		}
+	}
 	if !s.trackXid || s.xid != 0 {
 		return false
 	}
 	s.xidStale = true
-	return s.owed || s.more == 0 || mayWrite(stmts)
+	return s.notifies || s.owed || s.more == 0 || mayWrite(stmts)
 }
 
 // pgConn is the connection the session's statements go over; nil for test doubles.
@@ -435,7 +459,7 @@ func (s *session) needHistory() bool {
 // yet, and reports whether it asked for the history.
 func (s *session) queueXid(b *pgx.Batch) bool {
 	withHist := s.needHistory()
-	b.Queue(xidSQL)
+	b.Queue(s.xidLook())
 	if withHist {
 		b.Queue(historyRowSQL)
 	}
