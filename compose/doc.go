@@ -23,6 +23,9 @@
 //
 // Elements run in order, and the first failure stops the work: the server runs the statements of a round trip in
 // order and skips the rest after an error, and the transaction rolls back, so nothing of the failed run is committed.
+// A failure found on the Go side after the round trip (no row for a QueryOne, a scan error) comes after the server
+// has run the whole round trip, though: the rollback undoes the later elements' writes, but not what no rollback
+// undoes (a sequence's nextval, a pg_sleep).
 // The error names the failing element with an *ElementError (the Fold step, the Zip argument); nested combinators
 // nest them. A statement failure is in addition a *tx.StatementError, outside the ElementError, whose Index is the
 // statement's position in its round trip: for elements of one statement each, in a combinator that starts its

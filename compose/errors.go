@@ -23,6 +23,11 @@ func (e *ElementError) Unwrap() error { return e.Err }
 
 // element makes the failures of t name it as element i. It keeps t batchable.
 func element[T any](i int, t tx.Tx[T]) tx.Tx[T] {
+	if t == (tx.Tx[T]{}) {
+		// MapError hands a zero Tx back as it is, to fail when run, without naming it; name it here instead, as a
+		// constant failure, so that nothing after it is sent either.
+		return tx.Fail[T](&ElementError{Index: i, Err: fmt.Errorf("%w: zero Tx value", tx.ErrInvalid)})
+	}
 	return tx.MapError(t, func(err error) error { return &ElementError{Index: i, Err: err} })
 }
 

@@ -73,6 +73,16 @@ func TestErrorsNameTheFailingElement(t *testing.T) {
 			}))
 			return err
 		}, errBoom, []int{2}},
+		{"Sequence, zero Tx", func() error { _, err := tx.Run(ctxT(t), pool, seq(2, tx.Tx[int]{})); return err }, tx.ErrInvalid, []int{2}},
+		{"Traverse, zero Tx", func() error {
+			_, err := tx.Run(ctxT(t), pool, compose.Traverse([]int{0, 1}, func(x int) tx.Tx[int] {
+				if x == 1 {
+					return tx.Tx[int]{}
+				}
+				return selectInt(x)
+			}))
+			return err
+		}, tx.ErrInvalid, []int{1}},
 		{"nested Sequence names the path", func() error {
 			_, err := tx.Run(ctxT(t), pool, compose.Sequence([]tx.Tx[[]int]{seq(0, selectInt(0)), seq(3, failFunc)}))
 			return err

@@ -8,7 +8,8 @@ import (
 
 // Zip returns a Tx that runs a, then b, and yields both results. a and b must not depend on each other's results, so
 // when both are plain statements (tx.Exec, tx.Query, tx.QueryOne, or Map/Then/Sequence of them) they travel in one
-// round trip. If a fails, b does not run.
+// round trip. If a fails, b does not run — except where they share a round trip and a fails on the Go side (no row for
+// a QueryOne, a scan error): b's statements have then run on the server already, and only the rollback undoes them.
 func Zip[A, B any](a tx.Tx[A], b tx.Tx[B]) tx.Tx[lo.Tuple2[A, B]] {
 	// tx.All needs one element type: each side fills its own field of the tuple, and the two halves are merged
 	// afterwards. This keeps the types static — no boxing into any, no type assertions.

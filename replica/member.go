@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,7 +25,9 @@ type member struct {
 func (m *member) available(now time.Time) bool { return now.UnixNano() >= m.downUntil.Load() }
 
 func (m *member) fail(now time.Time, cooldown time.Duration) {
-	m.downUntil.Store(now.Add(cooldown).UnixNano())
+	// Saturate: past the year 2262 UnixNano wraps negative, which would make a "forever" cooldown no cooldown at all.
+	at := now.UnixNano()
+	m.downUntil.Store(at + min(int64(cooldown), math.MaxInt64-at))
 }
 
 // observe records a replay position seen on the replica.

@@ -2,8 +2,12 @@ package replica_test
 
 import (
 	"context"
+	"errors"
+	"math"
 	"net"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -123,6 +127,31 @@ func TestFallbackToThePrimary(t *testing.T) {
 			require.NotEqual(t, "imposter", name)
 		}
 	})
+}
+
+// TestCooldownKeepsAFailedReplicaOut: a replica that failed is not tried again before its cooldown ends, with the
+// largest cooldown as with an hour (whose end, in nanoseconds since 1970, would not fit an int64).
+func TestCooldownKeepsAFailedReplicaOut(t *testing.T) {
+	for _, cooldown := range []time.Duration{time.Hour, math.MaxInt64} {
+		t.Run(cooldown.String(), func(t *testing.T) {
+			primary := newPool(t, pgtest.ConnString(t), nil)
+			var dials atomic.Int32
+			down := newPool(t, "postgres://postgres@"+deadAddr(t)+"/x?sslmode=disable&connect_timeout=2", func(c *pgxpool.Config) {
+				c.ConnConfig.DialFunc = func(context.Context, string, string) (net.Conn, error) {
+					dials.Add(1)
+					return nil, errors.New("replica down")
+				}
+			})
+			r, err := replica.New(primary, []*pgxpool.Pool{down}, replica.WithCooldown(cooldown))
+			require.NoError(t, err)
+			for range 5 {
+				require.False(t, where(t, r, readOnly...), "the read went to the primary")
+			}
+			n := dials.Load()
+			require.Positive(t, n)
+			require.LessOrEqual(t, n, int32(2), "one failed acquire (pgx may dial twice for it), then left out")
+		})
+	}
 }
 
 // deadAddr returns a loopback address nothing listens on: a port just bound and released.

@@ -139,9 +139,9 @@ func TestCarelessRandIsClamped(t *testing.T) {
 	for name, f := range tests {
 		t.Run(name, func(t *testing.T) {
 			r := func() float64 { return f }
-			require.True(t, retry.FullJitter(exp, r).Delay(1, 0) <= time.Second)
+			require.True(t, retry.FullJitter(exp, r).Delay(1, 0) < time.Second, "[0, d) stays half-open")
 			require.True(t, retry.FullJitter(exp, r).Delay(1, 0) >= 0)
-			require.True(t, retry.EqualJitter(exp, r).Delay(1, 0) <= time.Second)
+			require.True(t, retry.EqualJitter(exp, r).Delay(1, 0) < time.Second)
 			d := retry.Decorrelated(time.Millisecond, time.Second, r).Delay(1, 0)
 			require.True(t, d >= time.Millisecond && d <= time.Second, "%v", d)
 		})
@@ -157,4 +157,25 @@ func TestNilRandUsesTheGlobalSource(t *testing.T) {
 		seen[d] = true
 	}
 	require.Greater(t, len(seen), 1, "twenty draws from an hour are not all equal")
+}
+
+// TestHugeDelaysDoNotWrapAround: a float64 of nanoseconds near math.MaxInt64 rounds up to 2^63, which a plain
+// conversion to Duration makes negative. No backoff may ever return a negative delay, even with the largest caps.
+func TestHugeDelaysDoNotWrapAround(t *testing.T) {
+	one := func() float64 { return 1 }
+	huge := retry.Exponential(time.Millisecond, math.MaxInt64)
+	cases := map[string]func() time.Duration{
+		"FullJitter of the largest cap":  func() time.Duration { return retry.FullJitter(huge, one).Delay(200, 0) },
+		"EqualJitter of the largest cap": func() time.Duration { return retry.EqualJitter(huge, one).Delay(200, 0) },
+		"Decorrelated with the largest cap": func() time.Duration {
+			return retry.Decorrelated(time.Millisecond, math.MaxInt64, nil).Delay(1, math.MaxInt64/2)
+		},
+	}
+	for name, delay := range cases {
+		t.Run(name, func(t *testing.T) {
+			for range 1000 {
+				require.GreaterOrEqual(t, delay(), time.Duration(0))
+			}
+		})
+	}
 }

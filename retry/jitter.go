@@ -2,6 +2,7 @@ package retry
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -34,11 +35,23 @@ func (r Rand) float() float64 {
 	if !(f >= 0) { // also catches NaN
 		return 0
 	}
-	return min(f, 1)
+	return min(f, belowOne)
 }
 
-// scale returns d*f for f in [0, 1].
-func scale(d time.Duration, f float64) time.Duration { return time.Duration(float64(d) * f) }
+// belowOne is the largest float64 under 1: a Rand's 1 (or more) becomes it, so that [0, d) stays half-open.
+var belowOne = math.Nextafter(1, 0)
+
+// scale returns d*f for f in [0, 1).
+func scale(d time.Duration, f float64) time.Duration { return toDuration(float64(d) * f) }
+
+// toDuration converts x, a non-negative number of nanoseconds, saturating at the largest Duration: a float64 near
+// math.MaxInt64 rounds up to 2^63, which a plain conversion turns into a negative Duration.
+func toDuration(x float64) time.Duration {
+	if x >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return time.Duration(x)
+}
 
 // FullJitter returns a Backoff that waits a uniform random time in [0, d), where d is b's delay. Spreading retries
 // over the whole interval keeps transactions that failed together from colliding again. b must not be nil.
@@ -101,7 +114,7 @@ func (d decorrelated) Delay(_ int, prev time.Duration) time.Duration {
 	// In float64, prev*3 cannot overflow; the cap applies to the sample, as in the AWS formula.
 	lo := float64(d.base)
 	sample := lo + (3*float64(prev)-lo)*d.r.float()
-	return time.Duration(min(sample, float64(d.max)))
+	return toDuration(min(sample, float64(d.max)))
 }
 
 func (d decorrelated) validate() error { return checkBaseMax("Decorrelated", d.base, d.max) }

@@ -202,6 +202,15 @@ func (p Policy) delay(a Attempt) time.Duration {
 // delay, and gives the slot back when the attempt ends.
 func (p Policy) Gate() *Gate { return p.gate }
 
+// Deadline returns the time after which no attempt of a run whose first attempt began at start may begin, and false
+// when the Policy has no MaxElapsed. A runner bounds its wait at the Gate with it.
+func (p Policy) Deadline(start time.Time) (time.Time, bool) {
+	if p.maxElapsed <= 0 {
+		return time.Time{}, false
+	}
+	return start.Add(p.maxElapsed), true
+}
+
 // Succeeded tells p's Budget that an attempt succeeded, refilling it. Call it once per successful attempt; without a
 // Budget it does nothing.
 func (p Policy) Succeeded() { p.budget.Success() }

@@ -107,6 +107,35 @@ func TestRetryWaitsAtTheGateWithoutAConnection(t *testing.T) {
 	require.Equal(t, []string{"queued"}, notes(t, pool))
 }
 
+// TestMaxElapsedBoundsTheWaitAtTheGate: MaxElapsed promises that no attempt begins after it, and a retry waiting for
+// a slot is an attempt not begun yet: when the time is up it gives up with the last failure instead of running late.
+func TestMaxElapsedBoundsTheWaitAtTheGate(t *testing.T) {
+	ctx := ctxT(t)
+	pool := newPool(t, 1)
+	failAtCommit(t, pool, 1)
+	gate := retry.NewGate(1)
+	holder, err := gate.Wait(ctx, 2) // a retry of someone else holds the only slot, past the deadline
+	require.NoError(t, err)
+	later := time.AfterFunc(10*time.Second, holder) // so that a wait that ignores MaxElapsed ends, and fails below
+	defer func() {
+		if later.Stop() {
+			holder()
+		}
+	}()
+	policy := fastPolicy(5, retry.WithGate(gate), retry.MaxElapsed(300*time.Millisecond))
+	start := time.Now()
+	_, err = tx.Run(ctx, pool, note("late"), tx.WithPolicy(policy))
+	require.Less(t, time.Since(start), 5*time.Second, "the wait ended at MaxElapsed, not when the slot came back")
+	var re *tx.RetryError
+	require.ErrorAs(t, err, &re)
+	require.Equal(t, 1, re.Attempts)
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	require.Equal(t, "40001", pgErr.Code)
+	require.Empty(t, notes(t, pool))
+	require.Zero(t, gate.Waiting())
+}
+
 // TestNestedRunDoesNotWaitForItsCallersSlot: a Run inside the retry of another Run, behind a one-slot Gate that the
 // outer retry holds, retries without waiting for that slot (which would never come back).
 func TestNestedRunDoesNotWaitForItsCallersSlot(t *testing.T) {

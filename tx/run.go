@@ -58,8 +58,13 @@ func runAttempts[T any](ctx context.Context, r *runner, t Tx[T], start time.Time
 		if err := ctx.Err(); err != nil {
 			return zero, n - 1, fmt.Errorf("tx: before attempt %d: %w", n, err)
 		}
-		gctx, release, err := r.admit(ctx, n)
-		if err != nil { // ctx ended while the attempt waited for its turn: report that, and what made it wait
+		gctx, release, err := r.admit(ctx, n, start)
+		if err != nil {
+			if ctx.Err() == nil && lastErr != nil {
+				// The policy's MaxElapsed passed while the retry waited for a slot: it may not begin any more.
+				return zero, n - 1, r.final(lastErr, n-1, start)
+			}
+			// ctx ended while the attempt waited for its turn: report that, and what made it wait
 			return zero, n - 1, interrupted(n, err, lastErr)
 		}
 		defer release() // on a panic in the attempt; otherwise it was released already, and this does nothing
@@ -104,12 +109,19 @@ func interrupted(n int, ctxErr, last error) error {
 // retries are queueing there: under heavy contention transactions then queue in Go instead of failing one another in
 // the database. A Run inside the attempt of another (user code calling Run from Func) does not wait for a slot its
 // caller may be holding: it could wait forever.
-func (r *runner) admit(ctx context.Context, n int) (context.Context, func(), error) {
+func (r *runner) admit(ctx context.Context, n int, start time.Time) (context.Context, func(), error) {
 	g := r.cfg.policy.Gate()
 	if g == nil || ctx.Value(gateHeld{}) != nil {
 		return ctx, func() {}, nil
 	}
-	done, err := g.Wait(ctx, n)
+	wait := ctx
+	if deadline, ok := r.cfg.policy.Deadline(start); ok && n > 1 {
+		// MaxElapsed promises that no attempt begins after it: the wait for a slot counts too.
+		var cancel context.CancelFunc
+		wait, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	done, err := g.Wait(wait, n)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -29,6 +29,9 @@ type Counts map[string]int
 // run needed a retry (run it on a quiet database) or if either run fails.
 func RequireRetrySafe[T any](t testing.TB, db *pgxpool.Pool, work tx.Tx[T], observe func() Counts, opts ...tx.Option) {
 	t.Helper()
+	if observe == nil {
+		t.Fatalf("txtest: RequireRetrySafe with a nil observe function: it must count the side effects to compare")
+	}
 	clean := runObserved(t, Inject(db, FailFirst(0)), work, observe, opts)
 	faulty := Inject(db, FailFirst(1), AtCommit())
 	retried := runObserved(t, faulty, work, observe, opts)

@@ -49,6 +49,10 @@ func TestRequireRetrySafe(t *testing.T) {
 		msg := failure(t, func(tb testing.TB) { txtest.RequireRetrySafe(tb, pool, tx.Pure(1), observe) })
 		require.Contains(t, msg, "made 1 attempts, want 2")
 	})
+	t.Run("fails clearly without an observe function", func(t *testing.T) {
+		msg := failure(t, func(tb testing.TB) { txtest.RequireRetrySafe(tb, pool, outbox(&published, true), nil) })
+		require.Contains(t, msg, "nil observe function")
+	})
 	t.Run("fails when a run fails", func(t *testing.T) {
 		msg := failure(t, func(tb testing.TB) { txtest.RequireRetrySafe(tb, pool, tx.Exec("SELECT 1/0"), observe) })
 		require.Contains(t, msg, "division by zero")
