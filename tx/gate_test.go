@@ -126,12 +126,7 @@ func TestMaxElapsedBoundsTheWaitAtTheGate(t *testing.T) {
 	start := time.Now()
 	_, err = tx.Run(ctx, pool, note("late"), tx.WithPolicy(policy))
 	require.Less(t, time.Since(start), 5*time.Second, "the wait ended at MaxElapsed, not when the slot came back")
-	var re *tx.RetryError
-	require.ErrorAs(t, err, &re)
-	require.Equal(t, 1, re.Attempts)
-	var pgErr *pgconn.PgError
-	require.ErrorAs(t, err, &pgErr)
-	require.Equal(t, "40001", pgErr.Code)
+	requireRetryError(t, err, 1, "40001")
 	require.Empty(t, notes(t, pool))
 	require.Zero(t, gate.Waiting())
 }

@@ -8,10 +8,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pgxact/pgxact/pgtest"
+	"github.com/pgxact/pgxact/tx"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -49,6 +51,17 @@ func balance(t *testing.T, pool *pgxpool.Pool, id int) int {
 }
 
 // requireNoAcquired checks that every connection went back to the pool.
+// requireRetryError checks that err is a *tx.RetryError after attempts attempts, caused by a server error code.
+func requireRetryError(t *testing.T, err error, attempts int, code string) {
+	t.Helper()
+	var re *tx.RetryError
+	require.ErrorAs(t, err, &re)
+	require.Equal(t, attempts, re.Attempts)
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	require.Equal(t, code, pgErr.Code)
+}
+
 func requireNoAcquired(t *testing.T, pool *pgxpool.Pool) {
 	t.Helper()
 	require.Eventually(t, func() bool { return pool.Stat().AcquiredConns() == 0 }, 5*time.Second, 10*time.Millisecond,

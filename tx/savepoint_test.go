@@ -142,12 +142,7 @@ func TestScopedRetry(t *testing.T) {
 	t.Run("exhaustion returns a RetryError with the attempts", func(t *testing.T) {
 		pool := newPool(t, 1)
 		_, err := tx.Run(ctx, pool, tx.Then(note("taken"), tx.Retry(uniq, note("taken"))))
-		var re *tx.RetryError
-		require.ErrorAs(t, err, &re)
-		require.Equal(t, 3, re.Attempts)
-		var pgErr *pgconn.PgError
-		require.ErrorAs(t, err, &pgErr)
-		require.Equal(t, "23505", pgErr.Code)
+		requireRetryError(t, err, 3, "23505")
 		require.Empty(t, notes(t, pool))
 	})
 	t.Run("a serialization failure escapes to the runner", func(t *testing.T) {
