@@ -76,6 +76,11 @@ func TestConstantFailureStopsTheBatch(t *testing.T) {
 		{"All", tx.Map(tx.All([]tx.Tx[int64]{tx.Fail[int64](boom), next}), func(vs []int64) int64 { return vs[1] })},
 		{"Map then Then", tx.Then(tx.Map(tx.Fail[int](boom), func(int) string { return "" }), next)},
 		{"invalid SetLocal", tx.Then(tx.SetLocal("no such;name", "v"), next)},
+		{"zero Tx in Then", tx.Then(tx.Tx[int]{}, next)},
+		{"zero Tx in All", tx.Map(tx.All([]tx.Tx[int64]{{}, next}), func(vs []int64) int64 { return vs[1] })},
+		{"zero Tx under Map", tx.Then(tx.Map(tx.Tx[int]{}, func(int) string { return "" }), next)},
+		{"zero Tx under Nested", tx.Then(tx.Nested(tx.Tx[int]{}), next)},
+		{"zero Tx under MapError", tx.Then(tx.MapError(tx.Tx[int]{}, func(err error) error { return err }), next)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
