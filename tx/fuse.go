@@ -40,8 +40,20 @@ func execFused[T any](ctx context.Context, s *session, t Tx[T]) (T, error) {
 	return t.s.done(s, res)
 }
 
-// sendCommitting sends the pending statements (BEGIN), stmts and COMMIT in one batch.
+// sendCommitting sends the pending statements (BEGIN), stmts and COMMIT in one batch. As the unfused path does (see
+// sendFrom), it sends the batch again, once, when the connection's prepared statements were deallocated behind the
+// wire's back: BEGIN's own Bind then failed, so nothing ran, and the wire has forgotten them all.
 func (s *session) sendCommitting(ctx context.Context, stmts []stmt) ([]any, error) {
+	pending, trips := s.pending, s.trips
+	res, err := s.sendCommittingOnce(ctx, stmts)
+	if err != nil && trips == 0 && s.txStatus() == 'I' && !s.closed() && lostStatements(err) {
+		s.pending, s.trips = pending, trips
+		res, err = s.sendCommittingOnce(ctx, stmts)
+	}
+	return res, err
+}
+
+func (s *session) sendCommittingOnce(ctx context.Context, stmts []stmt) ([]any, error) {
 	if s.conn.IsClosed() { // nothing will be sent: safe to run again on another connection
 		return nil, retry.Uncommitted(fmt.Errorf("tx: batch: %w", pgconn.ErrConnClosed))
 	}

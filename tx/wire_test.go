@@ -111,8 +111,12 @@ func TestStatementsDeallocatedBehindTheRunnersBack(t *testing.T) {
 	_, err := pool.Exec(ctx, "CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL); "+
 		"INSERT INTO accounts VALUES (1, 0)")
 	require.NoError(t, err)
-	for i := range 3 {
-		_, err := tx.Run(ctx, pool, update, tx.WithPolicy(retry.Never()))
+	for i := range 6 {
+		opts := []tx.Option{tx.WithPolicy(retry.Never())}
+		if i%2 == 1 {
+			opts = append(opts, tx.FuseCommit()) // the fused round trip, which carries COMMIT, recovers the same way
+		}
+		_, err := tx.Run(ctx, pool, update, opts...)
 		require.NoError(t, err, "run %d", i)
 		// pgx's DeallocateAll clears pgx's caches, not the runner's: its statements are gone from the server.
 		c, err := pool.Acquire(ctx)
@@ -121,7 +125,7 @@ func TestStatementsDeallocatedBehindTheRunnersBack(t *testing.T) {
 		c.Release()
 		require.Zero(t, ownStatements(t, pool))
 	}
-	require.Equal(t, 3, balance(t, pool, 1), "every Run committed once")
+	require.Equal(t, 6, balance(t, pool, 1), "every Run committed once")
 }
 
 // recordingTracer records the SQL pgx traced, batches and plain queries alike.
