@@ -101,6 +101,10 @@ func (h *handle) LargeObjects() pgx.LargeObjects {
 		return h.s.tx.LargeObjects()
 	}
 	ctx := context.Background()
+	// What is pending (BEGIN, a SAVEPOINT of this handle) must reach the server before the large-object calls do.
+	if err := h.s.flush(ctx); err != nil {
+		panic(fmt.Sprintf("tx: LargeObjects on a broken connection: %v", err))
+	}
 	lt, err := h.s.conn.BeginTx(ctx, pgx.TxOptions{BeginQuery: "SELECT 1"})
 	if err != nil {
 		panic(fmt.Sprintf("tx: LargeObjects on a broken connection: %v", err))

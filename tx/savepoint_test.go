@@ -304,3 +304,38 @@ func TestFuncSavepointsEndedOutOfOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestLargeObjectsUnderAFuncSavepoint: large-object calls of Func code go through the savepoint they are made under,
+// so rolling it back removes the object, and releasing it keeps it.
+func TestLargeObjectsUnderAFuncSavepoint(t *testing.T) {
+	for _, rollback := range []bool{true, false} {
+		t.Run(fmt.Sprintf("rolled back %v", rollback), func(t *testing.T) {
+			pool := newPool(t, 1)
+			ctx := ctxT(t)
+			work := tx.Func(func(ctx context.Context, q pgx.Tx) (uint32, error) {
+				sp, err := q.Begin(ctx)
+				if err != nil {
+					return 0, err
+				}
+				lo := sp.LargeObjects()
+				oid, err := lo.Create(ctx, 0)
+				if err != nil {
+					return 0, err
+				}
+				if rollback {
+					return oid, sp.Rollback(ctx)
+				}
+				return oid, sp.Commit(ctx)
+			})
+			oid, err := tx.Run(ctx, pool, work)
+			require.NoError(t, err)
+			var n int
+			require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM pg_largeobject_metadata WHERE oid = $1", oid).Scan(&n))
+			if rollback {
+				require.Zero(t, n, "the object was created under the savepoint rolled back")
+			} else {
+				require.Equal(t, 1, n)
+			}
+		})
+	}
+}

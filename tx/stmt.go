@@ -29,7 +29,8 @@ type batchResults interface {
 }
 
 // Exec returns a Tx that executes sql with args and yields its command tag. Arguments are always sent as parameters,
-// never interpolated. Independent Exec, Query and QueryOne values combined with Then, All or compose are sent to the
+// never interpolated. The Tx keeps args as given, as pgx.Batch.Queue does, and reads them on every attempt: a slice
+// passed with args... must not be changed afterwards (build a new one for each statement). Independent Exec, Query and QueryOne values combined with Then, All or compose are sent to the
 // server together, in one round trip.
 func Exec(sql string, args ...any) Tx[pgconn.CommandTag] {
 	st := &step[pgconn.CommandTag]{sure: true, yieldsResult: true}

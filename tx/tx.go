@@ -2,6 +2,7 @@ package tx
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -97,6 +98,24 @@ func Fail[T any](err error) Tx[T] {
 	}}}
 }
 
+// funcOutcome is the error of Func code that returned err. f may have sent COMMIT or ROLLBACK as SQL: then the work
+// before it may be committed, and only ErrTxControl says so, whatever f returned. f's own error is then kept as text
+// only: wrapped, a 40001 or a network error in it would make the runner retry work that may be committed already.
+func funcOutcome(s *session, err error) error {
+	if s.closed() {
+		return err
+	}
+	ctl := s.checkOpen()
+	switch {
+	case ctl == nil:
+		return err
+	case err == nil:
+		return ctl
+	default:
+		return fmt.Errorf("%w; the work then failed: %v", ctl, err)
+	}
+}
+
 // Func lifts plain pgx code into a Tx: f runs with the transaction as a pgx.Tx, so raw pgx calls and sqlc-generated
 // Queries (New(q)) work unchanged. f must not call Commit or Rollback on q (savepoints via q.Begin are fine), and must
 // keep side effects outside the database for AfterCommit, because f runs again on every retry.
@@ -111,9 +130,6 @@ func Func[T any](f func(ctx context.Context, q pgx.Tx) (T, error)) Tx[T] {
 			return zero, err
 		}
 		v, err := f(ctx, h)
-		if err == nil {
-			err = s.checkOpen() // f may have sent COMMIT or ROLLBACK as SQL
-		}
-		return v, err
+		return v, funcOutcome(s, err)
 	}}}
 }

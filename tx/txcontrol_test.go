@@ -30,6 +30,29 @@ func TestTxControlInFuncSQL(t *testing.T) {
 			require.ErrorIs(t, err, tx.ErrTxControl)
 			requireNoAcquired(t, pool)
 		})
+		t.Run(sql+", then an error of the work's own", func(t *testing.T) {
+			// Whatever the work returns after ending the transaction, the caller must learn that statements may have
+			// been committed, and nothing may be retried: not even a serialization failure.
+			pool := newPool(t, 2)
+			ctx := ctxT(t)
+			own := &pgconn.PgError{Code: "40001", Message: "the work's own"}
+			attempts := 0
+			work := tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+				attempts++
+				if _, err := q.Exec(ctx, "INSERT INTO log(note) VALUES ('before')"); err != nil {
+					return 0, err
+				}
+				if _, err := q.Exec(ctx, sql); err != nil {
+					return 0, err
+				}
+				return 0, own
+			})
+			_, err := tx.Run(ctx, pool, work)
+			require.ErrorIs(t, err, tx.ErrTxControl)
+			require.Contains(t, err.Error(), "the work's own")
+			require.Equal(t, 1, attempts, "not retried")
+			requireNoAcquired(t, pool)
+		})
 	}
 }
 
