@@ -219,6 +219,11 @@ func execCommit[T any](ctx context.Context, s *session, t Tx[T]) (T, error) {
 	}
 	v, err := t.exec(ctx, s)
 	if err != nil {
+		if !s.closed() {
+			// The connection still works, so a network error in err is not its loss: it came from elsewhere (a
+			// Func that called a web service, read a file) and says nothing a retry would fix.
+			return zero, err
+		}
 		return zero, markUncommitted(err)
 	}
 	if err := s.commit(ctx); err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -186,6 +188,31 @@ func TestRetryRestartsTheWholeTransaction(t *testing.T) {
 
 // TestBudget: under a persistent failure a shared budget keeps total attempts near first attempts, and retries come
 // back by themselves once the failure clears.
+// TestNetworkErrorsOfUserCodeAreNotRetried: a Func whose own network call fails (a web service, a file read ending
+// early) returns an error that looks like a lost connection. The transaction's connection is fine, so retrying the
+// whole transaction would only repeat the call: Run returns the error after one attempt.
+func TestNetworkErrorsOfUserCodeAreNotRetried(t *testing.T) {
+	pool := newPool(t, 1)
+	errs := map[string]error{
+		"net.OpError":         &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")},
+		"io.ErrUnexpectedEOF": fmt.Errorf("reading the upload: %w", io.ErrUnexpectedEOF),
+	}
+	for name, userErr := range errs {
+		t.Run(name, func(t *testing.T) {
+			attempts := 0
+			work := tx.Then(note("before "+name), tx.Func(func(context.Context, pgx.Tx) (int, error) {
+				attempts++
+				return 0, userErr
+			}))
+			_, err := tx.Run(ctxT(t), pool, work)
+			require.ErrorIs(t, err, userErr)
+			require.Equal(t, 1, attempts)
+			require.Empty(t, notes(t, pool))
+			requireNoAcquired(t, pool)
+		})
+	}
+}
+
 func TestBudget(t *testing.T) {
 	ctx := ctxT(t)
 	pool := newPool(t, 1)
