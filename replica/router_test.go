@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -127,6 +128,22 @@ func TestFallbackToThePrimary(t *testing.T) {
 			require.NotEqual(t, "imposter", name)
 		}
 	})
+}
+
+// TestReadsThatMentionAnUnseenWriteRunOnAStandby: a read-only transaction whose SQL mentions a notification or
+// READ WRITE is looked at with an id-assigning look (package tx), which a hot standby cannot honour; on a standby
+// it must look without assigning, and the read must succeed there.
+func TestReadsThatMentionAnUnseenWriteRunOnAStandby(t *testing.T) {
+	p := newPair(t)
+	r := newRouter(t, p.primary, []*pgxpool.Pool{p.replica})
+	for _, sql := range []string{
+		"SELECT 'notify me' || pg_is_in_recovery()::text",
+		"SELECT 'read write' || pg_is_in_recovery()::text",
+	} {
+		got, err := tx.Run(ctxT(t), r, tx.QueryOne(sql, pgx.RowTo[string]), readOnly...)
+		require.NoError(t, err, sql)
+		require.True(t, strings.HasSuffix(got, "true"), "%s ran on the standby: %q", sql, got)
+	}
 }
 
 // TestCooldownKeepsAFailedReplicaOut: a replica that failed is not tried again before its cooldown ends, with the

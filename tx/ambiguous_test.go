@@ -342,3 +342,28 @@ func notifications(t *testing.T, conn *pgx.Conn) int {
 	}
 	return n
 }
+
+// TestReadOnlyMadeWritableIsResolved: a ReadOnly transaction is trusted not to write, so its lost COMMIT answer
+// would stand for "nothing to commit". SQL that makes it writable (SET TRANSACTION READ WRITE, right after the BEGIN
+// it is fused with) must make the runner look and resolve it like any write.
+func TestReadOnlyMadeWritableIsResolved(t *testing.T) {
+	retrying := retry.New(retry.On(retry.ConnectionLost), retry.MaxAttempts(3), retry.WithBackoff(retry.Constant(0)))
+	for _, cut := range []faultproxy.Action{faultproxy.CutBefore, faultproxy.CutAfter} {
+		t.Run(cut.String(), func(t *testing.T) {
+			pool, check, proxy := ledgerPools(t, 2)
+			var commits atomic.Int32
+			proxy.SetRule(func(m faultproxy.Message) faultproxy.Action {
+				if faultproxy.IsCommit(m) && m.Type != 'P' && commits.Add(1) == 1 {
+					return cut
+				}
+				return faultproxy.Forward
+			})
+			work := tx.Then(tx.Exec("SET TRANSACTION READ WRITE"), tx.Exec("INSERT INTO ledger VALUES ($1)", 0))
+			_, err := tx.Run(ctxT(t), pool, work, tx.ReadOnly(), tx.WithPolicy(retrying))
+			proxy.SetRule(nil)
+			require.Equal(t, uint64(1), proxy.Stats().Cuts)
+			t.Logf("Run: %v", err)
+			checkLedger(t, check, []error{err})
+		})
+	}
+}

@@ -72,7 +72,7 @@ const statusLost = "lost in a restart"
 // transaction committed (or wrote nothing), the cause marked retry.Uncommitted when it certainly did not commit, and
 // an error wrapping ErrCommitUnknown otherwise.
 func (r *runner) resolve(ctx context.Context, s *session, amb *ambiguousError) error {
-	if !s.trackXid || (s.xid == 0 && !s.xidStale && !s.notifies) {
+	if !s.trackXid || (s.xid == 0 && !s.xidStale) {
 		return nil // a transaction without a transaction id wrote nothing, so its result stands
 	}
 	if s.xid == 0 {

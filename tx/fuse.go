@@ -58,8 +58,8 @@ func (s *session) sendCommittingOnce(ctx context.Context, stmts []stmt) ([]any, 
 		return nil, retry.Uncommitted(fmt.Errorf("tx: batch: %w", pgconn.ErrConnClosed))
 	}
 	for i := range stmts {
-		if stmts[i].notifies {
-			s.noteNotify() // even read-only, a lost answer may hide a delivered notification: not safe to retry
+		if stmts[i].unseen {
+			s.needAssigningLook() // even read-only, a lost answer may hide a delivered notification: not safe to retry
 		}
 	}
 	pending := s.pending

@@ -123,11 +123,11 @@ func (h *handle) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 	if err := h.ready(ctx); err != nil {
 		return pgconn.CommandTag{}, err
 	}
-	notifies := mentionsNotify(sql)
-	if notifies {
-		h.s.noteNotify()
+	unseen := unseenWrite(sql)
+	if unseen {
+		h.s.needAssigningLook()
 	}
-	if h.s.trackXid && h.s.xid == 0 && plainArgs(args) && (notifies || !readsOnly(sql)) {
+	if h.s.trackXid && h.s.xid == 0 && plainArgs(args) && (unseen || !readsOnly(sql)) {
 		return h.s.execLooking(ctx, sql, args)
 	}
 	return h.s.q.Exec(ctx, sql, args...)
@@ -173,8 +173,8 @@ func (h *handle) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 
 // seen notes what the text of user SQL tells the look: whether it may notify (see probe.go).
 func (h *handle) seen(sql string) {
-	if mentionsNotify(sql) {
-		h.s.noteNotify()
+	if unseenWrite(sql) {
+		h.s.needAssigningLook()
 	}
 }
 

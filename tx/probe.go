@@ -21,9 +21,10 @@ package tx
 //   - A read-only transaction (ReadOnly) never looks: it cannot write.
 //   - A notification (NOTIFY, pg_notify) is the exception to both rules: it is delivered only if the transaction
 //     commits, read-only or not, but takes a transaction id only inside COMMIT, so an id look before COMMIT sees
-//     none. Once a statement mentions "notify" (mentionsNotify; Func's SQL too), every round trip looks until an id is
-//     known, with xidAssignSQL, which assigns one: a lost COMMIT answer is then resolved like any write's. A
-//     notification sent where the text does not show it (a trigger, a function, Conn()) is not seen.
+//     none; so is a ReadOnly transaction made writable by its own SQL. Once a statement's text shows either
+//     (unseenWrite; Func's SQL too), every round trip looks until an id is known, with xidAssignSQL, which assigns
+//     one on a primary: a lost COMMIT answer is then resolved like any write's. A notification sent where the text
+//     does not show it (a trigger, a function, Conn()) is not seen.
 //
 // Where the text is misjudged, only the place of the look moves; the runner never concludes "wrote nothing" without
 // having looked after the last statement.
@@ -59,18 +60,46 @@ func readsOnly(sql string) bool {
 	return !first
 }
 
-// mentionsNotify reports whether sql contains "notify" in any case: NOTIFY and pg_notify send a notification, which
-// is delivered only if the transaction commits, yet takes a transaction id only inside COMMIT. Without it a lost
-// COMMIT answer would look like a transaction that wrote nothing. A mention that sends nothing (a column named so)
-// only makes the look assign an id. It does not allocate.
-func mentionsNotify(sql string) bool {
-	const word = "notify"
-	for i := 0; i+len(word) <= len(sql); i++ {
-		if c := sql[i]; (c == 'n' || c == 'N') && equalFoldASCII(sql[i:i+len(word)], word) {
-			return true
+// unseenWrite reports whether sql may change what the transaction commits where no look before COMMIT sees it:
+//   - "notify" in any case: NOTIFY and pg_notify send a notification, delivered only if the transaction commits, but
+//     take a transaction id only inside COMMIT, so every earlier look sees none;
+//   - "read write" or "transaction_read_only": a ReadOnly transaction made writable (SET TRANSACTION READ WRITE right
+//     after the BEGIN it is fused with), which the runner would otherwise take for one that cannot write.
+//
+// A mention that changes nothing (a column named so, a string) only makes the look assign an id. It does not
+// allocate.
+func unseenWrite(sql string) bool {
+	for i := range len(sql) {
+		switch sql[i] {
+		case 'n', 'N':
+			if hasFoldAt(sql, i, "notify") {
+				return true
+			}
+		case 'r', 'R':
+			if hasFoldAt(sql, i, "read") && startsWriteAfterSpace(sql, i+len("read")) {
+				return true
+			}
+		case 't', 'T':
+			if hasFoldAt(sql, i, "transaction_read_only") {
+				return true
+			}
 		}
 	}
 	return false
+}
+
+// hasFoldAt reports whether sql has the lower-case word at i, ignoring ASCII case.
+func hasFoldAt(sql string, i int, word string) bool {
+	return i+len(word) <= len(sql) && equalFoldASCII(sql[i:i+len(word)], word)
+}
+
+// startsWriteAfterSpace reports whether sql has "write" at i after at least one space, tab or newline.
+func startsWriteAfterSpace(sql string, i int) bool {
+	j := i
+	for j < len(sql) && (sql[j] == ' ' || sql[j] == '\t' || sql[j] == '\n' || sql[j] == '\r') {
+		j++
+	}
+	return j > i && hasFoldAt(sql, j, "write")
 }
 
 func isWordByte(c byte) bool {

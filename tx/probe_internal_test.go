@@ -43,3 +43,32 @@ func TestReadsOnlyDoesNotAllocate(t *testing.T) {
 	})
 	require.Zero(t, allocs)
 }
+
+func TestUnseenWrite(t *testing.T) {
+	cases := []struct {
+		sql    string
+		unseen bool
+	}{
+		{"NOTIFY jobs", true},
+		{"notify jobs, 'payload'", true},
+		{"SELECT pg_notify('jobs', $1)", true},
+		{"SELECT Pg_Notify($1, $2)", true},
+		{"SET TRANSACTION READ WRITE", true},
+		{"set transaction isolation level serializable, read\n\twrite", true},
+		{"SET transaction_read_only = off", true},
+		{"SELECT set_config('transaction_read_only', 'off', true)", true},
+		{"SELECT notify_email FROM users", true}, // a mention: the look assigns an id, which is safe
+		{"SELECT balance FROM accounts WHERE id = $1", false},
+		{"SET TRANSACTION READ ONLY", false},
+		{"SELECT readwrite FROM t", false}, // "read" must be followed by space and "write"
+		{"UPDATE accounts SET balance = 0", false},
+		{"", false},
+		{"notif", false},
+	}
+	for _, c := range cases {
+		t.Run(c.sql, func(t *testing.T) {
+			require.Equal(t, c.unseen, unseenWrite(c.sql))
+		})
+	}
+	require.Zero(t, testing.AllocsPerRun(100, func() { unseenWrite("SELECT pg_notify('jobs', $1) -- read write") }))
+}

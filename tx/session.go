@@ -31,22 +31,25 @@ type querier interface {
 // runs in nearly every transaction that writes, and server time is what saturated benchmarks are short of.
 const xidSQL = `SELECT pg_current_xact_id_if_assigned()::text::bigint`
 
-// xidAssignSQL is the look of a transaction that notifies (see probe.go): it assigns the id the notification will
-// need at COMMIT anyway, so that pg_xact_status can tell whether it was delivered.
-const xidAssignSQL = `SELECT pg_current_xact_id()::text::bigint`
+// xidAssignSQL is the look of a transaction that may change what commits unseen (see probe.go): it assigns the id
+// that a notification would take at COMMIT anyway, so that pg_xact_status can tell whether it committed. A hot
+// standby cannot assign one, nor run a NOTIFY or a write: there it looks without assigning, and its NULL then means
+// "nothing to commit".
+const xidAssignSQL = `SELECT CASE WHEN pg_is_in_recovery() THEN pg_current_xact_id_if_assigned()
+	ELSE pg_current_xact_id() END::text::bigint`
 
 // xidLook is the look this session sends.
 func (s *session) xidLook() string {
-	if s.notifies {
+	if s.assignLook {
 		return xidAssignSQL
 	}
 	return xidSQL
 }
 
-// noteNotify records that the transaction may send a notification: from then on it is looked at, read-only or not,
-// with a look that assigns an id.
-func (s *session) noteNotify() {
-	s.notifies, s.trackXid = true, true
+// needAssigningLook records that the transaction may change what commits unseen: from then on it is looked at,
+// read-only or not, with a look that assigns an id.
+func (s *session) needAssigningLook() {
+	s.assignLook, s.trackXid = true, true
 }
 
 // historyRowSQL reads the server's history (see history). A connection needs it once, in the batch of its first look.
@@ -71,16 +74,16 @@ type session struct {
 	h          *handle
 	open       []*handle // savepoints begun by user pgx code (Func's Begin) and not yet ended, outermost first
 
-	trackXid bool    // false for read-only transactions, which cannot write (unless they notify)
-	notifies bool    // a statement may have sent a notification (NOTIFY, pg_notify): see probe.go
-	xid      int64   // the transaction's id once assigned; 0 while none is known
-	hist     history // the server history xid belongs to, learned in the round trip that learned xid
-	xidStale bool    // statements ran since the last look at the xid: COMMIT looks (see probe.go)
-	owed     bool    // user code ran on the connection: the next round trip looks, whatever its statements
-	more     int     // steps still to come after the one running (Bind and Then left sides): see probe.go
-	fuse     bool    // FuseCommit: plain, sure work commits in its first round trip
-	wantLSN  bool    // the db records commit LSNs
-	lsn      string  // the WAL insert position right after COMMIT, when wanted and known
+	trackXid   bool    // false for read-only transactions, which cannot write (unless they notify)
+	assignLook bool    // a statement may have changed what commits unseen (unseenWrite): looks assign an id
+	xid        int64   // the transaction's id once assigned; 0 while none is known
+	hist       history // the server history xid belongs to, learned in the round trip that learned xid
+	xidStale   bool    // statements ran since the last look at the xid: COMMIT looks (see probe.go)
+	owed       bool    // user code ran on the connection: the next round trip looks, whatever its statements
+	more       int     // steps still to come after the one running (Bind and Then left sides): see probe.go
+	fuse       bool    // FuseCommit: plain, sure work commits in its first round trip
+	wantLSN    bool    // the db records commit LSNs
+	lsn        string  // the WAL insert position right after COMMIT, when wanted and known
 }
 
 // txStatus is the server's transaction status as of the last ReadyForQuery: 'I' idle, 'T' in a transaction, 'E' in
@@ -422,15 +425,15 @@ func readStmts(br results, stmts []stmt, base int) ([]any, error) {
 // again by the next one or by COMMIT.
 func (s *session) lookNow(stmts []stmt) bool {
 	for i := range stmts {
-		if stmts[i].notifies {
-			s.noteNotify()
+		if stmts[i].unseen {
+			s.needAssigningLook()
 		}
 	}
 	if !s.trackXid || s.xid != 0 {
 		return false
 	}
 	s.xidStale = true
-	return s.notifies || s.owed || s.more == 0 || mayWrite(stmts)
+	return s.assignLook || s.owed || s.more == 0 || mayWrite(stmts)
 }
 
 // pgConn is the connection the session's statements go over; nil for test doubles.

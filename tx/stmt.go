@@ -7,11 +7,11 @@ import (
 
 // stmt is one statement of a static step: its SQL, its arguments, and how to read its result from a batch.
 type stmt struct {
-	sql      string
-	args     []any
-	read     func(br results) (any, error)
-	reads    bool // the text looks like it only reads (readsOnly): no transaction-id look after it
-	notifies bool // the text may send a notification (mentionsNotify): the look must assign an id
+	sql    string
+	args   []any
+	read   func(br results) (any, error)
+	reads  bool // the text looks like it only reads (readsOnly): no transaction-id look after it
+	unseen bool // the text may change what commits where no look before COMMIT sees it (unseenWrite)
 }
 
 // results is what a statement reads its result from: the batch of its round trip, or oneQuery when it was sent on its
@@ -34,7 +34,7 @@ type batchResults interface {
 // server together, in one round trip.
 func Exec(sql string, args ...any) Tx[pgconn.CommandTag] {
 	st := &step[pgconn.CommandTag]{sure: true, yieldsResult: true}
-	st.stmts = st.own(stmt{sql: sql, args: args, read: readExec, reads: readsOnly(sql), notifies: mentionsNotify(sql)})
+	st.stmts = st.own(stmt{sql: sql, args: args, read: readExec, reads: readsOnly(sql), unseen: unseenWrite(sql)})
 	return Tx[pgconn.CommandTag]{st}
 }
 
@@ -75,6 +75,6 @@ func QueryOne[T any](sql string, scan pgx.RowToFunc[T], args ...any) Tx[T] {
 // statement, on work that is often built anew for every transaction.
 func rowsStmt[T any](sql string, args []any, read func(results) (any, error)) Tx[T] {
 	st := &step[T]{yieldsResult: true}
-	st.stmts = st.own(stmt{sql: sql, args: args, read: read, reads: readsOnly(sql), notifies: mentionsNotify(sql)})
+	st.stmts = st.own(stmt{sql: sql, args: args, read: read, reads: readsOnly(sql), unseen: unseenWrite(sql)})
 	return Tx[T]{st}
 }
