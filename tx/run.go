@@ -345,6 +345,13 @@ func (r *runner) open(ctx context.Context) (*session, error) {
 	if err := r.acquire(ctx, s); err != nil {
 		return nil, markUncommitted(fmt.Errorf("tx: acquire connection: %w", err))
 	}
+	if st := s.conn.PgConn().TxStatus(); st != 'I' {
+		// A *pgx.Conn (or an Acquirer's) already inside a transaction: BEGIN would only draw a warning, and our
+		// COMMIT would commit the caller's transaction along with ours.
+		s.close()
+		return nil, invalid("the connection is already in a transaction (status %q): run pgx code inside it with Func, "+
+			"or finish it before Run", st)
+	}
 	s.q = s.conn
 	s.pending = append(s.pendingBuf[:0], r.cfg.beginSQL())
 	return s, nil

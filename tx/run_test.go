@@ -182,6 +182,30 @@ func TestBadInput(t *testing.T) {
 	_ = tag
 }
 
+// TestConnAlreadyInATransaction: Run on a *pgx.Conn that its caller left inside a transaction must not send BEGIN
+// (a mere warning there) and then COMMIT the caller's transaction: it refuses, and the caller's work stays open.
+func TestConnAlreadyInATransaction(t *testing.T) {
+	pool := newPool(t, 1)
+	ctx := ctxT(t)
+	conn, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig.Copy())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	_, err = conn.Exec(ctx, "BEGIN")
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, "INSERT INTO log(note) VALUES ('the caller''s')")
+	require.NoError(t, err)
+
+	_, err = tx.Run(ctx, conn, note("ours"))
+	require.ErrorIs(t, err, tx.ErrInvalid)
+	require.Equal(t, byte('T'), conn.PgConn().TxStatus(), "the caller's transaction is still open")
+	require.Empty(t, notes(t, pool), "nothing committed")
+	_, err = conn.Exec(ctx, "ROLLBACK")
+	require.NoError(t, err)
+	_, err = tx.Run(ctx, conn, note("ours"))
+	require.NoError(t, err)
+	require.Equal(t, []string{"ours"}, notes(t, pool))
+}
+
 func TestClosedPool(t *testing.T) {
 	pool, err := pgxpool.New(context.Background(), pgtest.ConnString(t))
 	require.NoError(t, err)
