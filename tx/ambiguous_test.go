@@ -348,8 +348,16 @@ func notifications(t *testing.T, conn *pgx.Conn) int {
 // it is fused with) must make the runner look and resolve it like any write.
 func TestReadOnlyMadeWritableIsResolved(t *testing.T) {
 	retrying := retry.New(retry.On(retry.ConnectionLost), retry.MaxAttempts(3), retry.WithBackoff(retry.Constant(0)))
-	for _, cut := range []faultproxy.Action{faultproxy.CutBefore, faultproxy.CutAfter} {
-		t.Run(cut.String(), func(t *testing.T) {
+	for _, c := range []struct {
+		cut faultproxy.Action
+		sql string
+	}{
+		{faultproxy.CutBefore, "SET TRANSACTION READ WRITE"},
+		{faultproxy.CutAfter, "SET TRANSACTION READ WRITE"},
+		{faultproxy.CutBefore, "SET TRANSACTION READ/* split */WRITE"},
+	} {
+		cut := c.cut
+		t.Run(cut.String()+", "+c.sql, func(t *testing.T) {
 			pool, check, proxy := ledgerPools(t, 2)
 			var commits atomic.Int32
 			proxy.SetRule(func(m faultproxy.Message) faultproxy.Action {
@@ -358,7 +366,7 @@ func TestReadOnlyMadeWritableIsResolved(t *testing.T) {
 				}
 				return faultproxy.Forward
 			})
-			work := tx.Then(tx.Exec("SET TRANSACTION READ WRITE"), tx.Exec("INSERT INTO ledger VALUES ($1)", 0))
+			work := tx.Then(tx.Exec(c.sql), tx.Exec("INSERT INTO ledger VALUES ($1)", 0))
 			_, err := tx.Run(ctxT(t), pool, work, tx.ReadOnly(), tx.WithPolicy(retrying))
 			proxy.SetRule(nil)
 			require.Equal(t, uint64(1), proxy.Stats().Cuts)

@@ -63,12 +63,14 @@ func readsOnly(sql string) bool {
 // unseenWrite reports whether sql may change what the transaction commits where no look before COMMIT sees it:
 //   - "notify" in any case: NOTIFY and pg_notify send a notification, delivered only if the transaction commits, but
 //     take a transaction id only inside COMMIT, so every earlier look sees none;
-//   - "read write" or "transaction_read_only": a ReadOnly transaction made writable (SET TRANSACTION READ WRITE right
-//     after the BEGIN it is fused with), which the runner would otherwise take for one that cannot write.
+//   - "read" and "write" anywhere (READ WRITE may be split by a comment), or "transaction_read_only": a ReadOnly
+//     transaction made writable (SET TRANSACTION READ WRITE right after the BEGIN it is fused with), which the runner
+//     would otherwise take for one that cannot write.
 //
 // A mention that changes nothing (a column named so, a string) only makes the look assign an id. It does not
 // allocate.
 func unseenWrite(sql string) bool {
+	read, write := false, false
 	for i := range len(sql) {
 		switch sql[i] {
 		case 'n', 'N':
@@ -76,30 +78,21 @@ func unseenWrite(sql string) bool {
 				return true
 			}
 		case 'r', 'R':
-			if hasFoldAt(sql, i, "read") && startsWriteAfterSpace(sql, i+len("read")) {
-				return true
-			}
+			read = read || hasFoldAt(sql, i, "read")
+		case 'w', 'W':
+			write = write || hasFoldAt(sql, i, "write")
 		case 't', 'T':
 			if hasFoldAt(sql, i, "transaction_read_only") {
 				return true
 			}
 		}
 	}
-	return false
+	return read && write
 }
 
 // hasFoldAt reports whether sql has the lower-case word at i, ignoring ASCII case.
 func hasFoldAt(sql string, i int, word string) bool {
 	return i+len(word) <= len(sql) && equalFoldASCII(sql[i:i+len(word)], word)
-}
-
-// startsWriteAfterSpace reports whether sql has "write" at i after at least one space, tab or newline.
-func startsWriteAfterSpace(sql string, i int) bool {
-	j := i
-	for j < len(sql) && (sql[j] == ' ' || sql[j] == '\t' || sql[j] == '\n' || sql[j] == '\r') {
-		j++
-	}
-	return j > i && hasFoldAt(sql, j, "write")
 }
 
 func isWordByte(c byte) bool {

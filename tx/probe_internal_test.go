@@ -60,7 +60,10 @@ func TestUnseenWrite(t *testing.T) {
 		{"SELECT notify_email FROM users", true}, // a mention: the look assigns an id, which is safe
 		{"SELECT balance FROM accounts WHERE id = $1", false},
 		{"SET TRANSACTION READ ONLY", false},
-		{"SELECT readwrite FROM t", false}, // "read" must be followed by space and "write"
+		{"SET TRANSACTION READ/**/WRITE", true},
+		{"SET TRANSACTION READ\fWRITE", true},
+		{"SET TRANSACTION READ -- c\nWRITE", true},
+		{"SELECT count(*) FROM threads", false},
 		{"UPDATE accounts SET balance = 0", false},
 		{"", false},
 		{"notif", false},

@@ -188,14 +188,16 @@ func attempt[T any](ctx context.Context, r *runner, t Tx[T]) (T, []func(context.
 		err = r.resolve(ctx, s, amb)
 	}
 	if err != nil {
-		if r.recorder != nil && errors.Is(err, ErrCommitUnknown) {
+		if r.recorder != nil && (errors.Is(err, ErrCommitUnknown) || errors.Is(err, ErrTxControl)) {
 			// It may have committed: the recorder must assume the worst, or a read-your-writes read that checks
 			// whether it did could go to a replica that has not replayed it and answer "no".
 			r.recorder.RecordCommit(ctx, "")
 		}
 		return zero, nil, err
 	}
-	if r.recorder != nil && s.began() {
+	if r.recorder != nil && s.began() && (!r.cfg.readOnly || s.assignLook) {
+		// A ReadOnly transaction is recorded only when its SQL may have made it write (unseenWrite); its position
+		// was not asked for, so the recorder hears "unknown".
 		r.recorder.RecordCommit(ctx, s.lsn)
 	}
 	return v, s.hooks, nil
@@ -315,7 +317,7 @@ func newRunner(db DB, opts []Option) (*runner, error) {
 	case Acquirer:
 		r.acquirer = d
 	}
-	if rec, ok := db.(CommitRecorder); ok && !r.cfg.readOnly {
+	if rec, ok := db.(CommitRecorder); ok {
 		r.recorder = rec
 	}
 	return r, nil
@@ -333,7 +335,7 @@ func isNil(db DB) bool {
 // open starts an attempt's session. When the runner owns the connection, BEGIN is only queued: it travels with the
 // transaction's first statements.
 func (r *runner) open(ctx context.Context) (*session, error) {
-	s := &session{trackXid: !r.cfg.readOnly, wantLSN: r.recorder != nil, fuse: r.cfg.fuse}
+	s := &session{trackXid: !r.cfg.readOnly, wantLSN: r.recorder != nil && !r.cfg.readOnly, fuse: r.cfg.fuse}
 	if r.pool == nil && r.conn == nil && r.acquirer == nil {
 		q, err := r.db.BeginTx(ctx, r.cfg.txOptions())
 		if err != nil {

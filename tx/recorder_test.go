@@ -1,0 +1,71 @@
+package tx_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pgxact/pgxact/tx"
+)
+
+// recordingDB is an Acquirer over a pool that records what Run tells it as a CommitRecorder.
+type recordingDB struct {
+	*pgxpool.Pool
+	mu   sync.Mutex
+	lsns []string
+}
+
+func (d *recordingDB) AcquireTx(ctx context.Context, _ pgx.TxOptions) (*pgx.Conn, func(), error) {
+	c, err := d.Acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.Conn(), c.Release, nil
+}
+
+func (d *recordingDB) RecordCommit(_ context.Context, lsn string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.lsns = append(d.lsns, lsn)
+}
+
+// TestCommitRecorderHearsOfEveryPossibleCommit: read-your-writes depends on the recorder hearing of every commit that
+// may have happened, with its position or with "" (unknown, assume the worst).
+func TestCommitRecorderHearsOfEveryPossibleCommit(t *testing.T) {
+	cases := []struct {
+		name    string
+		work    tx.Tx[pgconn.CommandTag]
+		opts    []tx.Option
+		wantErr error
+		want    func(t *testing.T, lsns []string)
+	}{
+		{"a write: its position", note("a"), nil, nil, func(t *testing.T, lsns []string) {
+			require.Len(t, lsns, 1)
+			require.NotEmpty(t, lsns[0])
+		}},
+		{"a read-only run: nothing", tx.Exec("SELECT 1"), []tx.Option{tx.ReadOnly()}, nil, func(t *testing.T, lsns []string) {
+			require.Empty(t, lsns)
+		}},
+		{"COMMIT in user SQL: unknown", tx.Then(note("b"), tx.Exec("COMMIT")), nil, tx.ErrTxControl,
+			func(t *testing.T, lsns []string) { require.Equal(t, []string{""}, lsns) }},
+		{"a read-only run made writable: unknown", tx.Then(tx.Exec("SET TRANSACTION READ WRITE"), note("c")),
+			[]tx.Option{tx.ReadOnly()}, nil, func(t *testing.T, lsns []string) { require.Equal(t, []string{""}, lsns) }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			db := &recordingDB{Pool: newPool(t, 1)}
+			_, err := tx.Run(ctxT(t), db, c.work, c.opts...)
+			if c.wantErr != nil {
+				require.ErrorIs(t, err, c.wantErr)
+			} else {
+				require.NoError(t, err)
+			}
+			c.want(t, db.lsns)
+		})
+	}
+}
