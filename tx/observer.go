@@ -28,7 +28,7 @@ type AttemptInfo struct {
 	Err      error         // nil when the attempt committed
 	SQLState string        // the PostgreSQL error code of Err, if any
 	Class    retry.Class   // how the retry policy classifies Err; meaningless when Err is nil (check Err first)
-	Retry    bool          // another attempt follows
+	Retry    bool          // the policy lets another attempt follow, after Delay (unless ctx ends during the pause)
 	Delay    time.Duration // the pause before that attempt
 }
 

@@ -45,15 +45,44 @@ func Run[T any](ctx context.Context, db DB, t Tx[T], opts ...Option) (T, error) 
 	}
 	start := time.Now()
 	ctx = r.cfg.observer.StartRun(ctx)
+	ended := false
+	defer func() {
+		if !ended { // a panic in the work or in a hook: the observer still hears the run end
+			r.cfg.observer.EndRun(ctx, RunInfo{Attempts: r.attempts, Duration: time.Since(start), Err: errPanicked})
+		}
+	}()
 	v, n, err := runAttempts(ctx, r, t, start)
+	ended = true
 	r.cfg.observer.EndRun(ctx, RunInfo{Attempts: n, Duration: time.Since(start), Err: err})
 	return v, err
+}
+
+// errPanicked is the error observers see for a run or an attempt that a panic ended; Run itself goes on panicking.
+var errPanicked = errors.New("tx: panic in the work or in an AfterCommit hook")
+
+// attemptInFlight is the attempt of runAttempts that has begun and not yet been reported to the observer. One
+// deferred call ends it on a panic, instead of a deferred call per attempt, each an allocation inside the loop.
+type attemptInFlight struct {
+	open    bool
+	n       int
+	ctx     context.Context
+	began   time.Time
+	release func()
+}
+
+func (a *attemptInFlight) endOnPanic(o Observer) {
+	if a.open {
+		a.release()
+		o.EndAttempt(a.ctx, AttemptInfo{Attempt: a.n, Duration: time.Since(a.began), Err: errPanicked})
+	}
 }
 
 func runAttempts[T any](ctx context.Context, r *runner, t Tx[T], start time.Time) (T, int, error) {
 	var zero T
 	var delay time.Duration
 	var lastErr error
+	var cur attemptInFlight
+	defer cur.endOnPanic(r.cfg.observer)
 	for n := 1; ; n++ {
 		if err := ctx.Err(); err != nil {
 			return zero, n - 1, fmt.Errorf("tx: before attempt %d: %w", n, err)
@@ -67,10 +96,12 @@ func runAttempts[T any](ctx context.Context, r *runner, t Tx[T], start time.Time
 			// ctx ended while the attempt waited for its turn: report that, and what made it wait
 			return zero, n - 1, interrupted(n, err, lastErr)
 		}
-		defer release() // on a panic in the attempt; otherwise it was released already, and this does nothing
+		r.attempts = n
 		actx := r.cfg.observer.StartAttempt(gctx, n)
 		began := time.Now()
+		cur = attemptInFlight{open: true, n: n, ctx: actx, began: began, release: release}
 		v, hooks, err := attempt(actx, r, t)
+		cur.open = false
 		info := AttemptInfo{Attempt: n, Duration: time.Since(began), Err: err}
 		if err == nil {
 			r.cfg.policy.Succeeded()
@@ -276,6 +307,7 @@ type runner struct {
 	conn     *pgx.Conn
 	acquirer Acquirer
 	recorder CommitRecorder // nil unless db asks for commit LSNs
+	attempts int            // attempts begun, for the observer when a panic ends the run
 }
 
 // acquire gives s a connection of its own from the runner's db.
