@@ -166,10 +166,10 @@ func (r *runner) retryStatus(ctx, caller context.Context, start time.Time, tries
 func (r *runner) endOldBackend(ctx context.Context, s *session) error {
 	return r.onFresh(ctx, func(q querier) error {
 		_, err := q.Exec(ctx, `SELECT pg_terminate_backend(a.pid, 1000)
-			FROM pg_stat_activity a, (SELECT `+historySQL+`) h(system, timeline, started)
+			FROM pg_stat_activity a, (SELECT `+historySQL+`) h(system, timeline, started, reset)
 			WHERE a.backend_xid::text = ($1::bigint % 4294967296)::text
-				AND h.system = $2 AND h.timeline = $3 AND h.started = $4`,
-			s.xid, s.hist.system, s.hist.timeline, s.hist.started)
+				AND h.system = $2 AND h.timeline = $3 AND h.started = $4 AND h.reset = $5`,
+			s.xid, s.hist.system, s.hist.timeline, s.hist.started, s.hist.reset)
 		return err
 	})
 }
@@ -183,11 +183,12 @@ func (r *runner) endOldBackend(ctx context.Context, s *session) error {
 // therefore at or past where recovery ended, so no record of it survived: whatever got that id since, ours did not
 // commit. An id below xmax may be ours, replayed, or a new one; that stays unknown. Nothing is assigned by asking,
 // so a retried status query cannot spoil its own answer.
-const statusSQL = `SELECT h.system, h.timeline, h.started,
+const statusSQL = `SELECT h.system, h.timeline, h.started, h.reset,
 	CASE WHEN h.system = $2 AND h.timeline = $3 AND h.started <> $4
 		THEN $1::text::xid8 < pg_snapshot_xmax(pg_current_snapshot()) END,
-	CASE WHEN h.system = $2 AND h.timeline = $3 AND h.started = $4 THEN pg_xact_status($1::text::xid8) END
-	FROM (SELECT ` + historySQL + `) h(system, timeline, started)`
+	CASE WHEN h.system = $2 AND h.timeline = $3 AND h.started = $4 AND h.reset = $5
+		THEN pg_xact_status($1::text::xid8) END
+	FROM (SELECT ` + historySQL + `) h(system, timeline, started, reset)`
 
 // xactStatus asks a fresh connection for the transaction's status, and settles what the server's history allows.
 func (r *runner) xactStatus(ctx context.Context, s *session) (string, error) {
@@ -196,13 +197,16 @@ func (r *runner) xactStatus(ctx context.Context, s *session) (string, error) {
 	var assigned *bool
 	err := r.onFresh(ctx, func(q querier) error {
 		return q.QueryRow(ctx, statusSQL, strconv.FormatInt(s.xid, 10), s.hist.system, s.hist.timeline,
-			s.hist.started).Scan(&h.system, &h.timeline, &h.started, &assigned, &status)
+			s.hist.started, s.hist.reset).Scan(&h.system, &h.timeline, &h.started, &h.reset, &assigned, &status)
 	})
 	switch {
 	case err != nil:
 		return "", err
-	case s.hist.branch(h) && !s.hist.same(h) && assigned != nil && !*assigned:
+	case s.hist.branch(h) && s.hist.started != h.started && assigned != nil && !*assigned:
 		// Restarted on our own branch, and the id is at or past xmax: recovery found no record of our transaction.
+		// Only a new start time proves that our backend is gone; a new statistics reset alone (a crash that the
+		// postmaster survived, or an administrator's reset) leaves the answer unknown below: our transaction might
+		// still be running, with an id at or past xmax.
 		return statusLost, nil
 	case !s.hist.same(h):
 		return "", fmt.Errorf("%w: transaction %d was assigned on system %s timeline %d (server started at %d µs), "+

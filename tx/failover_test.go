@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -270,6 +271,29 @@ func TestAmbiguousCommitAcrossRestart(t *testing.T) {
 			require.Equal(t, want, count(t, p.pool, "SELECT count(*) FROM ledger"))
 		})
 	}
+}
+
+// TestAmbiguousCommitAcrossABackendCrash: when one backend crashes, the postmaster ends the others, runs crash
+// recovery and goes on without restarting, so the server's start time stays the same, yet ids whose records were
+// not flushed are handed out again. A lost COMMIT answer resolved there must not take an innocent transaction that
+// got the id for ours: the outcome is unknown (the insert is in fact lost).
+func TestAmbiguousCommitAcrossABackendCrash(t *testing.T) {
+	p := newFailoverPair(t)
+	err := p.runCut(t, func(xid int64, committed bool) {
+		require.True(t, committed, "precondition: the primary committed before the crash")
+		conn := p.primary.ConnString(p.db)
+		before := queryString(t, conn, "SELECT pg_postmaster_start_time()::text")
+		var pid int
+		require.NoError(t, connect(t, conn).QueryRow(ctxT(t), "SELECT pg_backend_pid()").Scan(&pid))
+		require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
+		// The server goes through recovery: wait until it answers again, on the same postmaster.
+		after := queryUntil(t, conn, "SELECT pg_postmaster_start_time()::text", func(string) bool { return true })
+		require.Equal(t, before, after, "precondition: the postmaster survived the crash")
+		burnXidsBelow(t, conn, xid)
+		exec(t, conn, "SELECT pg_current_xact_id()") // an innocent transaction takes the id, and commits
+	})
+	require.ErrorIs(t, err, tx.ErrCommitUnknown, fmt.Sprint(err))
+	require.Zero(t, count(t, p.pool, "SELECT count(*) FROM ledger"), "the insert was lost in the crash")
 }
 
 func connect(t *testing.T, connString string) *pgx.Conn {

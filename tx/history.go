@@ -19,11 +19,17 @@ import (
 // starts a new one), and the start time tells apart the lives of one server. Within one of them an id means one
 // transaction, so a status read there is about ours.
 //
+// One kind of new life keeps the start time: when a backend crashes, the postmaster ends all the others, runs crash
+// recovery and goes on, and ids whose records were not flushed are handed out again. Shared memory is set up anew
+// then, and with it the statistics, whose reset time (pg_stat_archiver.stats_reset) moves: reset tells those lives
+// apart. An administrator's pg_stat_reset_shared moves it too; that only makes an answer unknown (see xactStatus).
+//
 // The zero history is "not known"; it matches nothing, not even itself.
 type history struct {
 	system   string // pg_control_system().system_identifier, as text: it is a uint64 and overflows bigint
 	timeline int64  // 0 on a server in recovery, whose timeline can still change under the connection
 	started  int64  // pg_postmaster_start_time(), in microseconds since 1970
+	reset    int64  // pg_stat_archiver.stats_reset, in microseconds since 1970; 0 while it is NULL
 }
 
 // known reports whether h names a history that a status answer can be checked against.
@@ -39,8 +45,11 @@ func (h history) branch(o history) bool {
 }
 
 // historyKey is the key under which a connection's history is kept in pgconn's per-connection CustomData: a
-// connection talks to one server process for its whole life, and a primary's timeline never changes while it runs,
-// so the history is asked once per connection instead of once per transaction.
+// connection to the server itself talks to one server process for its whole life, which a crash or a restart ends,
+// and a primary's timeline never changes while it runs, so the history is asked once per connection instead of once
+// per transaction. Not so through a pooler (pgbouncer): the client's connection outlives the server processes behind
+// it, and even the server's restarts, so there the history is read in every transaction that looks (see
+// rememberHistory).
 const historyKey = "pgxact.history"
 
 // historySQL is the part of a select list that reads the server's history. A server in recovery reports timeline 0:
@@ -49,7 +58,8 @@ const historyKey = "pgxact.history"
 const historySQL = `(SELECT system_identifier::text FROM pg_control_system()),
 	CASE WHEN pg_is_in_recovery() THEN 0
 	ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END::bigint,
-	floor(extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint`
+	floor(extract(epoch FROM pg_postmaster_start_time()) * 1000000)::bigint,
+	coalesce(floor(extract(epoch FROM (SELECT stats_reset FROM pg_stat_archiver)) * 1000000)::bigint, 0)`
 
 // connHistory returns the history cached on pc, and whether there was one.
 func connHistory(pc *pgconn.PgConn) (history, bool) {
@@ -60,9 +70,11 @@ func connHistory(pc *pgconn.PgConn) (history, bool) {
 	return h, ok
 }
 
-// rememberHistory caches h on pc. Only a primary's history is kept: a standby's timeline moves on at promotion.
-func rememberHistory(pc *pgconn.PgConn, h history) {
-	if pc != nil && h.known() {
+// rememberHistory caches h on pc, read by the server process backendPID. Only a primary's history is kept (a
+// standby's timeline moves on at promotion), and only on a connection to the server itself, whose process is the one
+// the connection reported at startup: behind a pooler the two differ, and the history must be read again each time.
+func rememberHistory(pc *pgconn.PgConn, h history, backendPID uint32) {
+	if pc != nil && h.known() && pc.PID() == backendPID {
 		pc.CustomData()[historyKey] = h
 	}
 }

@@ -52,8 +52,9 @@ func (s *session) needAssigningLook() {
 	s.assignLook, s.trackXid = true, true
 }
 
-// historyRowSQL reads the server's history (see history). A connection needs it once, in the batch of its first look.
-const historyRowSQL = `SELECT ` + historySQL
+// historyRowSQL reads the server's history (see history) and the server process's PID, which tells a connection to the
+// server itself from one through a pooler. A direct connection needs it once, in the batch of its first look.
+const historyRowSQL = `SELECT ` + historySQL + `, pg_backend_pid()::bigint`
 
 // session is the state of one attempt: one database transaction on one connection. It is never shared between
 // goroutines or attempts.
@@ -479,15 +480,23 @@ func (s *session) readXid(br results, withHist bool) error {
 		return err
 	})
 	var h history
+	var pid int64
 	if err == nil && withHist {
 		err = readRawRow(br, func(vals [][]byte, fds []pgconn.FieldDescription) (err error) {
 			if vals[0] == nil {
 				return nil
 			}
 			h.system = string(vals[0])
-			if h.timeline, _, err = rawInt8(vals[1], fds[1].Format); err == nil {
-				h.started, _, err = rawInt8(vals[2], fds[2].Format)
+			if h.timeline, _, err = rawInt8(vals[1], fds[1].Format); err != nil {
+				return err
 			}
+			if h.started, _, err = rawInt8(vals[2], fds[2].Format); err != nil {
+				return err
+			}
+			if h.reset, _, err = rawInt8(vals[3], fds[3].Format); err != nil {
+				return err
+			}
+			pid, _, err = rawInt8(vals[4], fds[4].Format)
 			return err
 		})
 	}
@@ -496,7 +505,7 @@ func (s *session) readXid(br results, withHist bool) error {
 	}
 	if h.system != "" {
 		s.hist = h
-		rememberHistory(s.pgConn(), h)
+		rememberHistory(s.pgConn(), h, uint32(pid))
 	}
 	if found {
 		s.xid = xid
