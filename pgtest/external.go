@@ -68,9 +68,26 @@ func withDatabase(connString, dbname string) string {
 	}
 	query := ""
 	if i := strings.IndexByte(tail, '?'); i >= 0 {
-		query = tail[i:]
+		query = withoutDatabaseParams(tail[i+1:])
 	}
 	return scheme + "://" + authority + "/" + url.PathEscape(dbname) + query
+}
+
+// withoutDatabaseParams returns a URL's query, with its "?", without dbname and database parameters, which pgconn
+// lets override the path: left in, they would send every connection to the database they name.
+func withoutDatabaseParams(query string) string {
+	var kept []string
+	for _, p := range strings.Split(query, "&") {
+		key, _, _ := strings.Cut(p, "=")
+		if p == "" || key == "dbname" || key == "database" {
+			continue
+		}
+		kept = append(kept, p)
+	}
+	if len(kept) == 0 {
+		return ""
+	}
+	return "?" + strings.Join(kept, "&")
 }
 
 func quoteKeywordValue(s string) string {

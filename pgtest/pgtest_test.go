@@ -102,6 +102,9 @@ func TestWithDatabaseKeepsOtherSettings(t *testing.T) {
 		{"keeps a socket host in the query", "postgres:///old?host=/tmp", "postgres:///new?host=/tmp"},
 		{"keeps multiple hosts", "postgres://127.0.0.1:1,127.0.0.2:2/old", "postgres://127.0.0.1:1,127.0.0.2:2/new"},
 		{"overrides a keyword/value dbname", "host=/tmp dbname=old", "host=/tmp dbname=old dbname='new'"},
+		{"drops a dbname parameter, which would override the path", "postgres://u@127.0.0.1/postgres?dbname=other&sslmode=disable",
+			"postgres://u@127.0.0.1/new?sslmode=disable"},
+		{"drops a database parameter alone", "postgres://u@127.0.0.1/postgres?database=other", "postgres://u@127.0.0.1/new"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

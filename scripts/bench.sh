@@ -7,4 +7,9 @@ bash scripts/ensure-postgres.sh
 export PATH="$PATH:/usr/local/go/bin"
 args=("$@")
 [ ${#args[@]} -gt 0 ] || args=(-quick)
-cd bench && go run ./cmd/txbench "${args[@]}"
+cd bench
+# Built, then exec'd rather than go run: go run does not pass SIGTERM on, which would leave txbench (and its
+# PostgreSQL) running until the sweep ends.
+bin="${TMPDIR:-/tmp}/pgxact-txbench-$(id -u)"
+go build -o "$bin" ./cmd/txbench
+exec "$bin" "${args[@]}"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs PostgreSQL, pgbouncer (for the pooler tests) and pg_auto_failover (for pgtest's HA cluster) from the
-# distribution's packages when they are missing.
+# distribution's packages when they are missing, and a C compiler, which go test -race needs (cgo).
 # pgtest finds the server binaries itself (PATH, pg_config --bindir, /usr/lib/postgresql/*/bin).
 set -euo pipefail
 
@@ -20,10 +20,12 @@ install() {
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   [ -n "$updated" ] || { $sudo apt-get update -qq; updated=1; }
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
 missing=()
+cc=$(go env CC 2>/dev/null || true)
+command -v "${cc:-gcc}" >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 have_server || missing+=(postgresql)
 command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
 [ ${#missing[@]} -eq 0 ] || install "${missing[@]}"
