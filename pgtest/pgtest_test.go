@@ -1,8 +1,12 @@
 package pgtest_test
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
@@ -115,4 +119,20 @@ func TestWithDatabaseKeepsOtherSettings(t *testing.T) {
 			require.Equal(t, "new", config.Database)
 		})
 	}
+}
+
+// TestInterruptedCommandDoesNotHang: a command whose context ends is killed with what it forked, and its run ends
+// even if a child it left behind still held its output (pg_basebackup's WAL streamer did, and hung txbench on
+// Ctrl-C).
+func TestInterruptedCommandDoesNotHang(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	marker := fmt.Sprintf("%d.25", 60+os.Getpid()%1000) // a sleep nothing else runs, to look for afterwards
+	err := pgtest.RunInterruptible(ctx, "sh", "-c", "sleep "+marker+" & exec sleep 60")
+	require.Error(t, err)
+	require.Less(t, time.Since(start), 10*time.Second)
+	require.Eventually(t, func() bool {
+		return exec.Command("pgrep", "-f", "sleep "+marker).Run() != nil // pgrep fails when nothing matches
+	}, 5*time.Second, 50*time.Millisecond, "the forked child was killed with the command")
 }

@@ -43,9 +43,11 @@ func (c *Cluster) cloneAndStart(ctx context.Context, primary *Cluster) error {
 		return err
 	}
 	// -c fast: a spread checkpoint could make the copy wait for minutes; --no-sync: throwaway data.
-	err = runCommand(serverCommand(ctx, c.cred, c.dir, basebackup, "-D", c.dataDir(),
+	cmd := serverCommand(ctx, c.cred, c.dir, basebackup, "-D", c.dataDir(),
 		"-h", "127.0.0.1", "-p", strconv.Itoa(primary.port), "-U", serverUser,
-		"-R", "-X", "stream", "-c", "fast", "--no-sync"))
+		"-R", "-X", "stream", "-c", "fast", "--no-sync")
+	killGroupOnCancel(cmd) // -X stream forks a WAL streamer, which an interrupted copy must not leave running
+	err = runCommand(cmd)
 	if err != nil {
 		return err
 	}

@@ -84,10 +84,21 @@ func tcpTarget(connString string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("txbench: -rtt: %w", err)
 	}
-	if strings.HasPrefix(config.Host, "/") || len(config.Fallbacks) > 0 {
+	if strings.HasPrefix(config.Host, "/") || !oneServer(config) {
 		return "", fmt.Errorf("txbench: -rtt needs one server over TCP, not %q", config.Host)
 	}
 	return net.JoinHostPort(config.Host, strconv.Itoa(int(config.Port))), nil
+}
+
+// oneServer reports whether every fallback of config is its own server again: sslmode=prefer (the default) adds
+// one without TLS for the same host and port, which is still one server.
+func oneServer(config *pgconn.Config) bool {
+	for _, f := range config.Fallbacks {
+		if f.Host != config.Host || f.Port != config.Port {
+			return false
+		}
+	}
+	return true
 }
 
 // throughProxy starts a proxy in front of connString's server and returns it and connString pointing at it.

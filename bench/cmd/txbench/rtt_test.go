@@ -80,3 +80,19 @@ func TestRTTRefusesAUnixSocket(t *testing.T) {
 		}
 	}
 }
+
+// TestRTTTakesOneServerWhateverItsSSLMode: sslmode=prefer, pgx's default, adds a fallback to the same server without
+// TLS; that is still one server to delay. Several hosts are not.
+func TestRTTTakesOneServerWhateverItsSSLMode(t *testing.T) {
+	for _, cs := range []string{
+		"postgres://u@127.0.0.1:5432/x",
+		"postgres://u@127.0.0.1:5432/x?sslmode=prefer",
+		"postgres://u@127.0.0.1:5432/x?sslmode=disable",
+	} {
+		target, err := tcpTarget(cs)
+		require.NoError(t, err, cs)
+		require.Equal(t, "127.0.0.1:5432", target)
+	}
+	_, err := tcpTarget("postgres://u@127.0.0.1:5432,127.0.0.2:5433/x?sslmode=disable")
+	require.ErrorContains(t, err, "one server over TCP")
+}

@@ -41,8 +41,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	defer cleanup(stderr) // also when a panic ends the run: the database it made must go
 	err = execute(ctx, c, dbs, args, stdout, stderr)
-	cleanup(stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1

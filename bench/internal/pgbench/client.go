@@ -65,12 +65,18 @@ func debianVersion(dir string) int {
 	return v
 }
 
-// ConnInfo returns a libpq keyword/value connection string for c's first host. TLS is required when c uses it and
-// disabled otherwise.
+// ConnInfo returns a libpq keyword/value connection string for c's first host. TLS is required when c uses it with no
+// way around it, preferred when c falls back to the same server without it (pgconn's sslmode=prefer), and disabled
+// otherwise.
 func ConnInfo(c pgconn.Config) string {
 	sslmode := "disable"
 	if c.TLSConfig != nil {
 		sslmode = "require"
+		for _, f := range c.Fallbacks {
+			if f.TLSConfig == nil && f.Host == c.Host && f.Port == c.Port {
+				sslmode = "prefer"
+			}
+		}
 	}
 	parts := []string{
 		"host=" + quote(c.Host), "port=" + strconv.Itoa(int(c.Port)), "user=" + quote(c.User),

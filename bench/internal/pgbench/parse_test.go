@@ -69,3 +69,17 @@ func TestConnInfoQuotesValues(t *testing.T) {
 	require.Equal(t, `host='127.0.0.1' port=5433 user='o\'brien' dbname='db x' sslmode=disable password='pa\\ss'`,
 		pgbench.ConnInfo(config))
 }
+
+func TestConnInfoKeepsTheTLSChoice(t *testing.T) {
+	cases := map[string]string{
+		"disable": "sslmode=disable",
+		"prefer":  "sslmode=prefer", // pgx falls back to plain TCP; pgbench must be allowed to as well
+		"require": "sslmode=require",
+	}
+	for mode, want := range cases {
+		t.Run(mode, func(t *testing.T) {
+			config := pgtestConfig(t, "postgres://u@127.0.0.1:5433/db?sslmode="+mode)
+			require.Contains(t, pgbench.ConnInfo(config), want)
+		})
+	}
+}

@@ -47,14 +47,29 @@ func WritePlots(dir string, results []harness.Result) ([]string, error) {
 	return files, nil
 }
 
+// workerRange returns the smallest and largest worker count of rs.
+func workerRange(rs []harness.Result) (lo, hi int) {
+	for i, r := range rs {
+		if i == 0 || r.Workers < lo {
+			lo = r.Workers
+		}
+		hi = max(hi, r.Workers)
+	}
+	return lo, hi
+}
+
 func writePlot(path, workload string, m metric, rs []harness.Result) error {
 	p := plot.New()
 	p.Title.Text = workload + ": " + m.title
 	p.X.Label.Text = "workers"
 	p.Y.Label.Text = m.title
 	p.Y.Min = 0
-	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = workerTicks(rs)
+	if lo, hi := workerRange(rs); lo < hi {
+		// A log scale spreads 1..64 workers evenly. With a single worker count gonum would widen the range to
+		// include 0, which a log scale cannot show: the axis stays linear then.
+		p.X.Scale = plot.LogScale{}
+	}
 	p.Legend.Top = true
 	var lines []any
 	for _, im := range impls(rs) {

@@ -3,6 +3,8 @@ package report_test
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -114,6 +116,28 @@ func TestMarkdownShowsTheSpreadOfEachRatioOverRounds(t *testing.T) {
 			var buf bytes.Buffer
 			require.NoError(t, report.WriteMarkdown(&buf, report.Meta{}, rs, false))
 			require.Contains(t, buf.String(), c.wantCell)
+		})
+	}
+}
+
+// TestPlotsForOneOrManyWorkerCounts: the plots are written for a sweep of several worker counts (log axis) and for a
+// single one, which a log axis could not show.
+func TestPlotsForOneOrManyWorkerCounts(t *testing.T) {
+	sweeps := map[string][]harness.Result{
+		"one worker count":   {result("pgxact", 1, 10, time.Millisecond), result("pgx", 1, 8, time.Millisecond)},
+		"many worker counts": {result("pgxact", 1, 10, time.Millisecond), result("pgxact", 16, 90, time.Millisecond)},
+	}
+	for name, rs := range sweeps {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			files, err := report.WritePlots(dir, rs)
+			require.NoError(t, err)
+			require.Len(t, files, 3)
+			for _, f := range files {
+				b, err := os.ReadFile(filepath.Join(dir, f))
+				require.NoError(t, err)
+				require.Contains(t, string(b), "<svg")
+			}
 		})
 	}
 }
