@@ -379,9 +379,10 @@ func (r *runner) open(ctx context.Context) (*session, error) {
 	if err := r.acquire(ctx, s); err != nil {
 		return nil, markUncommitted(fmt.Errorf("tx: acquire connection: %w", err))
 	}
-	if st := s.conn.PgConn().TxStatus(); st != 'I' {
-		// A *pgx.Conn (or an Acquirer's) already inside a transaction: BEGIN would only draw a warning, and our
-		// COMMIT would commit the caller's transaction along with ours.
+	if st := s.conn.PgConn().TxStatus(); st != 'I' && r.conn != nil {
+		// A *pgx.Conn already inside a transaction: BEGIN would only draw a warning, and our COMMIT would commit the
+		// caller's transaction along with ours. (A pool never lends such a connection; an Acquirer may, on purpose:
+		// txtest's Injector begins the transaction itself to plant its faults.)
 		s.close()
 		return nil, invalid("the connection is already in a transaction (status %q): run pgx code inside it with Func, "+
 			"or finish it before Run", st)
