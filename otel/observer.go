@@ -69,16 +69,19 @@ func (o observer) EndAttempt(ctx context.Context, a tx.AttemptInfo) {
 	if a.Err == nil {
 		return
 	}
-	state := sqlState.String(a.SQLState)
-	span.SetAttributes(state)
+	attrs := []attribute.KeyValue{retryClass.String(a.Class.String())}
+	if a.SQLState != "" { // a Go-side error, a cancellation or a lost connection has none: no empty code
+		state := sqlState.String(a.SQLState)
+		span.SetAttributes(state)
+		attrs = append(attrs, state)
+	}
 	span.RecordError(a.Err)
 	span.SetStatus(codes.Error, a.Err.Error())
 	if a.Retry {
-		span.AddEvent(RetryEvent, trace.WithAttributes(state, retryClass.String(a.Class.String()),
-			retryDelay.Float64(a.Delay.Seconds())))
+		span.AddEvent(RetryEvent, trace.WithAttributes(append(attrs, retryDelay.Float64(a.Delay.Seconds()))...))
 		return
 	}
-	span.AddEvent(FailedEvent, trace.WithAttributes(state, retryClass.String(a.Class.String())))
+	span.AddEvent(FailedEvent, trace.WithAttributes(attrs...))
 }
 
 func (o observer) EndRun(ctx context.Context, r tx.RunInfo) {

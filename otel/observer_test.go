@@ -2,6 +2,7 @@ package otelpgxact_test
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -148,6 +149,23 @@ func TestFailedTransactionIsMarkedAsError(t *testing.T) {
 	tries := named(spans, otelpgxact.AttemptSpan)
 	require.Len(t, tries, 1)
 	require.Equal(t, otelpgxact.FailedEvent, tries[0].Events[len(tries[0].Events)-1].Name)
+}
+
+// TestGoSideFailureHasNoStatusCode: a failure that is not the server's (here the work's own error) has no SQLSTATE,
+// so its attempt span carries no db.response.status_code at all rather than an empty one.
+func TestGoSideFailureHasNoStatusCode(t *testing.T) {
+	pool, exp, tp := traced(t)
+	_, err := tx.Run(ctxT(t), pool, tx.Fail[int](errors.New("the work's own")), tx.WithObserver(otelpgxact.Observer(tp)))
+	require.Error(t, err)
+	tries := named(exp.GetSpans(), otelpgxact.AttemptSpan)
+	require.Len(t, tries, 1)
+	require.Equal(t, codes.Error, tries[0].Status.Code)
+	_, ok := attr(tries[0].Attributes, "db.response.status_code")
+	require.False(t, ok, "no empty status code on the span")
+	for _, ev := range tries[0].Events {
+		_, ok := attr(ev.Attributes, "db.response.status_code")
+		require.False(t, ok, "no empty status code on event %s", ev.Name)
+	}
 }
 
 func TestSpansNestUnderTheCallersSpan(t *testing.T) {
