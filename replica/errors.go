@@ -8,6 +8,6 @@ var ErrInvalidToken = errors.New("replica: invalid session token")
 // ErrInvalid is wrapped by the error New returns for a nil pool or an invalid option.
 var ErrInvalid = errors.New("replica: invalid configuration")
 
-// errNotStandby reports a replica pool whose server is not in recovery: pg_last_wal_replay_lsn() is NULL there. It
-// may have been promoted; either way it cannot say whether it has replayed a commit of the primary's.
+// errNotStandby reports a replica pool whose server is not in recovery (pg_is_in_recovery() is false). It may have
+// been promoted; either way it cannot say whether it has replayed a commit of the primary's.
 var errNotStandby = errors.New("replica: server is not a standby")

@@ -11,7 +11,8 @@ import (
 
 // member is one replica pool and what the Router has learnt about its server. Everything here is a hint for
 // choosing where to read; a stale hint costs latency, never correctness, because a session's read is only sent to a
-// replica after the replica itself has reported replaying far enough.
+// replica after the replica itself has reported replaying far enough, on the very connection it is sent on (see
+// confirm): a position held for the member can be too high after the standby restarted.
 type member struct {
 	pool      *pgxpool.Pool
 	downUntil atomic.Int64  // unix nanoseconds; the replica is skipped until then

@@ -141,11 +141,41 @@ func (r *Router) acquireReplica(ctx context.Context, token lsn) (*pgxpool.Conn, 
 			behind = append(behind, m) // might catch up; tried below, after the ones known to be ready
 			continue
 		}
-		if c, err := r.lend(ctx, m); c != nil || err != nil {
-			return c, err
+		c, err := r.lend(ctx, m)
+		if err != nil {
+			return nil, err
+		}
+		if c == nil {
+			continue
+		}
+		ready, err := r.confirm(ctx, m, c, token)
+		switch {
+		case ready:
+			return c, nil
+		case err != nil:
+			c.Release()
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return nil, fmt.Errorf("replica: checking replay: %w", ctxErr)
+			}
+			m.fail(time.Now(), r.cfg.cooldown)
+		default:
+			c.Release()
+			behind = append(behind, m) // the member's position was stale (a restart): wait for it with the others
 		}
 	}
 	return r.awaitReplica(ctx, behind, token)
+}
+
+// confirm reports whether the server behind c has replayed token, which the member's position only suggests: the
+// position kept on the connection answers without a round trip, else one look does.
+func (r *Router) confirm(ctx context.Context, m *member, c *pgxpool.Conn, token lsn) (bool, error) {
+	if token == 0 {
+		return true, nil // no commit to see: any replica will do
+	}
+	if at, ok := connReplayed(c.Conn()); ok && at >= token {
+		return true, nil
+	}
+	return r.caughtUp(ctx, m, c.Conn(), token, time.Time{})
 }
 
 // awaitReplica looks at the replicas that were behind, in turn, for one that reaches token. All of them together

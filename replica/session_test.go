@@ -100,7 +100,7 @@ func resumeOncePolled(ctx context.Context, watcher *pgxpool.Pool) error {
 	for {
 		var n int
 		err := watcher.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE query LIKE '%pg_last_wal_replay_lsn()::text%' AND pid <> pg_backend_pid()`).Scan(&n)
+			WHERE query LIKE '%pg_last_wal_replay_lsn() END%' AND pid <> pg_backend_pid()`).Scan(&n)
 		if err != nil {
 			return fmt.Errorf("no read polled the standby: %w", err)
 		}
@@ -173,6 +173,55 @@ func TestUnknownCommitReadsFromThePrimary(t *testing.T) {
 	seen, err := tx.Run(ctx, s, lookFor(42), readOnly...)
 	require.NoError(t, err)
 	require.Equal(t, sighting{Found: true, OnStandby: false}, seen, "read on the primary, where the write is")
+}
+
+// TestSessionReadAfterAStandbyRestart: a standby that restarts replays again from its last restartpoint and may
+// answer below the position it answered before. A session read must still find its write: what the Router learnt
+// about the standby before the restart must not send the read there unchecked. recovery_min_apply_delay holds the
+// replay back after the restart, to make the window certain.
+func TestSessionReadAfterAStandbyRestart(t *testing.T) {
+	p := newPair(t)
+	ctx := ctxT(t)
+	s := newRouter(t, p.primary, []*pgxpool.Pool{p.replica}, replica.WithMaxWait(100*time.Millisecond)).Session()
+	_, err := tx.Run(ctx, s, insert(7))
+	require.NoError(t, err)
+	p.waitForReplay(t)
+	seen, err := tx.Run(ctx, s, lookFor(7), readOnly...)
+	require.NoError(t, err)
+	require.Equal(t, sighting{Found: true, OnStandby: true}, seen, "precondition: the standby served the session")
+
+	_, err = p.replica.Exec(ctx, "ALTER SYSTEM SET recovery_min_apply_delay = '1h'")
+	require.NoError(t, err)
+	require.NoError(t, p.standby.Crash(ctx))
+	require.NoError(t, p.standby.Restart(ctx))
+	p.replica.Reset() // its connections died with the server
+
+	seen, err = tx.Run(ctx, s, lookFor(7), readOnly...)
+	require.NoError(t, err)
+	require.True(t, seen.Found, "the session read missed its own write (on the standby: %v)", seen.OnStandby)
+}
+
+// TestPromotedReplicaIsLeftOut: a promoted server still answers pg_last_wal_replay_lsn() with where its recovery
+// ended; it must count as "not a standby" and be left out, not waited for until MaxWait on every session read.
+func TestPromotedReplicaIsLeftOut(t *testing.T) {
+	p := newPair(t)
+	ctx := ctxT(t)
+	require.NoError(t, p.standby.Promote(ctx))
+	require.Eventually(t, func() bool {
+		var recovering bool
+		return p.replica.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&recovering) == nil && !recovering
+	}, 20*time.Second, 10*time.Millisecond)
+	const maxWait = 3 * time.Second
+	s := newRouter(t, p.primary, []*pgxpool.Pool{p.replica}, replica.WithMaxWait(maxWait)).Session()
+	_, err := tx.Run(ctx, s, insert(1))
+	require.NoError(t, err)
+	for range 3 {
+		start := time.Now()
+		seen, err := tx.Run(ctx, s, lookFor(1), readOnly...)
+		require.NoError(t, err)
+		require.Equal(t, sighting{Found: true, OnStandby: false}, seen)
+		require.Less(t, time.Since(start), maxWait/2, "the promoted server was waited for")
+	}
 }
 
 // TestReadYourWritesUnderLoad: many sessions at once, each writing and at once reading its own rows, with live
