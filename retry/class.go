@@ -22,7 +22,7 @@ const (
 	UniqueViolation                  // 23505 unique_violation
 	ExclusionViolation               // 23P01 exclusion_violation
 	ConnectionLost                   // the connection failed and the transaction certainly did not commit
-	ReadOnlyTransaction              // 25006 read_only_sql_transaction (a failover left us on a standby)
+	ReadOnlyTransaction              // 25006 read_only_sql_transaction (a write in a transaction that did not ask for READ WRITE)
 	InFailedTransaction              // 25P02 in_failed_sql_transaction — never retried: it hides the first error
 
 	numClasses // keep last: the number of valid classes

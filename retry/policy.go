@@ -198,8 +198,8 @@ func (p Policy) delay(a Attempt) time.Duration {
 	return max(p.backoff.Delay(max(a.N, 1), a.Delay), 0)
 }
 
-// Gate returns the Gate the Policy's retries wait at, or nil. The runner waits there before every retry, after the
-// delay, and gives the slot back when the attempt ends.
+// Gate returns the Gate the Policy's attempts are admitted by, or nil. The runner waits there before every attempt
+// (first attempts usually pass at once, see Gate), after the delay, and gives the slot back when the attempt ends.
 func (p Policy) Gate() *Gate { return p.gate }
 
 // Deadline returns the time after which no attempt of a run whose first attempt began at start may begin, and false

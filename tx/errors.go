@@ -22,8 +22,8 @@ var ErrCommitUnknown = errors.New("tx: commit outcome unknown")
 //
 // It is also returned when the transaction ends behind the runner's back — COMMIT or ROLLBACK sent as SQL through
 // Exec, Query or Func — which the runner notices after the round trip that carried it. That round trip cannot be
-// undone: the work before such a COMMIT, and any statement sent with or after it, may have committed. This is the
-// one error from Run that does not mean "nothing was committed"; it is never retried.
+// undone: the work before such a COMMIT, and any statement sent with or after it, may have committed. With
+// ErrCommitUnknown, it is one of the two errors from Run that do not mean "nothing was committed"; neither is retried.
 var ErrTxControl = errors.New("tx: commit and rollback belong to the runner")
 
 // StatementError reports a statement that failed, with its position in the round trip that carried it.
@@ -41,7 +41,8 @@ func (e *StatementError) Error() string {
 func (e *StatementError) Unwrap() error { return e.Err }
 
 // RetryError is returned by Run when the last attempt failed with an error its policy retries, but the policy allowed
-// no further attempt (attempts, elapsed time or retry budget ran out). Unwrap returns the last attempt's error.
+// no further attempt (attempts, elapsed time or retry budget ran out, or the next pause would end after ctx's
+// deadline). Unwrap returns the last attempt's error.
 type RetryError struct {
 	Attempts int           // attempts made, including the first
 	Elapsed  time.Duration // from the start of the first attempt to the end of the last

@@ -4,7 +4,8 @@ import "context"
 
 // Nested returns a Tx that runs t under a savepoint. If t succeeds the savepoint is released; if t fails, its work
 // (and the AfterCommit hooks it registered) is rolled back to the savepoint and t's error is returned, leaving the
-// outer transaction usable: pair it with Recover, or handle the error in a Bind. SAVEPOINT, RELEASE and ROLLBACK TO
+// outer transaction usable: pair it with Recover (a Bind's function sees only successes), or reshape the error with
+// MapError. SAVEPOINT, RELEASE and ROLLBACK TO
 // ride along with neighbouring statements instead of costing round trips of their own — except that a SAVEPOINT goes
 // out on its own when the work under it has a statement new to the connection, whose preparing could fail and abort
 // the transaction before the savepoint was there.

@@ -31,7 +31,8 @@ type DB interface {
 //
 // When the connection breaks after COMMIT was sent, Run asks the server with pg_xact_status whether the transaction
 // committed: if it did, Run succeeds; if it aborted, Run retries; if the answer cannot be had, Run returns an error
-// for which errors.Is(err, ErrCommitUnknown) is true. An error from Run otherwise means nothing was committed.
+// for which errors.Is(err, ErrCommitUnknown) is true. An error from Run otherwise means nothing was committed, except
+// ErrTxControl (COMMIT or ROLLBACK sent as user SQL).
 //
 // ctx bounds the whole run, retries and pauses included; it is never stored.
 func Run[T any](ctx context.Context, db DB, t Tx[T], opts ...Option) (T, error) {
