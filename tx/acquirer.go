@@ -8,7 +8,10 @@ import (
 
 // Acquirer is a DB that lends out one connection per transaction, chosen with the transaction's options in view —
 // a router that sends read-only transactions to replicas, for instance. Run then owns BEGIN on that connection and
-// fuses it into the first round trip, as it does for *pgxpool.Pool. release must be called exactly once; Run does.
+// fuses it into the first round trip, as it does for *pgxpool.Pool. release must be called exactly once; Run does,
+// also when AcquireTx returns an error along with a non-nil release. A nil connection or release without an error is
+// invalid (ErrInvalid). The connection may be inside a transaction already only on purpose (txtest's Injector): Run
+// sends its BEGIN regardless.
 type Acquirer interface {
 	DB
 	AcquireTx(ctx context.Context, opts pgx.TxOptions) (conn *pgx.Conn, release func(), err error)

@@ -2,6 +2,7 @@ package tx_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pgxact/pgxact/retry"
 	"github.com/pgxact/pgxact/tx"
 )
 
@@ -66,6 +68,50 @@ func TestCommitRecorderHearsOfEveryPossibleCommit(t *testing.T) {
 				require.NoError(t, err)
 			}
 			c.want(t, db.lsns)
+		})
+	}
+}
+
+// oddAcquirer lends what it is told to, and counts the releases Run makes.
+type oddAcquirer struct {
+	*pgxpool.Pool
+	conn     bool
+	err      error
+	releases int
+}
+
+func (a *oddAcquirer) AcquireTx(ctx context.Context, _ pgx.TxOptions) (*pgx.Conn, func(), error) {
+	release := func() { a.releases++ }
+	if !a.conn {
+		return nil, release, a.err
+	}
+	c, err := a.Acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.Conn(), func() { c.Release(); a.releases++ }, a.err
+}
+
+// TestAcquirerEdges: an Acquirer that returns an error along with a release gets it called once; one that returns
+// no connection and no error is invalid input, not a crash.
+func TestAcquirerEdges(t *testing.T) {
+	pool := newPool(t, 1)
+	boom := errors.New("no replica today")
+	cases := []struct {
+		name    string
+		a       *oddAcquirer
+		wantErr error
+	}{
+		{"error with a release", &oddAcquirer{Pool: pool, err: boom}, boom},
+		{"no connection, no error", &oddAcquirer{Pool: pool}, tx.ErrInvalid},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := tx.Run(ctxT(t), c.a, note("never"), tx.WithPolicy(retry.Never()))
+			require.ErrorIs(t, err, c.wantErr)
+			require.Equal(t, 1, c.a.releases)
+			require.Empty(t, notes(t, pool))
+			requireNoAcquired(t, pool)
 		})
 	}
 }

@@ -324,7 +324,13 @@ func (r *runner) acquire(ctx context.Context, s *session) error {
 		s.conn = r.conn
 	default:
 		conn, release, err := r.acquirer.AcquireTx(ctx, r.cfg.txOptions())
+		if err == nil && (conn == nil || release == nil) {
+			err = invalid("the Acquirer lent no connection or no release function, and no error")
+		}
 		if err != nil {
+			if release != nil {
+				release() // whatever it did hold goes back: the contract is one call per AcquireTx
+			}
 			return err
 		}
 		s.conn, s.giveBack = conn, release
