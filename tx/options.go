@@ -60,7 +60,7 @@ func WithPolicy(p retry.Policy) Option {
 // WithObserver reports every attempt and run to o (see SlogObserver). A nil o is invalid input.
 func WithObserver(o Observer) Option {
 	return func(c *config) {
-		if o == nil {
+		if o == nil || nilPointer(o) { // a typed nil would panic inside Run, at its first event
 			c.err = invalid("nil Observer")
 			return
 		}

@@ -364,11 +364,13 @@ func newRunner(db DB, opts []Option) (*runner, error) {
 
 // isNil catches typed nils such as (*pgxpool.Pool)(nil), which would otherwise panic deep inside pgx.
 func isNil(db DB) bool {
-	if db == nil {
-		return true
-	}
-	v := reflect.ValueOf(db)
-	return v.Kind() == reflect.Pointer && v.IsNil()
+	return db == nil || nilPointer(db)
+}
+
+// nilPointer reports whether v holds a nil pointer.
+func nilPointer(v any) bool {
+	r := reflect.ValueOf(v)
+	return r.Kind() == reflect.Pointer && r.IsNil()
 }
 
 // open starts an attempt's session. When the runner owns the connection, BEGIN is only queued: it travels with the

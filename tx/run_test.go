@@ -169,6 +169,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown isolation level", run(note("y"), tx.WithIsolation("chaos"))},
 		{"nil option", run(note("y"), nil)},
 		{"nil observer", run(note("y"), tx.WithObserver(nil))},
+		{"typed nil observer", run(note("y"), tx.WithObserver((*countingObserver)(nil)))},
 		{"negative attempts", run(note("y"), tx.WithPolicy(retry.New(retry.MaxAttempts(-1))))},
 		{"bad scoped policy", run(tx.Retry(retry.New(retry.MaxElapsed(-time.Second)), note("y")))},
 		{"recovering bad input", run(tx.Recover(tx.Fail[pgconn.CommandTag](nil), func(error) tx.Tx[pgconn.CommandTag] { return note("z") }))},
