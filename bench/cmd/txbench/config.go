@@ -57,7 +57,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	workers := fs.String("workers", "1,4,16,32,64", "comma-separated numbers of concurrent workers")
 	duration := fs.Duration("duration", 2*time.Second, "measured time per implementation in each (workload, workers) cell")
 	rounds := fs.Int("rounds", 4, "slices each implementation's time is split into, interleaved with the others'")
-	accounts := fs.Int("accounts", 10, "transfer: number of accounts (few means hot)")
+	accounts := fs.Int("accounts", 10, "transfer: number of accounts, at least 3 (few means hot)")
 	k := fs.Int("k", 5, "reads, chain, readheavy: statements (rows read) per transaction")
 	scale := fs.Int("scale", 10, "tpcb: pgbench's scale factor (pgbench -i -s), 100,000 accounts, 10 tellers and "+
 		"1 branch each")

@@ -164,6 +164,7 @@ func TestParseFlags(t *testing.T) {
 		{"a worker count of zero", []string{"-workers", "0"}},
 		{"a worker count that is not a number", []string{"-workers", "4,x"}},
 		{"a single account", []string{"-accounts", "1"}},
+		{"two accounts, which cannot show a lost update", []string{"-accounts", "2"}},
 		{"a negative duration", []string{"-duration", "-1s"}},
 		{"a negative round-trip time", []string{"-rtt", "-1ms"}},
 		{"an unknown way to delay", []string{"-rtt", "1ms", "-rtt-via", "netem"}},

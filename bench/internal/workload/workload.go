@@ -74,8 +74,10 @@ func Optional() []string { return []string{"readheavy", "tpcb"} }
 
 // New returns the workload called name.
 func New(name string, c Config) (Workload, error) {
-	if c.K < 1 || c.Accounts < 2 || c.Scale < 0 {
-		return nil, fmt.Errorf("workload: need k >= 1, at least 2 accounts and a scale >= 0, got k=%d, accounts=%d, "+
+	// Three accounts at least: with two, every transfer writes both balances, so a lost update keeps the total and
+	// the invariant could not catch one.
+	if c.K < 1 || c.Accounts < 3 || c.Scale < 0 {
+		return nil, fmt.Errorf("workload: need k >= 1, at least 3 accounts and a scale >= 0, got k=%d, accounts=%d, "+
 			"scale=%d", c.K, c.Accounts, c.Scale)
 	}
 	switch name {

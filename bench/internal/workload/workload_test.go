@@ -81,8 +81,10 @@ func runBody(ctx context.Context, pool *pgxpool.Pool, body workload.Body) error 
 }
 
 func TestNewRejectsBadInput(t *testing.T) {
-	_, err := workload.New("nope", workload.Config{Accounts: 2, K: 1})
+	_, err := workload.New("nope", workload.Config{Accounts: 3, K: 1})
 	require.ErrorContains(t, err, "unknown workload")
-	_, err = workload.New("reads", workload.Config{Accounts: 2, K: 0})
+	_, err = workload.New("reads", workload.Config{Accounts: 3, K: 0})
 	require.Error(t, err)
+	_, err = workload.New("transfer", workload.Config{Accounts: 2, K: 1})
+	require.ErrorContains(t, err, "at least 3 accounts", "two accounts cannot show a lost update in the total")
 }
