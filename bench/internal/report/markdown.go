@@ -29,7 +29,8 @@ func WriteMarkdown(w io.Writer, m Meta, results []harness.Result, withPlots bool
 	fmt.Fprintf(b, "- Command: `%s`\n- Machine: %s\n- Software: %s\n- Settings: %s\n\n", m.Command, m.Machine,
 		m.Software, m.Settings)
 	fmt.Fprintf(b, "Every implementation runs at SERIALIZABLE on the same pool, except on tpcb, which every one of them "+
-		"runs at READ COMMITTED, as pgbench does. commits/s counts committed transactions only; attempts counts every "+
+		"runs at READ COMMITTED, as pgbench does, on readheavy, whose reads run at REPEATABLE READ (what a standby "+
+		"takes), and unsafe-rc, which always runs at READ COMMITTED to show what that loses. commits/s counts committed transactions only; attempts counts every "+
 		"try, failed ones included; latencies are those of committed transactions, retries included; errors are "+
 		"transactions that failed for good.\n\n")
 	if hasPgbench(results) {
