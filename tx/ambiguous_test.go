@@ -274,6 +274,12 @@ func TestNotificationsAreNeverGuessed(t *testing.T) {
 		{"read-only, fused, answer lost", tx.Exec("SELECT pg_notify('pgxact_ch', $1)", "x"), faultproxy.CutAfter,
 			[]tx.Option{tx.ReadOnly(), tx.FuseCommit(), tx.WithPolicy(retrying)}},
 		{"Func, COMMIT never sent", notifyFunc, faultproxy.CutBefore, []tx.Option{tx.WithPolicy(retry.Never())}},
+		{"Func, prepared NOTIFY, read-only, COMMIT never sent", tx.Func(func(ctx context.Context, q pgx.Tx) (pgconn.CommandTag, error) {
+			if _, err := q.Prepare(ctx, "pgxact_n1", "NOTIFY pgxact_ch"); err != nil {
+				return pgconn.CommandTag{}, err
+			}
+			return q.Exec(ctx, "pgxact_n1") // by name: the text is only seen at Prepare
+		}), faultproxy.CutBefore, []tx.Option{tx.ReadOnly(), tx.WithPolicy(retry.Never())}},
 		{"Func, answer lost", notifyFunc, faultproxy.CutAfter, []tx.Option{tx.WithPolicy(retrying)}},
 	}
 	for _, c := range cases {

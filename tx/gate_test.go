@@ -180,3 +180,40 @@ func TestPanicInARetryGivesBackItsSlot(t *testing.T) {
 	require.Empty(t, notes(t, pool))
 	requireNoAcquired(t, pool)
 }
+
+// panicsAtEnd is an Observer that panics when the given attempt ends.
+type panicsAtEnd struct {
+	tx.NopObserver
+	attempt int
+}
+
+func (o panicsAtEnd) EndAttempt(_ context.Context, a tx.AttemptInfo) {
+	if a.Attempt == o.attempt {
+		panic("observer bug")
+	}
+}
+
+// TestObserverPanicGivesBackTheGateSlot: a retry holds a Gate slot until its attempt ends; a panic in an Observer
+// (or a custom Backoff) after that must not keep the slot, or every later retry of the process waits for ever.
+func TestObserverPanicGivesBackTheGateSlot(t *testing.T) {
+	pool := newPool(t, 1)
+	gate := retry.NewGate(1)
+	policy := fastPolicy(3, retry.WithGate(gate))
+	failOnce := func() tx.Tx[int] {
+		n := 0
+		return tx.Func(func(context.Context, pgx.Tx) (int, error) {
+			if n++; n == 1 {
+				return 0, &pgconn.PgError{Code: "40001", Severity: "ERROR", Message: "synthetic"}
+			}
+			return 1, nil
+		})
+	}
+	require.PanicsWithValue(t, "observer bug", func() {
+		_, _ = tx.Run(ctxT(t), pool, failOnce(), tx.WithPolicy(policy), tx.WithObserver(panicsAtEnd{attempt: 2}))
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := tx.Run(ctx, pool, failOnce(), tx.WithPolicy(policy)) // needs the slot for its retry
+	require.NoError(t, err, "the slot of the panicking run came back")
+	requireNoAcquired(t, pool)
+}

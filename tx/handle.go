@@ -116,6 +116,7 @@ func (h *handle) Prepare(ctx context.Context, name, sql string) (*pgconn.Stateme
 	if err := h.ready(ctx); err != nil {
 		return nil, err
 	}
+	h.seen(sql) // an Exec by name later shows nothing of the text
 	return h.s.q.Prepare(ctx, name, sql)
 }
 

@@ -72,8 +72,12 @@ type attemptInFlight struct {
 }
 
 func (a *attemptInFlight) endOnPanic(o Observer) {
-	if a.open {
+	if a.release != nil {
+		// Always: a panic in the observer or the policy after the attempt ended must not keep its Gate slot either.
+		// release is idempotent, so an attempt that gave its slot back already gives nothing twice.
 		a.release()
+	}
+	if a.open {
 		o.EndAttempt(a.ctx, AttemptInfo{Attempt: a.n, Duration: time.Since(a.began), Err: errPanicked})
 	}
 }
@@ -148,7 +152,11 @@ func (r *runner) admit(ctx context.Context, n int, start time.Time) (context.Con
 	}
 	wait := ctx
 	if deadline, ok := r.cfg.policy.Deadline(start); ok && n > 1 {
-		// MaxElapsed promises that no attempt begins after it: the wait for a slot counts too.
+		// MaxElapsed promises that no attempt begins after it: the wait for a slot counts too. The Gate looks at
+		// its context only when it must queue, so a deadline already past is checked here.
+		if !time.Now().Before(deadline) {
+			return nil, nil, context.DeadlineExceeded
+		}
 		var cancel context.CancelFunc
 		wait, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
@@ -388,7 +396,7 @@ func (r *runner) open(ctx context.Context) (*session, error) {
 	if err := r.acquire(ctx, s); err != nil {
 		return nil, markUncommitted(fmt.Errorf("tx: acquire connection: %w", err))
 	}
-	if st := s.conn.PgConn().TxStatus(); st != 'I' && r.conn != nil {
+	if st := s.conn.PgConn().TxStatus(); st != 'I' && r.conn != nil && !s.conn.IsClosed() {
 		// A *pgx.Conn already inside a transaction: BEGIN would only draw a warning, and our COMMIT would commit the
 		// caller's transaction along with ours. (A pool never lends such a connection; an Acquirer may, on purpose:
 		// txtest's Injector begins the transaction itself to plant its faults.)

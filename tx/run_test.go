@@ -207,6 +207,25 @@ func TestConnAlreadyInATransaction(t *testing.T) {
 	require.Equal(t, []string{"ours"}, notes(t, pool))
 }
 
+// TestDeadConnIsNotInvalidInput: a *pgx.Conn that died inside a transaction keeps the status of its last answer
+// ('T'); Run on it again must report the dead connection, not a caller's open transaction.
+func TestDeadConnIsNotInvalidInput(t *testing.T) {
+	pool := newPool(t, 1)
+	ctx := ctxT(t)
+	conn, err := pgx.ConnectConfig(ctx, pool.Config().ConnConfig.Copy())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	kill := tx.Bind(tx.Exec("SELECT 1"), func(pgconn.CommandTag) tx.Tx[pgconn.CommandTag] {
+		return tx.Exec("SELECT pg_terminate_backend(pg_backend_pid())")
+	})
+	_, err = tx.Run(ctx, conn, kill)
+	require.Error(t, err)
+	require.True(t, conn.IsClosed())
+	_, err = tx.Run(ctx, conn, tx.Exec("SELECT 1"))
+	require.Error(t, err)
+	require.NotErrorIs(t, err, tx.ErrInvalid)
+}
+
 func TestClosedPool(t *testing.T) {
 	pool, err := pgxpool.New(context.Background(), pgtest.ConnString(t))
 	require.NoError(t, err)

@@ -102,9 +102,7 @@ func Fail[T any](err error) Tx[T] {
 // before it may be committed, and only ErrTxControl says so, whatever f returned. f's own error is then kept as text
 // only: wrapped, a 40001 or a network error in it would make the runner retry work that may be committed already.
 func funcOutcome(s *session, err error) error {
-	if s.closed() {
-		return err
-	}
+	// Also on a connection that died since: it keeps the status of its last answer, 'I' after a COMMIT of f's own.
 	ctl := s.checkOpen()
 	switch {
 	case ctl == nil:

@@ -138,3 +138,28 @@ func (tc *tripCounter) measureFailing(t *testing.T, f func() error) int {
 	defer tc.mu.Unlock()
 	return tc.trips - before
 }
+
+// TestFuncCommitThenLostConnectionIsNotRetried: Func code that sends COMMIT and then loses the connection has
+// committed its work; a retry would apply it again. The connection keeps the status of its last answer ('I' after
+// that COMMIT), which still shows the transaction ended.
+func TestFuncCommitThenLostConnectionIsNotRetried(t *testing.T) {
+	pool := newPool(t, 1)
+	ctx := ctxT(t)
+	attempts := 0
+	work := tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+		attempts++
+		if _, err := q.Exec(ctx, "UPDATE accounts SET balance = balance + 1 WHERE id = 1"); err != nil {
+			return 0, err
+		}
+		if _, err := q.Exec(ctx, "COMMIT"); err != nil {
+			return 0, err
+		}
+		_, err := q.Exec(ctx, "SELECT pg_terminate_backend(pg_backend_pid())")
+		return 1, err
+	})
+	retrying := retry.New(retry.On(retry.ConnectionLost), retry.MaxAttempts(3), retry.WithBackoff(retry.Constant(0)))
+	_, err := tx.Run(ctx, pool, work, tx.WithPolicy(retrying))
+	require.ErrorIs(t, err, tx.ErrTxControl)
+	require.Equal(t, 1, attempts, "work that committed through SQL must not run again")
+	require.Equal(t, 101, balance(t, pool, 1))
+}
