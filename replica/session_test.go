@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -221,6 +222,27 @@ func TestPromotedReplicaIsLeftOut(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, sighting{Found: true, OnStandby: false}, seen)
 		require.Less(t, time.Since(start), maxWait/2, "the promoted server was waited for")
+	}
+}
+
+// TestReadsMentioningWritesKeepTheSessionOnReplicas: a read-only transaction whose text mentions a notification or
+// READ WRITE is looked at more closely (package tx), but unless it did write, the session must not hear of a commit:
+// an "unknown" position would send its every later read to the primary, and such a read mentions the same words.
+func TestReadsMentioningWritesKeepTheSessionOnReplicas(t *testing.T) {
+	p := newPair(t)
+	s := newRouter(t, p.primary, []*pgxpool.Pool{p.replica}).Session()
+	ctx := ctxT(t)
+	for _, sql := range []string{
+		"SELECT pg_is_in_recovery() AS thread_writer",
+		"SELECT pg_is_in_recovery() AS notify_me",
+		"SELECT pg_is_in_recovery() /* read write */",
+	} {
+		for range 3 {
+			onStandby, err := tx.Run(ctx, s, tx.QueryOne(sql, pgx.RowTo[bool]), readOnly...)
+			require.NoError(t, err, sql)
+			require.True(t, onStandby, "%s went to the primary", sql)
+			require.Empty(t, s.Token(), "%s: the session heard of a commit", sql)
+		}
 	}
 }
 

@@ -58,9 +58,7 @@ func (s *session) sendCommittingOnce(ctx context.Context, stmts []stmt) ([]any, 
 		return nil, retry.Uncommitted(fmt.Errorf("tx: batch: %w", pgconn.ErrConnClosed))
 	}
 	for i := range stmts {
-		if stmts[i].unseen {
-			s.needAssigningLook() // even read-only, a lost answer may hide a delivered notification: not safe to retry
-		}
+		s.noteUnseen(stmts[i].unseen) // even read-only, a lost answer may hide a notification or a write
 	}
 	pending := s.pending
 	// No transaction id will be known if the answer is lost: xidStale makes resolve report ErrCommitUnknown instead

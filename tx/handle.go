@@ -124,11 +124,9 @@ func (h *handle) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 	if err := h.ready(ctx); err != nil {
 		return pgconn.CommandTag{}, err
 	}
-	unseen := unseenWrite(sql)
-	if unseen {
-		h.s.needAssigningLook()
-	}
-	if h.s.trackXid && h.s.xid == 0 && plainArgs(args) && (unseen || !readsOnly(sql)) {
+	u := unseenWrite(sql)
+	h.s.noteUnseen(u)
+	if h.s.trackXid && h.s.xid == 0 && plainArgs(args) && (u != 0 || !readsOnly(sql)) {
 		return h.s.execLooking(ctx, sql, args)
 	}
 	return h.s.q.Exec(ctx, sql, args...)
@@ -174,9 +172,7 @@ func (h *handle) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 
 // seen notes what the text of user SQL tells the look: whether it may notify (see probe.go).
 func (h *handle) seen(sql string) {
-	if unseenWrite(sql) {
-		h.s.needAssigningLook()
-	}
+	h.s.noteUnseen(unseenWrite(sql))
 }
 
 func (h *handle) Conn() *pgx.Conn {

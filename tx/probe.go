@@ -21,10 +21,11 @@ package tx
 //   - A read-only transaction (ReadOnly) never looks: it cannot write.
 //   - A notification (NOTIFY, pg_notify) is the exception to both rules: it is delivered only if the transaction
 //     commits, read-only or not, but takes a transaction id only inside COMMIT, so an id look before COMMIT sees
-//     none; so is a ReadOnly transaction made writable by its own SQL. Once a statement's text shows either
-//     (unseenWrite; Func's SQL too), every round trip looks until an id is known, with xidAssignSQL, which assigns
-//     one on a primary: a lost COMMIT answer is then resolved like any write's. A notification sent where the text
-//     does not show it (a trigger, a function, Conn()) is not seen.
+//     none. Once a statement's text mentions one (unseenWrite; Func's SQL too), every round trip looks until an id is
+//     known, with xidAssignSQL, which assigns one on a primary: a lost COMMIT answer is then resolved like any
+//     write's. A notification sent where the text does not show it (a trigger, a function, Conn()) is not seen.
+//   - A ReadOnly transaction that its own SQL makes writable (SET TRANSACTION READ WRITE) is looked at from then on
+//     like a read-write one.
 //
 // Where the text is misjudged, only the place of the look moves; the runner never concludes "wrote nothing" without
 // having looked after the last statement.
@@ -60,34 +61,51 @@ func readsOnly(sql string) bool {
 	return !first
 }
 
-// unseenWrite reports whether sql may change what the transaction commits where no look before COMMIT sees it:
-//   - "notify" in any case: NOTIFY and pg_notify send a notification, delivered only if the transaction commits, but
-//     take a transaction id only inside COMMIT, so every earlier look sees none;
-//   - "read" and "write" anywhere (READ WRITE may be split by a comment), or "transaction_read_only": a ReadOnly
-//     transaction made writable (SET TRANSACTION READ WRITE right after the BEGIN it is fused with), which the runner
-//     would otherwise take for one that cannot write.
-//
-// A mention that changes nothing (a column named so, a string) only makes the look assign an id. It does not
-// allocate.
-func unseenWrite(sql string) bool {
+// unseen is what the text of a statement tells the look beyond readsOnly (see unseenWrite); a bit set.
+type unseen uint8
+
+const (
+	// unseenNotify: NOTIFY or pg_notify. A notification is delivered only if the transaction commits, but takes a
+	// transaction id only inside COMMIT, so every earlier look sees none: the look must assign one.
+	unseenNotify unseen = 1 << iota
+	// unseenWritable: a ReadOnly transaction made writable (SET TRANSACTION READ WRITE right after the BEGIN it is
+	// fused with, or transaction_read_only), which the runner would otherwise take for one that cannot write: it
+	// must be looked at like a read-write one.
+	unseenWritable
+)
+
+// unseenWrite classifies sql: "notify" anywhere, in any case, is unseenNotify; the words READ and WRITE (whole words,
+// which a comment between them leaves whole) or "transaction_read_only" are unseenWritable. A mention that changes
+// nothing (a column named so, a string) only costs a look. It does not allocate.
+func unseenWrite(sql string) unseen {
+	var u unseen
 	read, write := false, false
 	for i := range len(sql) {
 		switch sql[i] {
 		case 'n', 'N':
 			if hasFoldAt(sql, i, "notify") {
-				return true
+				u |= unseenNotify
 			}
 		case 'r', 'R':
-			read = read || hasFoldAt(sql, i, "read")
+			read = read || hasWordAt(sql, i, "read")
 		case 'w', 'W':
-			write = write || hasFoldAt(sql, i, "write")
+			write = write || hasWordAt(sql, i, "write")
 		case 't', 'T':
 			if hasFoldAt(sql, i, "transaction_read_only") {
-				return true
+				u |= unseenWritable
 			}
 		}
 	}
-	return read && write
+	if read && write {
+		u |= unseenWritable
+	}
+	return u
+}
+
+// hasWordAt reports whether the lower-case word is at i as a whole word, ignoring ASCII case.
+func hasWordAt(sql string, i int, word string) bool {
+	j := i + len(word)
+	return hasFoldAt(sql, i, word) && (i == 0 || !isWordByte(sql[i-1])) && (j == len(sql) || !isWordByte(sql[j]))
 }
 
 // hasFoldAt reports whether sql has the lower-case word at i, ignoring ASCII case.

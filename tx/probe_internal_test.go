@@ -46,31 +46,34 @@ func TestReadsOnlyDoesNotAllocate(t *testing.T) {
 
 func TestUnseenWrite(t *testing.T) {
 	cases := []struct {
-		sql    string
-		unseen bool
+		sql  string
+		want unseen
 	}{
-		{"NOTIFY jobs", true},
-		{"notify jobs, 'payload'", true},
-		{"SELECT pg_notify('jobs', $1)", true},
-		{"SELECT Pg_Notify($1, $2)", true},
-		{"SET TRANSACTION READ WRITE", true},
-		{"set transaction isolation level serializable, read\n\twrite", true},
-		{"SET transaction_read_only = off", true},
-		{"SELECT set_config('transaction_read_only', 'off', true)", true},
-		{"SELECT notify_email FROM users", true}, // a mention: the look assigns an id, which is safe
-		{"SELECT balance FROM accounts WHERE id = $1", false},
-		{"SET TRANSACTION READ ONLY", false},
-		{"SET TRANSACTION READ/**/WRITE", true},
-		{"SET TRANSACTION READ\fWRITE", true},
-		{"SET TRANSACTION READ -- c\nWRITE", true},
-		{"SELECT count(*) FROM threads", false},
-		{"UPDATE accounts SET balance = 0", false},
-		{"", false},
-		{"notif", false},
+		{"NOTIFY jobs", unseenNotify},
+		{"notify jobs, 'payload'", unseenNotify},
+		{"SELECT pg_notify('jobs', $1)", unseenNotify},
+		{"SELECT Pg_Notify($1, $2)", unseenNotify},
+		{"SELECT notify_email FROM users", unseenNotify}, // a mention: the look assigns an id, which is safe
+		{"SET TRANSACTION READ WRITE", unseenWritable},
+		{"set transaction isolation level serializable, read\n\twrite", unseenWritable},
+		{"SET TRANSACTION READ/**/WRITE", unseenWritable},
+		{"SET TRANSACTION READ\fWRITE", unseenWritable},
+		{"SET TRANSACTION READ -- c\nWRITE", unseenWritable},
+		{"SET transaction_read_only = off", unseenWritable},
+		{"SELECT set_config('transaction_read_only', 'off', true)", unseenWritable},
+		{"NOTIFY c; SET TRANSACTION READ WRITE", unseenNotify | unseenWritable},
+		{"SELECT balance FROM accounts WHERE id = $1", 0},
+		{"SET TRANSACTION READ ONLY", 0},
+		{"SELECT pg_is_in_recovery() AS thread_writer", 0}, // words, not parts of words
+		{"SELECT readwrite FROM t", 0},
+		{"SELECT count(*) FROM threads", 0},
+		{"UPDATE accounts SET balance = 0", 0},
+		{"", 0},
+		{"notif", 0},
 	}
 	for _, c := range cases {
 		t.Run(c.sql, func(t *testing.T) {
-			require.Equal(t, c.unseen, unseenWrite(c.sql))
+			require.Equal(t, c.want, unseenWrite(c.sql))
 		})
 	}
 	require.Zero(t, testing.AllocsPerRun(100, func() { unseenWrite("SELECT pg_notify('jobs', $1) -- read write") }))

@@ -235,9 +235,9 @@ func attempt[T any](ctx context.Context, r *runner, t Tx[T]) (T, []func(context.
 		}
 		return zero, nil, err
 	}
-	if r.recorder != nil && s.began() && (!r.cfg.readOnly || s.assignLook) {
-		// A ReadOnly transaction is recorded only when its SQL may have made it write (unseenWrite); its position
-		// was not asked for, so the recorder hears "unknown".
+	if r.recorder != nil && s.began() && (!r.cfg.readOnly || (s.writable && s.xid != 0)) {
+		// A ReadOnly transaction is recorded only when its SQL made it writable and it did write (it has an id; a
+		// notification alone is no data a replica could miss). Its position was not asked for: "unknown".
 		r.recorder.RecordCommit(ctx, s.lsn)
 	}
 	return v, s.hooks, nil

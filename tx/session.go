@@ -46,10 +46,15 @@ func (s *session) xidLook() string {
 	return xidSQL
 }
 
-// needAssigningLook records that the transaction may change what commits unseen: from then on it is looked at,
-// read-only or not, with a look that assigns an id.
-func (s *session) needAssigningLook() {
-	s.assignLook, s.trackXid = true, true
+// noteUnseen records what a statement's text shows (see unseenWrite): a notification makes every later look, read-only
+// or not, one that assigns an id; a ReadOnly transaction made writable is looked at like a read-write one.
+func (s *session) noteUnseen(u unseen) {
+	if u&unseenNotify != 0 {
+		s.assignLook, s.trackXid = true, true
+	}
+	if u&unseenWritable != 0 {
+		s.writable, s.trackXid = true, true
+	}
 }
 
 // historyRowSQL reads the server's history (see history) and the server process's PID, which tells a connection to the
@@ -76,7 +81,8 @@ type session struct {
 	open       []*handle // savepoints begun by user pgx code (Func's Begin) and not yet ended, outermost first
 
 	trackXid   bool    // false for read-only transactions, which cannot write (unless they notify)
-	assignLook bool    // a statement may have changed what commits unseen (unseenWrite): looks assign an id
+	assignLook bool    // a statement may have sent a notification (unseenWrite): looks assign an id
+	writable   bool    // a statement may have made a ReadOnly transaction writable (unseenWrite)
 	xid        int64   // the transaction's id once assigned; 0 while none is known
 	hist       history // the server history xid belongs to, learned in the round trip that learned xid
 	xidStale   bool    // statements ran since the last look at the xid: COMMIT looks (see probe.go)
@@ -426,9 +432,7 @@ func readStmts(br results, stmts []stmt, base int) ([]any, error) {
 // again by the next one or by COMMIT.
 func (s *session) lookNow(stmts []stmt) bool {
 	for i := range stmts {
-		if stmts[i].unseen {
-			s.needAssigningLook()
-		}
+		s.noteUnseen(stmts[i].unseen)
 	}
 	if !s.trackXid || s.xid != 0 {
 		return false

@@ -10,8 +10,8 @@ type stmt struct {
 	sql    string
 	args   []any
 	read   func(br results) (any, error)
-	reads  bool // the text looks like it only reads (readsOnly): no transaction-id look after it
-	unseen bool // the text may change what commits where no look before COMMIT sees it (unseenWrite)
+	reads  bool   // the text looks like it only reads (readsOnly): no transaction-id look after it
+	unseen unseen // what the text tells the look beyond reads (unseenWrite)
 }
 
 // results is what a statement reads its result from: the batch of its round trip, or oneQuery when it was sent on its
