@@ -102,10 +102,22 @@ type tripCounter struct {
 	w     bool
 }
 
-func newTripCounter(t *testing.T) *tripCounter {
+func newTripCounter(t *testing.T, configure ...func(*pgx.ConnConfig)) *tripCounter {
 	t.Helper()
-	cfg, err := pgx.ParseConfig(pgtest.ConnString(t))
+	connString := pgtest.ConnString(t)
+	if len(configure) > 0 && pgtest.Pooled() {
+		// A configured exec mode or tracer needs the cluster itself: pgtest's pooled strings ask for exec mode.
+		cluster, err := pgtest.Shared()
+		require.NoError(t, err)
+		pooled, err := pgx.ParseConfig(connString)
+		require.NoError(t, err)
+		connString = cluster.ConnString(pooled.Database)
+	}
+	cfg, err := pgx.ParseConfig(connString)
 	require.NoError(t, err)
+	for _, f := range configure {
+		f(cfg)
+	}
 	tc := &tripCounter{}
 	dial := cfg.DialFunc
 	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {

@@ -65,3 +65,43 @@ func TestRoundTrips(t *testing.T) {
 		})
 	}
 }
+
+// TestSavepointsCostNoRoundTripInEveryMode: a Nested scope's SAVEPOINT rides along with the next statements on pgx's
+// batch path (a Tracer, the describing mode) as on the runner's own wire: it goes out on its own only for a statement
+// the connection has not seen yet, which measure's warm-up run is. So every mode makes as many round trips as the wire.
+func TestSavepointsCostNoRoundTripInEveryMode(t *testing.T) {
+	ctx := ctxT(t)
+	read := func(id int) tx.Tx[int] {
+		return tx.QueryOne("SELECT balance FROM accounts WHERE id = $1", pgx.RowTo[int], id)
+	}
+	works := []tx.Tx[int]{
+		tx.Then(tx.Exec("SELECT 1"), tx.Nested(read(1))),
+		tx.Then(tx.Then(tx.Exec("SELECT 1"), tx.Nested(read(1))), tx.Nested(read(2))),
+	}
+	trips := func(t *testing.T, configure func(*pgx.ConnConfig)) []int {
+		tc := newTripCounter(t, configure)
+		var n []int
+		for _, w := range works {
+			// Twice warm: the first run sends the SAVEPOINT on its own (its statement is new), so the runner's own
+			// wire prepares the SAVEPOINT's text only in the second.
+			_, err := tx.Run(ctx, tc.conn, w)
+			require.NoError(t, err)
+			n = append(n, tc.measure(t, func() error { _, err := tx.Run(ctx, tc.conn, w); return err }))
+		}
+		return n
+	}
+	wire := trips(t, func(*pgx.ConnConfig) {})
+	require.Less(t, wire[0], wire[1], "precondition: a second scope costs its round trip")
+	modes := []struct {
+		name      string
+		configure func(*pgx.ConnConfig)
+	}{
+		{"tracer", func(c *pgx.ConnConfig) { c.Tracer = &recordingTracer{} }},
+		{"cache describe", func(c *pgx.ConnConfig) { c.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe }},
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			require.Equal(t, wire, trips(t, m.configure))
+		})
+	}
+}

@@ -339,3 +339,26 @@ func TestLargeObjectsUnderAFuncSavepoint(t *testing.T) {
 		})
 	}
 }
+
+// TestRecoverFromAnArgumentThatCannotBeEncoded: in the exec and simple-protocol modes pgx encodes a whole batch before
+// sending any of it, so an argument it cannot encode fails the batch with nothing sent, the pending SAVEPOINT
+// included. Recover must then not roll back to a savepoint the server never made.
+func TestRecoverFromAnArgumentThatCannotBeEncoded(t *testing.T) {
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol} {
+		t.Run(mode.String(), func(t *testing.T) {
+			pool := wirePool(t, func(c *pgxpool.Config) { c.ConnConfig.DefaultQueryExecMode = mode })
+			_, err := pool.Exec(ctxT(t), "CREATE TABLE log (id serial PRIMARY KEY, note text NOT NULL UNIQUE)")
+			require.NoError(t, err)
+			var recovered error
+			unencodable := tx.Exec("SELECT $1::int", struct{ C chan int }{})
+			work := tx.Then(note("before"), tx.Recover(unencodable, func(err error) tx.Tx[pgconn.CommandTag] {
+				recovered = err
+				return note("fallback")
+			}))
+			_, err = tx.Run(ctxT(t), pool, work, tx.WithPolicy(retry.Never()))
+			require.NoError(t, err)
+			require.Error(t, recovered)
+			require.Equal(t, []string{"before", "fallback"}, notes(t, pool))
+		})
+	}
+}

@@ -211,7 +211,7 @@ func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []a
 		}
 	}
 	w := s.wire(stmts)
-	if s.began() && len(s.pending) > 0 && s.mayPrepare(w, stmts) {
+	if s.began() && s.savepointPending() && s.mayPrepare(w, stmts) {
 		// A statement new to the connection is prepared in a round trip of its own, ahead of the batch that carries
 		// the pending statements, and a Parse that fails (an undefined table, a syntax error) aborts the open
 		// transaction. A pending SAVEPOINT must be on the server by then, or Recover, Nested and Retry would find
@@ -265,13 +265,16 @@ func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []a
 		}
 	}()
 	if err := readPending(br, pending); err != nil {
-		return nil, s.unsent(w, err, stmts, base)
+		return nil, s.notSent(w, err, stmts, base, pending)
 	}
 	if res, err = readStmts(br, stmts, base); err != nil {
 		if se := (*StatementError)(nil); errors.As(err, &se) && se.Index == base {
-			return nil, s.unsent(w, err, stmts, base)
+			return nil, s.notSent(w, err, stmts, base, pending)
 		}
 		return nil, err
+	}
+	if w == nil {
+		s.markBatchSeen(stmts)
 	}
 	if capture {
 		return res, s.readXid(br, withHist)
@@ -295,8 +298,71 @@ func (s *session) mayPrepare(w *wire, stmts []stmt) bool {
 	switch conn.Config().DefaultQueryExecMode {
 	case pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol:
 		return false // the statements are parsed in the batch itself, after the pending ones have run
+	case pgx.QueryExecModeDescribeExec:
+		return true // described anew for every batch
 	}
-	return true
+	// pgx's statement caches are not exposed: the texts that went through a batch on this connection stand for them.
+	seen, _ := conn.PgConn().CustomData()[batchSeenKey].(map[string]struct{})
+	for i := range stmts {
+		if _, ok := seen[stmts[i].sql]; !ok {
+			return true
+		}
+	}
+	return false
+}
+
+// batchSeenKey keeps, in pgconn's per-connection data, the statement texts a pgx.Batch has run on the connection, so
+// that mayPrepare knows pgx has them prepared (or described). Bounded: past batchSeenMax texts it starts again, which
+// only costs a SAVEPOINT its own round trip once more.
+const (
+	batchSeenKey = "pgxact.batchseen"
+	batchSeenMax = 4096
+)
+
+// markBatchSeen records stmts as run through pgx on the session's connection (see mayPrepare).
+func (s *session) markBatchSeen(stmts []stmt) {
+	if seen := s.batchSeen(); seen != nil {
+		for i := range stmts {
+			seen[stmts[i].sql] = struct{}{}
+		}
+	}
+}
+
+// batchSeen returns the connection's set of texts run through pgx, made or started again as needed; nil without a
+// connection (test doubles).
+func (s *session) batchSeen() map[string]struct{} {
+	pc := s.pgConn()
+	if pc == nil {
+		return nil
+	}
+	data := pc.CustomData()
+	seen, _ := data[batchSeenKey].(map[string]struct{})
+	if seen == nil || len(seen) >= batchSeenMax {
+		seen = make(map[string]struct{})
+		data[batchSeenKey] = seen
+	}
+	return seen
+}
+
+// savepointPending reports whether a SAVEPOINT waits among the pending statements: one that a failing Parse ahead of
+// it would leave unmade. A pending RELEASE or ROLLBACK TO is about a savepoint already on the server.
+func (s *session) savepointPending() bool {
+	for _, p := range s.pending {
+		if strings.HasPrefix(p, "SAVEPOINT ") {
+			return true
+		}
+	}
+	return false
+}
+
+// notSent is unsent for a batch whose pending statements it had taken: when unsent finds that pgx sent nothing (an
+// argument it could not encode), they are pending again, so that a savepoint among them counts as never sent.
+func (s *session) notSent(w *wire, err error, stmts []stmt, base int, pending []string) error {
+	uerr := s.unsent(w, err, stmts, base)
+	if uerr != err {
+		s.pending, s.trips = pending, s.trips-1
+	}
+	return uerr
 }
 
 // unsent names the statement whose arguments pgx could not encode when a pgx.Batch failed at its first result. In the
@@ -374,6 +440,9 @@ func (s *session) sendOne(ctx context.Context, st *stmt, base int) ([]any, error
 	v, err := st.read(oneQuery{ctx: ctx, q: s.q, st: st})
 	if err != nil {
 		return nil, &StatementError{SQL: st.sql, Index: base, Err: err}
+	}
+	if seen := s.batchSeen(); seen != nil {
+		seen[st.sql] = struct{}{}
 	}
 	if err := s.checkOpen(); err != nil {
 		return nil, err
