@@ -2,10 +2,12 @@ package netdelay_test
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"runtime"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -93,6 +95,10 @@ func TestCloseEndsConnectionsAndLeaksNoGoroutine(t *testing.T) {
 		wg.Go(func() {
 			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 			_, err := io.Copy(io.Discard, c)
+			if errors.Is(err, syscall.ECONNRESET) {
+				// Also closed: a socket closed with unread input (the data in flight) sends a reset, not an end.
+				err = nil
+			}
 			require.NoError(t, err, "the proxy closed the connection instead of leaving it hanging")
 		})
 	}
