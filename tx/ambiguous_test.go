@@ -332,12 +332,17 @@ func listen(t *testing.T, check *pgxpool.Pool, channel string) *pgx.Conn {
 	return conn
 }
 
-// notifications counts what reaches a listener until none has come for half a second.
+// notifications counts what reaches a listener: it waits up to 2 s for the first (a loaded CI machine can be slow),
+// then until none has come for half a second.
 func notifications(t *testing.T, conn *pgx.Conn) int {
 	t.Helper()
 	n := 0
 	for range 10 {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		wait := 500 * time.Millisecond
+		if n == 0 {
+			wait = 2 * time.Second
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		_, err := conn.WaitForNotification(ctx)
 		cancel()
 		if err != nil {
