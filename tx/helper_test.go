@@ -62,6 +62,15 @@ func requireRetryError(t *testing.T, err error, attempts int, code string) {
 	require.Equal(t, code, pgErr.Code)
 }
 
+// connTo opens a *pgx.Conn of its own to pool's database, closed when the test ends.
+func connTo(t *testing.T, pool *pgxpool.Pool) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.ConnectConfig(context.Background(), pool.Config().ConnConfig.Copy())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return conn
+}
+
 func requireNoAcquired(t *testing.T, pool *pgxpool.Pool) {
 	t.Helper()
 	require.Eventually(t, func() bool { return pool.Stat().AcquiredConns() == 0 }, 5*time.Second, 10*time.Millisecond,
