@@ -31,6 +31,11 @@
 // commit's position was lost (the connection broke after COMMIT), the Session reads from the primary until it has
 // learnt there a position past that commit. Token and Router.SessionFrom carry a Session across requests.
 //
+// A position is only meaningful on one timeline: after a failover, a standby left behind on the old timeline may have
+// passed the new primary's positions with other contents. So the Session also keeps the primary's timeline (a
+// tx.TimelineRecorder), and a read goes to a standby only when the standby's last restartpoint is on that timeline;
+// otherwise, to the primary.
+//
 // Each replica pool must reach exactly one standby, directly or through its own pgbouncer: the Router remembers how
 // far each has replayed. Set connect_timeout on replica pools, so that a replica that stopped answering cannot hold
 // a transaction until its context ends.

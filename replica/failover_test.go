@@ -2,15 +2,19 @@ package replica_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pgxact/pgxact/pgtest"
+	"github.com/pgxact/pgxact/replica"
 	"github.com/pgxact/pgxact/retry"
 	"github.com/pgxact/pgxact/tx"
 )
@@ -119,4 +123,101 @@ func requireSQLState(t *testing.T, want string, err error) {
 	var pgErr *pgconn.PgError
 	require.ErrorAs(t, err, &pgErr)
 	require.Equal(t, want, pgErr.Code, "%v", err)
+}
+
+// TestSessionAcrossATimelineFork: two standbys of one primary, one of them stopped early so that it lags; the primary
+// dies and the lagging standby is promoted, starting timeline 2, while the other stays readable on timeline 1, past
+// the fork. A write on the new primary then has a log position the old-timeline standby has already replayed — with
+// other contents. A token that is a position alone sends the session's read there, and the read misses the write;
+// the token with its timeline does not, and a standby that follows the new timeline serves it.
+func TestSessionAcrossATimelineFork(t *testing.T) {
+	ctx := ctxT(t)
+	old, err := pgtest.Start(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = old.Stop() })
+	connString, err := old.CreateDatabase(ctx, "")
+	require.NoError(t, err)
+	cfg, err := pgx.ParseConfig(connString)
+	require.NoError(t, err)
+	db := cfg.Database
+	_, err = newPool(t, connString, nil).Exec(ctx, "CREATE TABLE items (id int PRIMARY KEY)")
+	require.NoError(t, err)
+
+	promoted, err := old.StartReplica(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = promoted.Stop() })
+	left, err := old.StartReplica(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = left.Stop() })
+	require.NoError(t, promoted.Crash(ctx)) // it has the table, and will have nothing after it
+
+	// The old primary moves on by a whole WAL segment, which the standby left behind replays.
+	oldPool := newPool(t, connString, nil)
+	_, err = oldPool.Exec(ctx, "INSERT INTO items SELECT generate_series(1000, 1999)")
+	require.NoError(t, err)
+	var end string
+	require.NoError(t, oldPool.QueryRow(ctx, "SELECT pg_switch_wal()::text").Scan(&end))
+	_, err = oldPool.Exec(ctx, "INSERT INTO items VALUES (2000)")
+	require.NoError(t, err)
+	require.NoError(t, oldPool.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&end))
+	leftPool := newPool(t, left.ConnString(db), nil)
+	waitFor(t, leftPool, "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn", end)
+	oldPool.Close()
+	require.NoError(t, old.Crash(ctx))
+
+	require.NoError(t, promoted.Restart(ctx))
+	require.NoError(t, promoted.Promote(ctx))
+	primary := newPool(t, promoted.ConnString(db), nil)
+	s := newRouter(t, primary, []*pgxpool.Pool{leftPool}).Session()
+	_, err = tx.Run(ctx, s, insert(1))
+	require.NoError(t, err)
+	token := s.Token()
+	timeline, position, ok := strings.Cut(token, ":")
+	require.True(t, ok, "token %q has no timeline", token)
+	require.Equal(t, "2", timeline)
+	var passed bool
+	require.NoError(t, leftPool.QueryRow(ctx, "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn", position).Scan(&passed))
+	require.True(t, passed, "the old-timeline standby should be past the new primary's position %s", position)
+
+	t.Run("a position alone: the old-timeline standby serves the read, which misses the write", func(t *testing.T) {
+		bare, err := newRouter(t, primary, []*pgxpool.Pool{leftPool}).SessionFrom(position)
+		require.NoError(t, err)
+		seen, err := tx.Run(ctx, bare, lookFor(1), readOnly...)
+		require.NoError(t, err)
+		require.Equal(t, sighting{Found: false, OnStandby: true}, seen)
+	})
+	t.Run("with its timeline: the read goes to the primary", func(t *testing.T) {
+		for range 3 { // the second and later reads use the position kept on the replica connection
+			seen, err := tx.Run(ctx, s, lookFor(1), readOnly...)
+			require.NoError(t, err)
+			require.Equal(t, sighting{Found: true, OnStandby: false}, seen)
+		}
+		again, err := newRouter(t, primary, []*pgxpool.Pool{leftPool}).SessionFrom(token)
+		require.NoError(t, err)
+		seen, err := tx.Run(ctx, again, lookFor(1), readOnly...)
+		require.NoError(t, err)
+		require.Equal(t, sighting{Found: true, OnStandby: false}, seen)
+	})
+	t.Run("a standby on the new timeline serves it", func(t *testing.T) {
+		follower, err := promoted.StartReplica(ctx)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = follower.Stop() })
+		on := newRouter(t, primary, []*pgxpool.Pool{newPool(t, follower.ConnString(db), nil)},
+			replica.WithMaxWait(10*time.Second))
+		next, err := on.SessionFrom(token)
+		require.NoError(t, err)
+		seen, err := tx.Run(ctx, next, lookFor(1), readOnly...)
+		require.NoError(t, err)
+		require.Equal(t, sighting{Found: true, OnStandby: true}, seen)
+	})
+}
+
+// waitFor polls query on pool, bounded, until it returns true.
+func waitFor(t *testing.T, pool *pgxpool.Pool, query string, args ...any) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var done bool
+		err := pool.QueryRow(ctxT(t), query, args...).Scan(&done)
+		return err == nil && done
+	}, 20*time.Second, 5*time.Millisecond, "%s never held", query)
 }

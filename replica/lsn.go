@@ -49,6 +49,61 @@ func isHex(c rune) bool {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
 }
 
+// mark is a point in a cluster's history that a session's reads must see: a log position on the primary's timeline.
+// A position alone is not enough after a failover: the promoted standby starts a new timeline whose positions also
+// exist, with other contents, on a standby left behind on the old one. Timeline 0 is "not known" (a token made before
+// tokens carried one, or a recorder that was given none), which any replica's timeline satisfies.
+type mark struct {
+	at       lsn
+	timeline uint32
+}
+
+// parseToken reads a Session token: "timeline:position" ("3:16/B374D848"), or a position alone, as tokens were
+// before they carried the timeline.
+func parseToken(s string) (mark, error) {
+	tl, pos, ok := strings.Cut(s, ":")
+	if !ok {
+		at, err := parseLSN(s)
+		return mark{at: at}, err
+	}
+	n, err := parseTimeline(tl)
+	if err != nil {
+		return mark{}, fmt.Errorf("%w: %q: %w", ErrInvalidToken, s, err)
+	}
+	at, err := parseLSN(pos)
+	if err != nil {
+		return mark{}, err
+	}
+	return mark{at: at, timeline: n}, nil
+}
+
+// parseTimeline parses a timeline id as a token carries it: 1 to 10 decimal digits, at least 1, at most 2³²−1.
+func parseTimeline(s string) (uint32, error) {
+	if len(s) == 0 || len(s) > 10 || strings.Trim(s, "0123456789") != "" {
+		return 0, fmt.Errorf("timeline %q: want 1 to 10 decimal digits", s)
+	}
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("timeline %q: want 1 to 4294967295", s)
+	}
+	return uint32(n), nil
+}
+
+// String formats m as a token: the timeline first when it is known.
+func (m mark) String() string {
+	if m.timeline == 0 {
+		return m.at.String()
+	}
+	return strconv.FormatUint(uint64(m.timeline), 10) + ":" + m.at.String()
+}
+
+// coveredBy reports whether a server that has replayed up to at on timeline tl has replayed m. The timelines must
+// be equal: a higher one may be a sibling branch that never had m's commit, and a standby reports the timeline of
+// its last restartpoint, which lags behind a switch of timelines, never ahead of it (see replayPosition).
+func (m mark) coveredBy(at lsn, tl uint32) bool {
+	return at >= m.at && (m.timeline == 0 || m.timeline == tl)
+}
+
 // String formats l as PostgreSQL does: upper-case hex halves without leading zeros.
 func (l lsn) String() string {
 	return fmt.Sprintf("%X/%X", uint64(l)>>32, uint64(l)&math.MaxUint32)

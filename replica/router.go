@@ -28,9 +28,9 @@ type Router struct {
 }
 
 var (
-	_ tx.Acquirer       = (*Router)(nil)
-	_ tx.Acquirer       = (*Session)(nil)
-	_ tx.CommitRecorder = (*Session)(nil)
+	_ tx.Acquirer         = (*Router)(nil)
+	_ tx.Acquirer         = (*Session)(nil)
+	_ tx.TimelineRecorder = (*Session)(nil)
 )
 
 // New returns a Router over a primary pool and zero or more replica pools, each of which must reach one hot standby
@@ -64,7 +64,7 @@ func (r *Router) AcquireTx(ctx context.Context, opts pgx.TxOptions) (*pgx.Conn, 
 	if !replicable(opts) {
 		return r.acquirePrimary(ctx)
 	}
-	return r.acquireRead(ctx, 0)
+	return r.acquireRead(ctx, mark{})
 }
 
 // BeginTx begins a transaction on the primary, whatever opts say. tx.Run uses it to ask pg_xact_status about a
@@ -85,14 +85,14 @@ func (r *Router) SessionFrom(token string) (*Session, error) {
 	if token == "" {
 		return s, nil
 	}
-	at, err := parseLSN(token)
+	m, err := parseToken(token)
 	if err != nil {
 		return nil, err
 	}
-	if at == unknownLSN {
+	if m.at == unknownLSN {
 		s.unknown = true
 	} else {
-		s.token = at
+		s.token = m
 	}
 	return s, nil
 }
@@ -112,7 +112,7 @@ func (r *Router) acquirePrimary(ctx context.Context) (*pgx.Conn, func(), error) 
 
 // acquireRead lends a connection on which every commit up to token is visible: a replica's if one has replayed that
 // far, or catches up within MaxWait, and the primary's otherwise. A zero token is satisfied by any replica.
-func (r *Router) acquireRead(ctx context.Context, token lsn) (*pgx.Conn, func(), error) {
+func (r *Router) acquireRead(ctx context.Context, token mark) (*pgx.Conn, func(), error) {
 	c, err := r.acquireReplica(ctx, token)
 	if err != nil {
 		return nil, nil, err
@@ -125,7 +125,7 @@ func (r *Router) acquireRead(ctx context.Context, token lsn) (*pgx.Conn, func(),
 
 // acquireReplica returns a connection to a replica that has replayed token, or nil when none can be had in time.
 // Its only errors are the caller's: a cancelled or expired ctx.
-func (r *Router) acquireReplica(ctx context.Context, token lsn) (*pgxpool.Conn, error) {
+func (r *Router) acquireReplica(ctx context.Context, token mark) (*pgxpool.Conn, error) {
 	n := uint64(len(r.replicas))
 	if n == 0 {
 		return nil, nil
@@ -137,7 +137,7 @@ func (r *Router) acquireReplica(ctx context.Context, token lsn) (*pgxpool.Conn, 
 		if !m.available(time.Now()) {
 			continue
 		}
-		if !m.hasReplayed(token) {
+		if !m.hasReplayed(token.at) {
 			behind = append(behind, m) // might catch up; tried below, after the ones known to be ready
 			continue
 		}
@@ -168,11 +168,11 @@ func (r *Router) acquireReplica(ctx context.Context, token lsn) (*pgxpool.Conn, 
 
 // confirm reports whether the server behind c has replayed token, which the member's position only suggests: the
 // position kept on the connection answers without a round trip, else one look does.
-func (r *Router) confirm(ctx context.Context, m *member, c *pgxpool.Conn, token lsn) (bool, error) {
-	if token == 0 {
+func (r *Router) confirm(ctx context.Context, m *member, c *pgxpool.Conn, token mark) (bool, error) {
+	if token.at == 0 {
 		return true, nil // no commit to see: any replica will do
 	}
-	if at, ok := connReplayed(c.Conn()); ok && at >= token {
+	if at, ok := connReplayed(c.Conn()); ok && token.coveredBy(at.at, at.timeline) {
 		return true, nil
 	}
 	return r.caughtUp(ctx, m, c.Conn(), token, time.Time{})
@@ -180,7 +180,7 @@ func (r *Router) confirm(ctx context.Context, m *member, c *pgxpool.Conn, token 
 
 // awaitReplica looks at the replicas that were behind, in turn, for one that reaches token. All of them together
 // wait at most MaxWait; each costs at least one round trip.
-func (r *Router) awaitReplica(ctx context.Context, behind []*member, token lsn) (*pgxpool.Conn, error) {
+func (r *Router) awaitReplica(ctx context.Context, behind []*member, token mark) (*pgxpool.Conn, error) {
 	deadline := time.Now().Add(r.cfg.maxWait)
 	for _, m := range behind {
 		c, err := r.lend(ctx, m)

@@ -3,6 +3,7 @@ package replica
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
@@ -21,7 +22,7 @@ type Session struct {
 	r *Router
 
 	mu      sync.Mutex
-	token   lsn    // the highest commit position recorded or imported; 0 for none
+	token   mark   // the highest commit position recorded or imported, on the latest timeline; zero for none
 	unknown bool   // a commit's position was lost: read from the primary until it is settled there
 	lost    uint64 // how many positions were lost, so that settling does not clear a loss it did not cover
 }
@@ -47,9 +48,9 @@ func (s *Session) BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, erro
 	return s.r.BeginTx(ctx, opts)
 }
 
-// RecordCommit is called by tx.Run after each read-write transaction committed through s, with the primary's log
-// position right after the COMMIT. An empty or malformed position means it was lost: s then reads from the primary
-// until it has learnt a position there that covers the commit.
+// RecordCommit is called by tx.Run after a read-write transaction committed through s whose position was lost (""),
+// and by code that knows a position without its timeline. An empty or malformed position means it was lost: s then
+// reads from the primary until it has learnt a position there that covers the commit.
 func (s *Session) RecordCommit(_ context.Context, position string) {
 	at, err := parseLSN(position)
 	s.mu.Lock()
@@ -58,12 +59,30 @@ func (s *Session) RecordCommit(_ context.Context, position string) {
 		s.unknown, s.lost = true, s.lost+1
 		return
 	}
-	s.token = max(s.token, at)
+	s.token.at = max(s.token.at, at)
+}
+
+// RecordTimelineCommit is called by tx.Run after each read-write transaction committed through s, with the primary's
+// timeline and log position right after the COMMIT. A malformed position, or timeline 0, counts as lost, as in
+// RecordCommit.
+//
+// The session keeps the highest position and the latest timeline: a later timeline comes from a promotion, whose
+// history holds every earlier commit that survived it. A commit reported on an earlier timeline than one already
+// recorded (two primaries at once, or a write that raced a failover) cannot be placed, and counts as lost.
+func (s *Session) RecordTimelineCommit(_ context.Context, timeline uint32, position string) {
+	at, err := parseLSN(position)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil || timeline == 0 || timeline < s.token.timeline {
+		s.unknown, s.lost = true, s.lost+1
+		return
+	}
+	s.token = mark{at: max(s.token.at, at), timeline: timeline}
 }
 
 // Token returns the session's state as a short string for a cookie or a header: empty before the first commit,
-// otherwise opaque (today PostgreSQL's text form of a log position). Router.SessionFrom turns it back into a
-// session. A token is not secret and not signed: a client that forges one can only make its own reads slower and
+// otherwise opaque (today the primary's timeline and PostgreSQL's text form of a log position, "3:16/B374D848").
+// Router.SessionFrom turns it back into a session. A token is not secret and not signed: a client that forges one can only make its own reads slower and
 // send them to the primary.
 func (s *Session) Token() string {
 	s.mu.Lock()
@@ -71,7 +90,7 @@ func (s *Session) Token() string {
 	switch {
 	case s.unknown:
 		return unknownLSN.String()
-	case s.token == 0:
+	case s.token.at == 0:
 		return ""
 	default:
 		return s.token.String()
@@ -79,14 +98,17 @@ func (s *Session) Token() string {
 }
 
 // settle serves a read from the primary after a commit position was lost, and learns there a position that covers
-// the lost commit: it committed before this read began, so the primary's current insert position is past it.
+// the lost commit: it committed before this read began, so the primary's current insert position is past it. The
+// primary's current timeline replaces the session's: whatever the session committed and the primary still has is in
+// its history.
 func (s *Session) settle(ctx context.Context, lost uint64) (*pgx.Conn, func(), error) {
 	conn, release, err := s.r.acquirePrimary(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	var text string
-	if err := conn.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&text); err != nil {
+	var timeline int64
+	if err := conn.QueryRow(ctx, insertPositionSQL).Scan(&text, &timeline); err != nil {
 		if conn.IsClosed() {
 			release()
 			return nil, nil, fmt.Errorf("replica: reading the primary's log position: %w", err)
@@ -94,9 +116,9 @@ func (s *Session) settle(ctx context.Context, lost uint64) (*pgx.Conn, func(), e
 		// The read itself can still run here: settling only lets later reads use replicas again.
 		return conn, release, nil
 	}
-	if at, err := parseLSN(text); err == nil {
+	if at, err := parseLSN(text); err == nil && timeline > 0 && timeline <= math.MaxUint32 {
 		s.mu.Lock()
-		s.token = max(s.token, at)
+		s.token = mark{at: max(s.token.at, at), timeline: uint32(timeline)}
 		if s.lost == lost {
 			s.unknown = false
 		}
@@ -104,3 +126,8 @@ func (s *Session) settle(ctx context.Context, lost uint64) (*pgx.Conn, func(), e
 	}
 	return conn, release, nil
 }
+
+// insertPositionSQL asks the primary where it inserts WAL, and on which timeline: the one a WAL file's name starts
+// with, which is the new one as soon as a promoted server accepts writes.
+const insertPositionSQL = `SELECT l::text, ('x' || substr(pg_walfile_name(l), 1, 8))::bit(32)::bigint
+	FROM pg_current_wal_insert_lsn() l`

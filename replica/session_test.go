@@ -290,3 +290,33 @@ func TestReadYourWritesUnderLoad(t *testing.T) {
 	t.Logf("%d of %d reads ran on the standby", onStandby.Load(), sessions*rounds)
 	require.NotZero(t, onStandby.Load(), "sessions never read from the caught-up standby")
 }
+
+// TestSessionForAnUnprivilegedRole: the commit position, its timeline and the standby's replay position and timeline
+// are all read with functions every role may call, so a session of a plain role reads its writes on the replica.
+func TestSessionForAnUnprivilegedRole(t *testing.T) {
+	p := newPair(t)
+	ctx := ctxT(t)
+	role := pgx.Identifier{fmt.Sprintf("pgxact_plain_%d", time.Now().UnixNano())}
+	for _, sql := range []string{
+		"CREATE ROLE " + role.Sanitize() + " LOGIN NOSUPERUSER",
+		"GRANT SELECT, INSERT ON items TO " + role.Sanitize(),
+	} {
+		_, err := p.primary.Exec(ctx, sql)
+		require.NoError(t, err)
+	}
+	t.Cleanup(func() {
+		_, _ = p.primary.Exec(context.Background(), "DROP OWNED BY "+role.Sanitize())
+		_, _ = p.primary.Exec(context.Background(), "DROP ROLE "+role.Sanitize())
+	})
+	p.waitForReplay(t)
+	as := func(c *pgxpool.Config) { c.ConnConfig.User = role[0] }
+	primary := newPool(t, p.primary.Config().ConnString(), as)
+	standby := newPool(t, p.replica.Config().ConnString(), as)
+	s := newRouter(t, primary, []*pgxpool.Pool{standby}, replica.WithMaxWait(10*time.Second)).Session()
+	_, err := tx.Run(ctx, s, insert(7))
+	require.NoError(t, err)
+	require.Regexp(t, `^[1-9][0-9]*:[0-9A-F]+/[0-9A-F]+$`, s.Token())
+	seen, err := tx.Run(ctx, s, lookFor(7), readOnly...)
+	require.NoError(t, err)
+	require.Equal(t, sighting{Found: true, OnStandby: true}, seen)
+}

@@ -61,7 +61,41 @@ func TestTokens(t *testing.T) {
 		s.RecordCommit(ctx, "not a position")
 		require.NotEmpty(t, s.Token())
 	})
-	for _, bad := range []string{"x", "0/", "/0", "0/0/0", "-1/0", " 0/0", "100000000/0", "0/0; DROP TABLE items"} {
+	t.Run("timeline tokens round-trip in canonical form", func(t *testing.T) {
+		for in, want := range map[string]string{"3:16/b374d848": "3:16/B374D848", "4294967295:0/1": "4294967295:0/1",
+			"007:A/0": "7:A/0"} {
+			s, err := r.SessionFrom(in)
+			require.NoError(t, err, in)
+			require.Equal(t, want, s.Token())
+		}
+	})
+	t.Run("the token keeps the latest timeline and the highest position", func(t *testing.T) {
+		s := r.Session()
+		s.RecordTimelineCommit(ctx, 1, "0/20")
+		s.RecordTimelineCommit(ctx, 1, "0/10")
+		require.Equal(t, "1:0/20", s.Token())
+		s.RecordTimelineCommit(ctx, 2, "0/18") // a promotion: its history holds what survived of timeline 1
+		require.Equal(t, "2:0/20", s.Token())
+		s.RecordTimelineCommit(ctx, 2, "0/30")
+		require.Equal(t, "2:0/30", s.Token())
+	})
+	t.Run("a commit on an earlier timeline, or on none, counts as lost", func(t *testing.T) {
+		for _, tl := range []uint32{1, 0} {
+			s, err := r.SessionFrom("2:0/30")
+			require.NoError(t, err)
+			s.RecordTimelineCommit(ctx, tl, "0/40")
+			require.Equal(t, "FFFFFFFF/FFFFFFFF", s.Token(), "timeline %d", tl)
+		}
+	})
+	t.Run("a position without a timeline keeps the timeline known", func(t *testing.T) {
+		s, err := r.SessionFrom("2:0/30")
+		require.NoError(t, err)
+		s.RecordCommit(ctx, "0/40")
+		require.Equal(t, "2:0/40", s.Token())
+	})
+	for _, bad := range []string{"x", "0/", "/0", "0/0/0", "-1/0", " 0/0", "100000000/0", "0/0; DROP TABLE items",
+		"0:0/10", ":0/10", "1:", "x:0/10", "+1:0/10", "-1:0/10", "4294967296:0/10", "12345678901:0/10", "1:2:0/10",
+		" 1:0/10"} {
 		t.Run("rejects token "+bad, func(t *testing.T) {
 			s, err := r.SessionFrom(bad)
 			require.ErrorIs(t, err, replica.ErrInvalidToken)

@@ -2,6 +2,8 @@ package replica
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -16,25 +18,30 @@ const (
 
 // caughtUp reports whether the replica behind conn replays token by deadline, polling pg_last_wal_replay_lsn(). A
 // replica marked slow for token gets a single look. An error means the replica could not answer.
-func (r *Router) caughtUp(ctx context.Context, m *member, conn *pgx.Conn, token lsn, deadline time.Time) (bool, error) {
-	if m.slowFor(token, time.Now()) {
+func (r *Router) caughtUp(ctx context.Context, m *member, conn *pgx.Conn, token mark, deadline time.Time) (bool, error) {
+	if m.slowFor(token.at, time.Now()) {
 		deadline = time.Time{}
 	}
 	pause := pollStart
 	for {
-		at, err := replayPosition(ctx, conn)
+		seen, err := replayPosition(ctx, conn)
 		if err != nil {
 			return false, err
 		}
-		m.observe(at)
-		rememberReplay(conn, at)
-		if at >= token {
+		m.observe(seen.at)
+		rememberReplay(conn, seen)
+		if token.coveredBy(seen.at, seen.timeline) {
 			return true, nil
+		}
+		if token.timeline != 0 && seen.timeline != token.timeline {
+			// Waiting would not help: a standby's reported timeline moves at its next restartpoint, minutes away, or
+			// never, for one left behind on an old timeline. Not marked slow: the replica may serve other tokens.
+			return false, nil
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
 			if !deadline.IsZero() {
-				m.markSlow(token, time.Now().Add(r.cfg.cooldown))
+				m.markSlow(token.at, time.Now().Add(r.cfg.cooldown))
 			}
 			return false, nil
 		}
@@ -45,23 +52,38 @@ func (r *Router) caughtUp(ctx context.Context, m *member, conn *pgx.Conn, token 
 	}
 }
 
-// replayPosition asks a standby how far it has replayed the primary's log. The position is compared in Go, so no
-// caller text ever reaches the SQL. A promoted server keeps answering pg_last_wal_replay_lsn() with where its
-// recovery ended, so the position is asked for only while the server is in recovery.
-func replayPosition(ctx context.Context, conn *pgx.Conn) (lsn, error) {
+// replayPosition asks a standby how far it has replayed the primary's log, and on which timeline. The position is
+// compared in Go, so no caller text ever reaches the SQL. A promoted server keeps answering pg_last_wal_replay_lsn()
+// with where its recovery ended, so the position is asked for only while the server is in recovery.
+//
+// The timeline is that of the standby's last restartpoint (pg_control_checkpoint), the only one SQL shows every role
+// (pg_stat_wal_receiver's received_tli is hidden from roles without pg_read_all_stats). It lags: a standby that
+// follows a promotion onto a new timeline reports the old one until its next restartpoint, and meanwhile session
+// reads holding the new timeline go to the primary. It is never ahead: a restartpoint is made at a checkpoint the
+// standby replayed, so a standby reporting timeline t is following t's history, and one left behind on an old
+// timeline never reports the new one.
+func replayPosition(ctx context.Context, conn *pgx.Conn) (mark, error) {
 	var text *string
-	var pid int64
+	var timeline, pid int64
 	err := conn.QueryRow(ctx,
-		"SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() END::text, pg_backend_pid()::bigint").
-		Scan(&text, &pid)
+		`SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() END::text,
+			(SELECT timeline_id FROM pg_control_checkpoint())::bigint, pg_backend_pid()::bigint`).
+		Scan(&text, &timeline, &pid)
 	if err != nil {
-		return 0, err
+		return mark{}, err
 	}
 	if text == nil {
-		return 0, errNotStandby
+		return mark{}, errNotStandby
 	}
 	direct(conn, pid)
-	return parseLSN(*text)
+	at, err := parseLSN(*text)
+	if err != nil {
+		return mark{}, err
+	}
+	if timeline <= 0 || timeline > math.MaxUint32 {
+		return mark{}, fmt.Errorf("replica: the standby reports timeline %d", timeline)
+	}
+	return mark{at: at, timeline: uint32(timeline)}, nil
 }
 
 // Per-connection replay positions. A replica's replay only moves forward while its server runs, and a connection to
@@ -80,18 +102,20 @@ func direct(conn *pgx.Conn, pid int64) {
 	conn.PgConn().CustomData()[directKey] = int64(conn.PgConn().PID()) == pid
 }
 
-// rememberReplay keeps at as conn's replay position, if conn is a connection to the server itself.
-func rememberReplay(conn *pgx.Conn, at lsn) {
+// rememberReplay keeps seen as conn's replay position and timeline, if conn is a connection to the server itself.
+// The timeline can only move on to a later one while the server runs, so a kept one that differs from a token's
+// only sends the read to look again.
+func rememberReplay(conn *pgx.Conn, seen mark) {
 	data := conn.PgConn().CustomData()
 	if d, _ := data[directKey].(bool); d {
-		data[replayKey] = at
+		data[replayKey] = seen
 	}
 }
 
 // connReplayed returns the replay position seen on conn, if one is kept (see rememberReplay).
-func connReplayed(conn *pgx.Conn) (lsn, bool) {
-	at, ok := conn.PgConn().CustomData()[replayKey].(lsn)
-	return at, ok
+func connReplayed(conn *pgx.Conn) (mark, bool) {
+	seen, ok := conn.PgConn().CustomData()[replayKey].(mark)
+	return seen, ok
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

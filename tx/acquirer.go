@@ -24,3 +24,14 @@ type Acquirer interface {
 type CommitRecorder interface {
 	RecordCommit(ctx context.Context, lsn string)
 }
+
+// TimelineRecorder is a CommitRecorder that also wants the primary's timeline with each known position. A log
+// position alone does not name a point in a cluster's history after a failover: the promoted standby starts a new
+// timeline whose positions also exist, with other contents, on any standby left behind on the old one. When the db
+// implements TimelineRecorder, Run calls RecordTimelineCommit instead of RecordCommit for a commit whose position is
+// known, with the timeline the primary was writing right after the COMMIT (asked in the same round trip); a lost
+// position still goes to RecordCommit as "".
+type TimelineRecorder interface {
+	CommitRecorder
+	RecordTimelineCommit(ctx context.Context, timeline uint32, lsn string)
+}

@@ -72,6 +72,39 @@ func TestCommitRecorderHearsOfEveryPossibleCommit(t *testing.T) {
 	}
 }
 
+// timelineDB is a recordingDB that also wants timelines.
+type timelineDB struct {
+	recordingDB
+	timelines []uint32
+}
+
+func (d *timelineDB) RecordTimelineCommit(_ context.Context, timeline uint32, lsn string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.timelines, d.lsns = append(d.timelines, timeline), append(d.lsns, lsn)
+}
+
+// TestTimelineRecorderHearsTheTimeline: a TimelineRecorder gets each known position with the primary's timeline
+// (1 on a server never promoted), in the plain and the fused COMMIT round trips alike, and a lost one as "" through
+// RecordCommit.
+func TestTimelineRecorderHearsTheTimeline(t *testing.T) {
+	for _, opts := range [][]tx.Option{nil, {tx.FuseCommit()}} {
+		db := &timelineDB{recordingDB: recordingDB{Pool: newPool(t, 1)}}
+		_, err := tx.Run(ctxT(t), db, note("timeline"), opts...)
+		require.NoError(t, err)
+		require.Equal(t, []uint32{1}, db.timelines)
+		require.Len(t, db.lsns, 1)
+		var current bool
+		require.NoError(t, db.QueryRow(ctxT(t), "SELECT $1::pg_lsn <= pg_current_wal_insert_lsn()", db.lsns[0]).
+			Scan(&current))
+		require.True(t, current)
+		_, err = tx.Run(ctxT(t), db, tx.Then(note("lost"), tx.Exec("COMMIT")))
+		require.ErrorIs(t, err, tx.ErrTxControl)
+		require.Equal(t, []uint32{1}, db.timelines, "no timeline for a lost position")
+		require.Equal(t, "", db.lsns[1])
+	}
+}
+
 // oddAcquirer lends what it is told to, and counts the releases Run makes.
 type oddAcquirer struct {
 	*pgxpool.Pool

@@ -238,9 +238,18 @@ func attempt[T any](ctx context.Context, r *runner, t Tx[T]) (T, []func(context.
 	if r.recorder != nil && s.began() && (!r.cfg.readOnly || (s.writable && s.xid != 0)) {
 		// A ReadOnly transaction is recorded only when its SQL made it writable and it did write (it has an id; a
 		// notification alone is no data a replica could miss). Its position was not asked for: "unknown".
-		r.recorder.RecordCommit(ctx, s.lsn)
+		r.record(ctx, s)
 	}
 	return v, s.hooks, nil
+}
+
+// record tells the recorder where s's commit ended, with its timeline when the recorder wants it and it is known.
+func (r *runner) record(ctx context.Context, s *session) {
+	if tr, ok := r.recorder.(TimelineRecorder); ok && s.lsn != "" {
+		tr.RecordTimelineCommit(ctx, s.timeline, s.lsn)
+		return
+	}
+	r.recorder.RecordCommit(ctx, s.lsn)
 }
 
 // execCommit runs t and commits, rolling back on error or panic; the connection is released in every case.

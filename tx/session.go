@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -91,6 +92,7 @@ type session struct {
 	fuse       bool    // FuseCommit: plain, sure work commits in its first round trip
 	wantLSN    bool    // the db records commit LSNs
 	lsn        string  // the WAL insert position right after COMMIT, when wanted and known
+	timeline   uint32  // the primary's timeline at lsn
 }
 
 // txStatus is the server's transaction status as of the last ReadyForQuery: 'I' idle, 'T' in a transaction, 'E' in
@@ -749,8 +751,17 @@ func (s *session) commitBatch(ctx context.Context, capture bool) (tag pgconn.Com
 	return tag, nil
 }
 
-// lsnSQL runs after COMMIT, outside the transaction: the position it reports is at or past our commit record.
-const lsnSQL = "SELECT pg_current_wal_insert_lsn()::text"
+// lsnSQL runs after COMMIT, outside the transaction: the position it reports is at or past our commit record. The
+// timeline is the one the server inserts WAL on, which a WAL file's name starts with (8 hex digits); it is the new one
+// as soon as a promoted server accepts writes, unlike pg_control_checkpoint's, which waits for a checkpoint.
+const lsnSQL = `SELECT l::text, ('x' || substr(pg_walfile_name(l), 1, 8))::bit(32)::bigint
+	FROM pg_current_wal_insert_lsn() l`
+
+// commitPosition is lsnSQL's answer.
+type commitPosition struct {
+	LSN      string
+	Timeline int64
+}
 
 // readLSN reads the answer to lsnSQL when the session asked for it.
 func (s *session) readLSN(br results) {
@@ -758,12 +769,15 @@ func (s *session) readLSN(br results) {
 		return
 	}
 	rows, err := br.Query()
+	var at commitPosition
 	if err == nil {
-		s.lsn, err = pgx.CollectExactlyOneRow(rows, pgx.RowTo[string])
+		at, err = pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[commitPosition])
 	}
-	if err != nil {
-		s.lsn = "" // committed all the same; the recorder hears that the position is unknown
+	if err != nil || at.Timeline <= 0 || at.Timeline > math.MaxUint32 {
+		s.lsn, s.timeline = "", 0 // committed all the same; the recorder hears that the position is unknown
+		return
 	}
+	s.lsn, s.timeline = at.LSN, uint32(at.Timeline)
 }
 
 // commitTx commits through a plain db's pgx.Tx, after sending what is pending.
