@@ -73,16 +73,23 @@ func (s *session) sendCommittingOnce(ctx context.Context, stmts []stmt) ([]any, 
 	if err := readPending(br, pending); err != nil {
 		return nil, s.fusedFailure(err, true)
 	}
-	res, err := readStmts(br, stmts, 0)
+	res, err := s.readStmts(br, stmts, 0)
 	if err != nil {
+		if s.ended {
+			return nil, err // user SQL ended the transaction: readStmts said so
+		}
 		return nil, s.fusedFailure(err, false)
 	}
 	tag, err := br.Exec()
 	if err := commitResult(tag, err); err != nil {
-		return nil, s.fusedFailure(err, false)
+		return nil, s.endedError(s.fusedFailure(err, false))
 	}
 	s.readLSN(br)
-	return res, controlled(res)
+	if s.ended {
+		// Known only after the fact here: the work went through in pieces.
+		return nil, errEnded()
+	}
+	return res, nil
 }
 
 // sendCommittingBatch sends pending, stmts, COMMIT and, when wanted, the LSN query, through the wire when it can
@@ -148,16 +155,4 @@ func (s *session) fusedFailure(err error, first bool) error {
 	default:
 		return &ambiguousError{err: err}
 	}
-}
-
-// controlled reports COMMIT or ROLLBACK sent as user SQL among the results, as the unfused path does after each round
-// trip. Here it is known only after the fact: the work went through in pieces, and the error says so.
-func controlled(res []any) error {
-	for _, v := range res {
-		if tag, ok := v.(pgconn.CommandTag); ok && (tag.String() == "COMMIT" || tag.String() == "ROLLBACK") {
-			return fmt.Errorf("%w: the transaction ended inside its work (COMMIT or ROLLBACK in user SQL); "+
-				"statements after it were committed on their own", ErrTxControl)
-		}
-	}
-	return nil
 }

@@ -2,6 +2,7 @@ package tx_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -181,39 +182,53 @@ func TestPanicInARetryGivesBackItsSlot(t *testing.T) {
 	requireNoAcquired(t, pool)
 }
 
-// panicsAtEnd is an Observer that panics when the given attempt ends.
-type panicsAtEnd struct {
+// panicsAt is an Observer that panics when the given attempt starts (start) or ends.
+type panicsAt struct {
 	tx.NopObserver
 	attempt int
+	start   bool
 }
 
-func (o panicsAtEnd) EndAttempt(_ context.Context, a tx.AttemptInfo) {
-	if a.Attempt == o.attempt {
+func (o panicsAt) StartAttempt(ctx context.Context, n int) context.Context {
+	if o.start && n == o.attempt {
+		panic("observer bug")
+	}
+	return ctx
+}
+
+func (o panicsAt) EndAttempt(_ context.Context, a tx.AttemptInfo) {
+	if !o.start && a.Attempt == o.attempt {
 		panic("observer bug")
 	}
 }
 
-// TestObserverPanicGivesBackTheGateSlot: a retry holds a Gate slot until its attempt ends; a panic in an Observer
-// (or a custom Backoff) after that must not keep the slot, or every later retry of the process waits for ever.
+// TestObserverPanicGivesBackTheGateSlot: a retry holds a Gate slot from its admission until its attempt ends; a
+// panic in an Observer (or a custom Backoff) in between or after must not keep the slot, or every later retry of the
+// process waits for ever.
 func TestObserverPanicGivesBackTheGateSlot(t *testing.T) {
-	pool := newPool(t, 1)
-	gate := retry.NewGate(1)
-	policy := fastPolicy(3, retry.WithGate(gate))
-	failOnce := func() tx.Tx[int] {
-		n := 0
-		return tx.Func(func(context.Context, pgx.Tx) (int, error) {
-			if n++; n == 1 {
-				return 0, &pgconn.PgError{Code: "40001", Severity: "ERROR", Message: "synthetic"}
+	for _, start := range []bool{false, true} {
+		t.Run(fmt.Sprintf("panic at start %v", start), func(t *testing.T) {
+			pool := newPool(t, 1)
+			gate := retry.NewGate(1)
+			policy := fastPolicy(3, retry.WithGate(gate))
+			failOnce := func() tx.Tx[int] {
+				n := 0
+				return tx.Func(func(context.Context, pgx.Tx) (int, error) {
+					if n++; n == 1 {
+						return 0, &pgconn.PgError{Code: "40001", Severity: "ERROR", Message: "synthetic"}
+					}
+					return 1, nil
+				})
 			}
-			return 1, nil
+			require.PanicsWithValue(t, "observer bug", func() {
+				_, _ = tx.Run(ctxT(t), pool, failOnce(), tx.WithPolicy(policy),
+					tx.WithObserver(panicsAt{attempt: 2, start: start}))
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err := tx.Run(ctx, pool, failOnce(), tx.WithPolicy(policy)) // needs the slot for its retry
+			require.NoError(t, err, "the slot of the panicking run came back")
+			requireNoAcquired(t, pool)
 		})
 	}
-	require.PanicsWithValue(t, "observer bug", func() {
-		_, _ = tx.Run(ctxT(t), pool, failOnce(), tx.WithPolicy(policy), tx.WithObserver(panicsAtEnd{attempt: 2}))
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, err := tx.Run(ctx, pool, failOnce(), tx.WithPolicy(policy)) // needs the slot for its retry
-	require.NoError(t, err, "the slot of the panicking run came back")
-	requireNoAcquired(t, pool)
 }

@@ -102,6 +102,7 @@ func runAttempts[T any](ctx context.Context, r *runner, t Tx[T], start time.Time
 			return zero, n - 1, interrupted(n, err, lastErr)
 		}
 		r.attempts = n
+		cur = attemptInFlight{release: release} // before StartAttempt: a panic there must give the slot back too
 		actx := r.cfg.observer.StartAttempt(gctx, n)
 		began := time.Now()
 		cur = attemptInFlight{open: true, n: n, ctx: actx, began: began, release: release}
@@ -270,7 +271,8 @@ func execCommit[T any](ctx context.Context, s *session, t Tx[T]) (T, error) {
 	}
 	v, err := t.exec(ctx, s)
 	if err != nil {
-		if !s.closed() {
+		if !s.closed() || errors.Is(err, ErrTxControl) {
+			// ErrTxControl: user SQL ended the transaction, and what it committed must not run again.
 			// The connection still works, so a network error in err is not its loss: it came from elsewhere (a
 			// Func that called a web service, read a file) and says nothing a retry would fix.
 			return zero, err

@@ -93,6 +93,7 @@ type session struct {
 	wantLSN    bool    // the db records commit LSNs
 	lsn        string  // the WAL insert position right after COMMIT, when wanted and known
 	timeline   uint32  // the primary's timeline at lsn
+	ended      bool    // a statement of the work ended the transaction (endedBy)
 }
 
 // txStatus is the server's transaction status as of the last ReadyForQuery: 'I' idle, 'T' in a transaction, 'E' in
@@ -111,11 +112,39 @@ func (s *session) aborted() bool { return s.txStatus() == 'E' }
 // ROLLBACK in user SQL ended it, and whatever ran since ran in autocommit mode. Going on would report an atomic
 // success that did not happen.
 func (s *session) checkOpen() error {
-	if s.began() && s.txStatus() == 'I' {
-		return fmt.Errorf("%w: the transaction ended inside its work (COMMIT or ROLLBACK in user SQL); "+
-			"statements after it may have been committed on their own", ErrTxControl)
+	if s.began() && (s.ended || s.txStatus() == 'I') {
+		return errEnded()
 	}
 	return nil
+}
+
+func errEnded() error {
+	return fmt.Errorf("%w: the transaction ended inside its work (COMMIT, ROLLBACK or PREPARE TRANSACTION in user "+
+		"SQL); statements after it may have been committed on their own", ErrTxControl)
+}
+
+// endedBy reports whether the statement sql, answered with tag, ended the transaction. The connection's status
+// alone misses COMMIT AND CHAIN and ROLLBACK AND CHAIN, which begin the next transaction at once, and statements
+// followed by others in the same round trip; their tags do not. ROLLBACK TO SAVEPOINT answers "ROLLBACK" too, and is
+// told apart by its TO.
+func endedBy(sql string, tag pgconn.CommandTag) bool {
+	switch tag.String() {
+	case "COMMIT", "PREPARE TRANSACTION":
+		return true
+	case "ROLLBACK":
+		return !hasWord(sql, "to")
+	}
+	return false
+}
+
+// hasWord reports whether sql has the lower-case word as a whole word, ignoring ASCII case.
+func hasWord(sql, word string) bool {
+	for i := range len(sql) {
+		if hasWordAt(sql, i, word) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *session) began() bool { return s.tx != nil || s.trips > 0 }
@@ -269,7 +298,7 @@ func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []a
 	if err := readPending(br, pending); err != nil {
 		return nil, s.notSent(w, err, stmts, base, pending)
 	}
-	if res, err = readStmts(br, stmts, base); err != nil {
+	if res, err = s.readStmts(br, stmts, base); err != nil {
 		if se := (*StatementError)(nil); errors.As(err, &se) && se.Index == base {
 			return nil, s.notSent(w, err, stmts, base, pending)
 		}
@@ -486,16 +515,31 @@ func readPending(br results, pending []string) error {
 	return nil
 }
 
-func readStmts(br results, stmts []stmt, base int) ([]any, error) {
+// readStmts reads the results of stmts, and notes in s.ended a statement that ended the transaction: once one has,
+// an error of a later statement is no longer "nothing was committed" (see endedError).
+func (s *session) readStmts(br results, stmts []stmt, base int) ([]any, error) {
 	res := make([]any, len(stmts))
 	for i, st := range stmts {
 		v, err := st.read(br)
 		if err != nil {
-			return nil, &StatementError{SQL: st.sql, Index: base + i, Err: err}
+			return nil, s.endedError(&StatementError{SQL: st.sql, Index: base + i, Err: err})
+		}
+		if tag, ok := v.(pgconn.CommandTag); ok && endedBy(st.sql, tag) {
+			s.ended = true
 		}
 		res[i] = v
 	}
 	return res, nil
+}
+
+// endedError is err, unless user SQL ended the transaction before it: then part of the work may have committed on
+// its own, and the error says so, wrapping ErrTxControl and no longer what failed after (whose class, a lost
+// connection say, would have the whole work run again).
+func (s *session) endedError(err error) error {
+	if !s.ended {
+		return err
+	}
+	return fmt.Errorf("%w; then: %v", errEnded(), err)
 }
 
 // lookNow decides whether the round trip carrying stmts also reads the transaction id (see probe.go). Either way
