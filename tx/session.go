@@ -118,6 +118,10 @@ func (s *session) checkOpen() error {
 	return nil
 }
 
+// errBusy is the error of a COMMIT that could not be sent because rows of the work were left open.
+var errBusy = errors.New("tx: commit not sent: the connection is busy (rows left open by the work: close them " +
+	"before returning)")
+
 func errEnded() error {
 	return fmt.Errorf("%w: the transaction ended inside its work (COMMIT, ROLLBACK or PREPARE TRANSACTION in user "+
 		"SQL); statements after it may have been committed on their own", ErrTxControl)
@@ -740,6 +744,11 @@ func (s *session) commit(ctx context.Context) error {
 		// being taken for a COMMIT whose answer was lost, which would be reported as an unknown outcome.
 		return fmt.Errorf("tx: commit not sent: %w", err)
 	}
+	if pc := s.pgConn(); pc != nil && pc.IsBusy() {
+		// Func code left rows open: pgx would refuse the COMMIT before sending it, and that is no lost answer. The
+		// connection cannot be used again until they are read; abort closes it.
+		return errBusy
+	}
 	if s.tx != nil {
 		return s.commitTx(ctx)
 	}
@@ -775,8 +784,9 @@ func (s *session) commitBatch(ctx context.Context, capture bool) (tag pgconn.Com
 	pending := s.pending
 	s.pending = nil
 	br := s.conn.SendBatch(ctx, b)
+	committed := false
 	defer func() {
-		if cerr := br.Close(); err == nil && cerr != nil {
+		if cerr := br.Close(); err == nil && cerr != nil && !committed {
 			err = cerr
 		}
 	}()
@@ -791,7 +801,10 @@ func (s *session) commitBatch(ctx context.Context, capture bool) (tag pgconn.Com
 	if tag, err = br.Exec(); err != nil {
 		return tag, err
 	}
+	committed = tag.String() == "COMMIT"
 	s.readLSN(br)
+	// COMMIT's answer is in: whatever closing the batch reports now (the position query refused, the connection
+	// lost before the last ReadyForQuery) cannot undo the commit, nor make it unknown.
 	return tag, nil
 }
 
@@ -845,6 +858,10 @@ func (s *session) commitTx(ctx context.Context) error {
 }
 
 func commitResult(tag pgconn.CommandTag, err error) error {
+	if err != nil && tag.String() == "COMMIT" {
+		// The server answered COMMIT; the connection failed after (before its ReadyForQuery): committed.
+		return nil
+	}
 	if err != nil {
 		if ambiguous(err) {
 			return &ambiguousError{err: err}
