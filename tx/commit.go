@@ -163,11 +163,16 @@ func (r *runner) retryStatus(ctx, caller context.Context, start time.Time, tries
 // the pooler and may be another session's. backend_xid is the low 32 bits of our 64-bit id, so the backend is only
 // looked for on the transaction's own history — on any other, that xid may be an innocent session's. The check and
 // the kill are one statement, so a pool cannot hand the check and the kill to different servers.
+//
+// A backend waiting for synchronous standbys (wait_event SyncRep) is left alone: its COMMIT is written locally but
+// not yet confirmed by a standby, and ending it would make the server report "committed" for a transaction that a
+// failover could still lose. Its status stays "in progress", and the outcome unknown, until a standby confirms.
 func (r *runner) endOldBackend(ctx context.Context, s *session) error {
 	return r.onFresh(ctx, func(q querier) error {
 		_, err := q.Exec(ctx, `SELECT pg_terminate_backend(a.pid, 1000)
 			FROM pg_stat_activity a, (SELECT `+historySQL+`) h(system, timeline, started, reset)
 			WHERE a.backend_xid::text = ($1::bigint % 4294967296)::text
+				AND a.wait_event IS DISTINCT FROM 'SyncRep'
 				AND h.system = $2 AND h.timeline = $3 AND h.started = $4 AND h.reset = $5`,
 			s.xid, s.hist.system, s.hist.timeline, s.hist.started, s.hist.reset)
 		return err
