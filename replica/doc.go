@@ -37,8 +37,9 @@
 // otherwise, to the primary.
 //
 // Each replica pool must reach exactly one standby, directly or through its own pgbouncer: the Router remembers how
-// far each has replayed. Set connect_timeout on replica pools, so that a replica that stopped answering cannot hold
-// a transaction until its context ends.
+// far each has replayed. Choosing a replica is bounded by MaxWait (at least 250 ms): a replica pool that lends no
+// connection in time, or a replica that does not answer the replay look, sends the read to the primary. Set
+// connect_timeout on replica pools too, so that dials to a dead replica do not pile up behind that bound.
 //
 // # Failover and recovery conflicts
 //

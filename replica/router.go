@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -125,11 +126,31 @@ func (r *Router) acquireRead(ctx context.Context, token mark) (*pgx.Conn, func()
 
 // acquireReplica returns a connection to a replica that has replayed token, or nil when none can be had in time.
 // Its only errors are the caller's: a cancelled or expired ctx.
+//
+// Everything here, lending a connection and asking for the replay position included, is bounded by MaxWait or
+// replicaFloor, whichever is longer: a replica whose pool is exhausted, or which stopped answering on a connection
+// already open, must not hold the read longer than that. Only the caller's ctx ending is an error.
 func (r *Router) acquireReplica(ctx context.Context, token mark) (*pgxpool.Conn, error) {
 	n := uint64(len(r.replicas))
 	if n == 0 {
 		return nil, nil
 	}
+	bounded, cancel := context.WithTimeout(ctx, max(r.cfg.maxWait, replicaFloor))
+	defer cancel()
+	c, err := r.pickReplica(ctx, bounded, token)
+	if err != nil && ctx.Err() == nil {
+		return nil, nil // the bound ran out, not the caller's time: the primary serves the read
+	}
+	return c, err
+}
+
+// replicaFloor is the least time a read gives the replicas to lend a connection and answer one look, when MaxWait is
+// shorter: a healthy replica does both in well under a millisecond nearby.
+const replicaFloor = 250 * time.Millisecond
+
+// pickReplica is acquireReplica within its bound, ctx; caller is the caller's own context.
+func (r *Router) pickReplica(caller, ctx context.Context, token mark) (*pgxpool.Conn, error) {
+	n := uint64(len(r.replicas))
 	first := r.next.Add(1)
 	var behind []*member
 	for i := range n {
@@ -154,16 +175,18 @@ func (r *Router) acquireReplica(ctx context.Context, token mark) (*pgxpool.Conn,
 			return c, nil
 		case err != nil:
 			c.Release()
+			if caller.Err() == nil {
+				m.fail(time.Now(), r.cfg.cooldown) // it failed to answer, or not within the bound: a stalled replica
+			}
 			if ctxErr := ctx.Err(); ctxErr != nil {
 				return nil, fmt.Errorf("replica: checking replay: %w", ctxErr)
 			}
-			m.fail(time.Now(), r.cfg.cooldown)
 		default:
 			c.Release()
 			behind = append(behind, m) // the member's position was stale (a restart): wait for it with the others
 		}
 	}
-	return r.awaitReplica(ctx, behind, token)
+	return r.awaitReplica(caller, ctx, behind, token)
 }
 
 // confirm reports whether the server behind c has replayed token, which the member's position only suggests: the
@@ -180,7 +203,7 @@ func (r *Router) confirm(ctx context.Context, m *member, c *pgxpool.Conn, token 
 
 // awaitReplica looks at the replicas that were behind, in turn, for one that reaches token. All of them together
 // wait at most MaxWait; each costs at least one round trip.
-func (r *Router) awaitReplica(ctx context.Context, behind []*member, token mark) (*pgxpool.Conn, error) {
+func (r *Router) awaitReplica(caller, ctx context.Context, behind []*member, token mark) (*pgxpool.Conn, error) {
 	deadline := time.Now().Add(r.cfg.maxWait)
 	for _, m := range behind {
 		c, err := r.lend(ctx, m)
@@ -195,18 +218,18 @@ func (r *Router) awaitReplica(ctx context.Context, behind []*member, token mark)
 			return c, nil
 		}
 		c.Release() // a connection that failed mid-query is closed, and the pool drops it
+		if err != nil && caller.Err() == nil && !errors.Is(err, context.Canceled) {
+			m.fail(time.Now(), r.cfg.cooldown)
+		}
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, fmt.Errorf("replica: waiting for replay: %w", ctxErr)
-		}
-		if err != nil {
-			m.fail(time.Now(), r.cfg.cooldown)
 		}
 	}
 	return nil, nil
 }
 
 // lend acquires a connection from m's pool. A failure leaves m out for the cooldown and returns nil, unless it is
-// the caller's ctx that ended.
+// ctx that ended: an exhausted pool that lends nothing in time is busy, not broken.
 func (r *Router) lend(ctx context.Context, m *member) (*pgxpool.Conn, error) {
 	c, err := m.pool.Acquire(ctx)
 	if err == nil {
