@@ -342,7 +342,7 @@ func (r *runner) acquire(ctx context.Context, s *session) error {
 	case r.conn != nil:
 		s.conn = r.conn
 	default:
-		conn, release, err := r.acquirer.AcquireTx(ctx, r.cfg.txOptions())
+		conn, release, err := r.acquirer.AcquireTx(context.WithValue(ctx, attemptKey{}, r.attempts), r.cfg.txOptions())
 		if err == nil && (conn == nil || release == nil) {
 			err = invalid("the Acquirer lent no connection or no release function, and no error")
 		}

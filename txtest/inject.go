@@ -37,9 +37,14 @@ func FailFirst(n int) Option {
 			i.err = fmt.Errorf("%w: txtest: FailFirst(%d)", tx.ErrInvalid, n)
 			return
 		}
-		i.remaining = n
+		i.remaining, i.first = n, n
 	}
 }
+
+// EachRun makes FailFirst count the attempts of each tx.Run on the Injector rather than all of them: every
+// transaction run through it fails its first n attempts, however many runs share it (a service's whole code path
+// under test, say). The attempt number comes from the ctx tx.Run passes (tx.AttemptOf).
+func EachRun() Option { return func(i *Injector) { i.eachRun = true } }
 
 // AtCommit makes the injected failures strike at COMMIT, after the whole body has run (the default). This is the
 // case that tests retry safety best: every side effect of the body has happened once when the attempt is rolled
@@ -54,8 +59,9 @@ func InBody() Option { return func(i *Injector) { i.at = inBody } }
 // raised by the PostgreSQL server) on their first attempts, so that tests can watch the retry loop rerun their work.
 // Build one with Inject.
 //
-// The Injector counts attempts, not runs: FailFirst(n) fails the first n attempts that go through it, whichever Run
-// they belong to. Give each Run whose retries you count its own Injector; they are cheap.
+// By default the Injector counts attempts, not runs: FailFirst(n) fails the first n attempts that go through it,
+// whichever Run they belong to; give each Run whose retries you count its own Injector, they are cheap. With EachRun,
+// every Run through it fails its first n attempts.
 //
 // An Injector is a tx.Acquirer, so tx.Run drives it exactly as it drives a *pgxpool.Pool — BEGIN fused into the first
 // round trip, the connection owned by the runner — and the code path under test is the production one. It is safe
@@ -65,7 +71,9 @@ type Injector struct {
 	at        point
 	err       error
 	mu        sync.Mutex // held while a fault is set up, and guards the fields below
-	remaining int
+	remaining int        // failures left to inject, counting all runs
+	first     int        // FailFirst's n
+	eachRun   bool       // EachRun: fail the first attempts of every run, by tx.AttemptOf
 	attempts  int
 	injected  int
 	ssiReady  bool // the table InBody conflicts on exists
@@ -77,7 +85,7 @@ var _ tx.Acquirer = (*Injector)(nil)
 // or an invalid option makes every Run on the Injector fail with an error for which errors.Is(err, tx.ErrInvalid) is
 // true.
 func Inject(db *pgxpool.Pool, opts ...Option) *Injector {
-	i := &Injector{pool: db, remaining: 1}
+	i := &Injector{pool: db, remaining: 1, first: 1}
 	if db == nil {
 		i.err = fmt.Errorf("%w: txtest: Inject with a nil pool", tx.ErrInvalid)
 	}
@@ -138,7 +146,7 @@ func (i *Injector) arm(ctx context.Context, conn *pgx.Conn, opts pgx.TxOptions) 
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	i.attempts++
-	if i.remaining == 0 {
+	if i.eachRun && tx.AttemptOf(ctx) > i.first || !i.eachRun && i.remaining == 0 {
 		return nil
 	}
 	var err error
@@ -150,7 +158,9 @@ func (i *Injector) arm(ctx context.Context, conn *pgx.Conn, opts pgx.TxOptions) 
 	if err != nil {
 		return err
 	}
-	i.remaining--
+	if !i.eachRun {
+		i.remaining--
+	}
 	i.injected++
 	return nil
 }

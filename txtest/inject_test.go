@@ -3,6 +3,7 @@ package txtest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -52,6 +53,39 @@ func TestInjectedFailuresAreRetried(t *testing.T) {
 				require.NoError(t, log.attempts[n].Err)
 				require.Equal(t, 90, balance(t, pool, 1), "the transfer is applied once")
 				require.Equal(t, 110, balance(t, pool, 2))
+				requireCleanPool(t, pool)
+			})
+		}
+	}
+}
+
+// TestEachRunFailsTheFirstAttemptsOfEveryRun: with EachRun, several runs through one Injector each have their first
+// n attempts failed; without it, only the first n attempts of all of them are.
+func TestEachRunFailsTheFirstAttemptsOfEveryRun(t *testing.T) {
+	for _, p := range points {
+		for _, each := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, EachRun %v", p.name, each), func(t *testing.T) {
+				pool := newPool(t)
+				opts := []txtest.Option{txtest.FailFirst(2), p.option}
+				if each {
+					opts = append(opts, txtest.EachRun())
+				}
+				db := txtest.Inject(pool, opts...)
+				var bodies []int32
+				for range 3 {
+					var runs atomic.Int32
+					_, err := tx.Run(ctxT(t), db, countedTransfer(&runs), tx.WithPolicy(txtest.Policy()))
+					require.NoError(t, err)
+					bodies = append(bodies, runs.Load())
+				}
+				if each {
+					require.Equal(t, []int32{3, 3, 3}, bodies, "body runs of each transaction")
+					require.Equal(t, 6, db.Injected())
+				} else {
+					require.Equal(t, []int32{3, 1, 1}, bodies, "body runs of each transaction")
+					require.Equal(t, 2, db.Injected())
+				}
+				require.Equal(t, 70, balance(t, pool, 1), "each transfer is applied once")
 				requireCleanPool(t, pool)
 			})
 		}
