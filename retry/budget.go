@@ -22,10 +22,11 @@ type Budget struct {
 	valid  bool // set by NewBudget for good parameters; an invalid or zero Budget allows nothing
 }
 
-// NewBudget returns a full Budget of max tokens that refills ratio tokens per success. max and ratio must be
-// positive and finite. NewBudget does not panic on bad values, so a budget built from configuration can be checked
-// like the rest of a policy: Policy.Validate returns an error for which errors.Is(err, ErrInvalidPolicy) is true, and
-// an invalid Budget allows no retries.
+// NewBudget returns a full Budget of max tokens that refills ratio tokens per success. ratio must be positive and
+// finite, max finite and greater than 2: a Budget of 2 tokens or fewer would allow no retry even when full, since the
+// first failure leaves it half of its tokens or fewer. NewBudget does not panic on bad values, so a budget built from
+// configuration can be checked like the rest of a policy: Policy.Validate returns an error for which
+// errors.Is(err, ErrInvalidPolicy) is true, and an invalid Budget allows no retries.
 func NewBudget(max float64, ratio float64) *Budget {
 	b := &Budget{max: max, ratio: ratio}
 	if b.validate() == nil {
@@ -42,8 +43,17 @@ func (b *Budget) validate() error {
 		return fmt.Errorf("%w: Budget needs positive finite max and ratio, got max %v, ratio %v",
 			ErrInvalidPolicy, b.max, b.ratio)
 	}
+	if b.max <= noRetryMax {
+		// Such a budget would pass for a throttle while silently turning retries off: refuse it where it is configured.
+		return fmt.Errorf("%w: Budget max %v allows no retry, not even when full: it must be greater than %v",
+			ErrInvalidPolicy, b.max, noRetryMax)
+	}
 	return nil
 }
+
+// noRetryMax is the largest max of a Budget that allows no retry: a full one allows the first only if the token
+// that failure spends leaves more than half, max-1 > max/2, that is max > 2.
+const noRetryMax = 2
 
 func positiveFinite(f float64) bool { return f > 0 && !math.IsInf(f, 1) }
 

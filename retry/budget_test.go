@@ -1,10 +1,12 @@
 package retry_test
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pgxact/pgxact/retry"
@@ -29,7 +31,8 @@ func TestBudgetStopsRetriesAfterAboutHalfItsTokens(t *testing.T) {
 		{10, 4},   // 9, 8, 7, 6 are above 5; 5 is not
 		{100, 49}, // 99 down to 51
 		{11, 5},   // 10 down to 6, above 5.5
-		{2, 0},    // 1 is not above 1
+		{3, 1},    // 2 is above 1.5; 1 is not
+		{2.5, 1},  // 1.5 is above 1.25
 		{1000, 499},
 	}
 	for _, tt := range tests {
@@ -55,6 +58,36 @@ func TestBudgetSuccessesResumeRetries(t *testing.T) {
 	}
 	require.Equal(t, 10.0, b.Tokens(), "successes refill up to max")
 	require.Equal(t, 4, allowed(b, 100))
+}
+
+// A Budget that validates must allow a retry when full: one of 2 tokens or fewer is left with half or fewer by the
+// first failure, so it would pass for a throttle while turning retries off.
+func TestBudgetTooSmallToAllowARetryIsInvalid(t *testing.T) {
+	tests := []struct {
+		max   float64
+		valid bool
+	}{
+		{0.5, false},
+		{1, false},
+		{2, false},
+		{2.001, true},
+		{3, true},
+		{10, true},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.max), func(t *testing.T) {
+			p := retry.New(retry.On(retry.Serialization), retry.WithBudget(retry.NewBudget(tt.max, 1)))
+			_, ok := p.Next(retry.Attempt{N: 1, Err: &pgconn.PgError{Code: "40001"}})
+			if !tt.valid {
+				require.ErrorIs(t, p.Validate(), retry.ErrInvalidPolicy)
+				require.ErrorContains(t, p.Validate(), "allows no retry")
+				require.False(t, ok, "an invalid policy never retries")
+				return
+			}
+			require.NoError(t, p.Validate())
+			require.True(t, ok, "a full, valid Budget allows the first retry")
+		})
+	}
 }
 
 func TestBudgetWithAFractionalRatio(t *testing.T) {

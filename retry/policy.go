@@ -131,6 +131,10 @@ func WithBudget(b *Budget) Option { return func(p *Policy) { p.budget = b } }
 
 // WithGate makes the Policy's retries wait at g, typically shared with other policies, so that no more than g's size
 // of them run at once. A nil g means retries never wait for each other.
+//
+// The waiting is tx.Run's, before each attempt of a whole transaction, when it holds no connection and no lock.
+// tx.Retry, which retries a statement-level failure inside a transaction, does not wait at the Gate: queueing there
+// would keep the transaction's locks held, and could wait for a slot its own transaction's attempt holds.
 func WithGate(g *Gate) Option { return func(p *Policy) { p.gate = g } }
 
 // Validate returns nil for a usable Policy, or an error for which errors.Is(err, ErrInvalidPolicy) is true naming

@@ -16,6 +16,11 @@ import (
 // connections — are never retried here: after a serialization failure the transaction's snapshot and its SSI
 // predicate locks survive the rollback to savepoint, so running t again cannot succeed. They go to Run, which restarts
 // the whole transaction. Locks taken before the savepoint are held while Retry waits; keep its delays short.
+//
+// Retry spends from p's Budget like Run, but does not wait at p's Gate (see retry.WithGate). The Gate admits whole
+// transactions before they take a connection or a lock; Retry's attempts run inside one that holds both, so queueing
+// there would keep them held while others wait their turn, and could wait forever for a slot that the enclosing Run's
+// own attempt holds.
 func Retry[T any](p retry.Policy, t Tx[T]) Tx[T] {
 	if err := p.Validate(); err != nil {
 		return Fail[T](invalid("retry policy: %w", err))

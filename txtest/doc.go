@@ -13,8 +13,8 @@
 //
 // Inject wraps a *pgxpool.Pool in an Injector, a tx.DB whose first attempts fail:
 //
-//	db := txtest.Inject(pool, txtest.FailFirst(2))    // at COMMIT, the default
-//	v, err := tx.Run(ctx, db, work)                     // work's body runs 3 times, commits once
+//	db := txtest.Inject(pool, txtest.FailFirst(2))                  // at COMMIT, the default
+//	v, err := tx.Run(ctx, db, work, tx.WithPolicy(txtest.Policy())) // work's body runs 3 times, commits once
 //
 // The failures are real: the server answers with ERROR 40001, and the runner classifies, logs and retries it as it
 // would in production, through the same code path as with a plain pool (the Injector is a tx.Acquirer, so BEGIN stays
@@ -34,7 +34,17 @@
 //
 // Transactions that cannot be failed at the chosen point are refused with an error wrapping ErrUnsupported.
 // FailFirst counts attempts through the Injector, not runs: give each Run whose retries a test counts its own
-// Injector.
+// Injector, or add EachRun, with which every transaction run through the Injector fails its first n attempts (a
+// whole service under test, sharing one db).
+//
+// # A retry policy of the test's own
+//
+// tx.Run without tx.WithPolicy retries under retry.Default(), whose Budget and Gate are shared by the whole process,
+// and so by every test of the binary. Each injected failure spends a token of that budget and each commit gives back
+// only 3, so runs of FailFirst(4) or more drain it (seven runs of FailFirst(10) do), and later Runs with the default
+// policy then give up at their first failure: tests pass or fail depending on their order. Pass
+// tx.WithPolicy(txtest.Policy()), as above: the same policy as Default, with a Budget and a Gate of its own. Call
+// Policy once per test, or per Run, not once per binary. RequireRetrySafe does so itself unless given tx.WithPolicy.
 //
 // # Checking retry safety
 //

@@ -54,7 +54,8 @@ func ExampleFailFirst() {
 		return balance, err
 	})
 	db := txtest.Inject(pool, txtest.FailFirst(2))
-	balance, err := tx.Run(context.Background(), db, work)
+	// A policy of the test's own: retry.Default()'s budget is the whole binary's, and other tests may have drained it.
+	balance, err := tx.Run(context.Background(), db, work, tx.WithPolicy(txtest.Policy()))
 	fmt.Println(balance, err)
 	fmt.Printf("body ran %d times, attempts %d, failed %d\n", bodies, db.Attempts(), db.Injected())
 	// Output:

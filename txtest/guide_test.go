@@ -140,7 +140,7 @@ func TestGuide(t *testing.T) {
 	t.Run("transfer, retried after injected serialization failures", func(t *testing.T) {
 		pool := guidePool(t)
 		left, err := tx.Run(ctx, txtest.Inject(pool, txtest.FailFirst(2), txtest.InBody()), transfer(1, 2, 30),
-			tx.WithObserver(tx.SlogObserver(slog.New(slog.DiscardHandler))))
+			tx.WithPolicy(txtest.Policy()), tx.WithObserver(tx.SlogObserver(slog.New(slog.DiscardHandler))))
 		require.NoError(t, err)
 		require.Equal(t, 70, left)
 		_, err = tx.Run(ctx, pool, transfer(3, 1, 1))

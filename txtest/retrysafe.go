@@ -27,11 +27,17 @@ type Counts map[string]int
 // work must be able to commit twice in a row on db, as it would in production (use generated keys, not fixed ones),
 // and it must send at least one statement, or there is no COMMIT to fail. RequireRetrySafe also fails t if the clean
 // run needed a retry (run it on a quiet database) or if either run fails.
+//
+// The runs retry under a Policy of their own unless opts give tx.WithPolicy. Under retry.Default() the retried run
+// would depend on what earlier tests of the binary left in its process-wide budget, and could give up at the injected
+// failure (see Policy).
 func RequireRetrySafe[T any](t testing.TB, db *pgxpool.Pool, work tx.Tx[T], observe func() Counts, opts ...tx.Option) {
 	t.Helper()
 	if observe == nil {
 		t.Fatalf("txtest: RequireRetrySafe with a nil observe function: it must count the side effects to compare")
 	}
+	// First, so that a tx.WithPolicy in the caller's opts, applied after it, wins.
+	opts = append([]tx.Option{tx.WithPolicy(Policy())}, opts...)
 	clean := runObserved(t, Inject(db, FailFirst(0)), work, observe, opts)
 	faulty := Inject(db, FailFirst(1), AtCommit())
 	retried := runObserved(t, faulty, work, observe, opts)
