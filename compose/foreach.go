@@ -11,5 +11,7 @@ func ForEach[X, T any](xs []X, f func(X) tx.Tx[T]) tx.Tx[struct{}] {
 	if f == nil {
 		return tx.Fail[struct{}](invalid("ForEach"))
 	}
-	return tx.Map(Traverse(xs, f), discard[[]T])
+	// Then with Pure rather than Map: the same result, and work that is only Execs stays eligible for tx.FuseCommit,
+	// which takes no Map (a Go function after a fused COMMIT could no longer undo it).
+	return tx.Then(Traverse(xs, f), tx.Pure(struct{}{}))
 }

@@ -39,4 +39,6 @@ func TestForEachFailureCommitsNothing(t *testing.T) {
 func TestForEachSendsOneRoundTrip(t *testing.T) {
 	tc := newTripCounter(t)
 	require.Equal(t, 2, runTrips(t, tc, compose.ForEach([]int{1, 2, 3, 4, 5}, insert)))
+	require.Equal(t, 1, runTrips(t, tc, compose.ForEach([]int{1, 2, 3, 4, 5}, insert), tx.FuseCommit()),
+		"Execs only: COMMIT rides along")
 }

@@ -113,7 +113,7 @@ func newTripCounter(t *testing.T) *tripCounter {
 
 // runTrips runs work once to warm pgx's statement cache, then again, and returns the round trips that second run
 // made, BEGIN and COMMIT included. items is emptied before each run.
-func runTrips[T any](t *testing.T, tc *tripCounter, work tx.Tx[T]) int {
+func runTrips[T any](t *testing.T, tc *tripCounter, work tx.Tx[T], opts ...tx.Option) int {
 	t.Helper()
 	ctx := ctxT(t)
 	truncate := func() {
@@ -121,13 +121,13 @@ func runTrips[T any](t *testing.T, tc *tripCounter, work tx.Tx[T]) int {
 		require.NoError(t, err)
 	}
 	truncate()
-	_, err := tx.Run(ctx, tc.conn, work)
+	_, err := tx.Run(ctx, tc.conn, work, opts...)
 	require.NoError(t, err)
 	truncate()
 	tc.mu.Lock()
 	before := tc.trips
 	tc.mu.Unlock()
-	_, err = tx.Run(ctx, tc.conn, work)
+	_, err = tx.Run(ctx, tc.conn, work, opts...)
 	require.NoError(t, err)
 	tc.mu.Lock()
 	defer tc.mu.Unlock()

@@ -12,7 +12,5 @@ func When[T any](cond bool, t tx.Tx[T]) tx.Tx[struct{}] {
 	if !cond {
 		return tx.Pure(struct{}{})
 	}
-	return tx.Map(t, discard[T])
+	return tx.Then(t, tx.Pure(struct{}{})) // not Map, which tx.FuseCommit does not take: see ForEach
 }
-
-func discard[T any](T) struct{} { return struct{}{} }

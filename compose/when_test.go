@@ -44,5 +44,6 @@ func TestWhenStaysBatched(t *testing.T) {
 		compose.When(true, insert(1)), compose.When(false, insert(2)), compose.When(true, insert(3)),
 	})
 	require.Equal(t, 2, runTrips(t, tc, work))
+	require.Equal(t, 1, runTrips(t, tc, work, tx.FuseCommit()), "Execs only: COMMIT rides along")
 	require.Equal(t, []int{1, 3}, ids(t, tc.conn))
 }
