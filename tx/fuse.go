@@ -16,7 +16,9 @@ import (
 // reject — Exec, SetLocal, AfterCommit, Pure, and Then, All or MapError over them — send COMMIT in the round trip that
 // carries BEGIN and the statements: one round trip instead of two. If a statement fails, the server skips the COMMIT
 // behind it and Run rolls back as usual; a 40001 at COMMIT is retried as usual. Other work (a Query, a Map, a Bind, a
-// Func) runs as without the option, since a Go-side failure after a fused COMMIT could no longer undo it.
+// Func) runs as without the option, since a Go-side failure after a fused COMMIT could no longer undo it. Of package
+// compose, Sequence, Traverse, ForEach and When over such statements fuse; Zip, which pairs results with a Go
+// function, does not.
 //
 // The price is the ambiguous-commit resolution: the transaction id that pg_xact_status needs is learned in the first
 // round trip, and with FuseCommit that is also the last. When the connection breaks during it, Run returns an error
