@@ -42,12 +42,12 @@ func newFailoverPair(t *testing.T) *failoverPair {
 	primary, err := pgtest.Start(ctx)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = primary.Stop() })
+	standby, err := primary.StartReplica(ctx) // fails on a DATABASE_URL server, before its settings are changed
+	require.NoError(t, err, "failover tests need an embedded server (not DATABASE_URL)")
+	t.Cleanup(func() { _ = standby.Stop() })
 	// No autovacuum: an autoanalyze takes transaction ids, and the tests count on which id goes to whom.
 	exec(t, primary.ConnString("postgres"), "ALTER SYSTEM SET autovacuum = off")
 	exec(t, primary.ConnString("postgres"), "SELECT pg_reload_conf()")
-	standby, err := primary.StartReplica(ctx)
-	require.NoError(t, err, "failover tests need an embedded server (not DATABASE_URL)")
-	t.Cleanup(func() { _ = standby.Stop() })
 
 	connString, err := primary.CreateDatabase(ctx, "")
 	require.NoError(t, err)

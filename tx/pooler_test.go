@@ -26,8 +26,6 @@ func TestServerRestartBehindAPooler(t *testing.T) {
 	c, err := pgtest.Start(ctx)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Stop() })
-	exec(t, c.ConnString("postgres"), "ALTER SYSTEM SET autovacuum = off") // no id for anyone else
-	exec(t, c.ConnString("postgres"), "SELECT pg_reload_conf()")
 	cs, err := c.CreateDatabase(ctx, "")
 	require.NoError(t, err)
 	cfg, err := pgx.ParseConfig(cs)
@@ -36,9 +34,11 @@ func TestServerRestartBehindAPooler(t *testing.T) {
 		CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(2); RETURN NULL; END $$;
 		CREATE CONSTRAINT TRIGGER slow AFTER INSERT ON ledger DEFERRABLE INITIALLY DEFERRED
 			FOR EACH ROW WHEN (NEW.id = 2) EXECUTE FUNCTION slow()`)
-	bouncer, err := c.StartPgbouncer(ctx)
+	bouncer, err := c.StartPgbouncer(ctx) // fails on a DATABASE_URL server, before its settings are changed
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = bouncer.Stop() })
+	exec(t, c.ConnString("postgres"), "ALTER SYSTEM SET autovacuum = off") // no id for anyone else
+	exec(t, c.ConnString("postgres"), "SELECT pg_reload_conf()")
 	bcfg, err := pgx.ParseConfig(bouncer.ConnString(cfg.Database))
 	require.NoError(t, err)
 	proxy, err := faultproxy.Start(net.JoinHostPort(bcfg.Host, strconv.Itoa(int(bcfg.Port))))
