@@ -3,15 +3,25 @@ package tx
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
+	"unsafe"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // handle is the pgx.Tx that Func code receives. It sends what the session has pending before anything of the user's,
 // so fused BEGINs and deferred savepoint statements reach the server in order. Commit and Rollback on the top-level
 // handle fail with ErrTxControl; on handles from Begin they release or roll back a savepoint, as in pgx.
+//
+// Every Func call gets a handle of its own, closed when its function returns, with the savepoint handles begun from
+// it: like pgx's Tx once ended, a closed handle refuses everything with pgx.ErrTxClosed. A handle kept past its
+// function would otherwise send on a connection that has gone on to later work, or back to the pool.
+//
+// The handle also reads the command tag of every result it passes on (endedBy): COMMIT AND CHAIN and ROLLBACK AND
+// CHAIN end the transaction but leave the connection in the next one, which its status does not show.
 type handle struct {
 	s    *session
 	sp   *spMark // nil for the top level
@@ -20,16 +30,24 @@ type handle struct {
 
 var _ pgx.Tx = (*handle)(nil)
 
-// handle prepares the session for user pgx code.
+// handle prepares the session for user pgx code, and returns the handle of one Func call.
 func (s *session) handle(ctx context.Context) (*handle, error) {
 	if err := s.flush(ctx); err != nil {
 		return nil, err
 	}
 	s.xidStale, s.owed = true, true // user code may write without our noticing
-	if s.h == nil {
-		s.h = &handle{s: s}
+	return &handle{s: s}, nil
+}
+
+// close ends the handle of a Func call whose function has returned, and the savepoint handles it left open. Their
+// savepoints stay on the server, where the transaction's end ends them; only the handles close.
+func (h *handle) close() {
+	h.done = true
+	for _, c := range h.s.open {
+		c.done = true
 	}
-	return s.h, nil
+	clear(h.s.open)
+	h.s.open = h.s.open[:0]
 }
 
 func (h *handle) ready(ctx context.Context) error {
@@ -37,6 +55,13 @@ func (h *handle) ready(ctx context.Context) error {
 		return pgx.ErrTxClosed
 	}
 	return h.s.flush(ctx)
+}
+
+// noteTag records in the session that the statement sql, answered with tag, ended the transaction.
+func (h *handle) noteTag(sql string, tag pgconn.CommandTag) {
+	if endedBy(sql, tag) {
+		h.s.ended = true
+	}
 }
 
 func (h *handle) Begin(ctx context.Context) (pgx.Tx, error) {
@@ -60,11 +85,11 @@ func (h *handle) Rollback(ctx context.Context) error {
 // end releases or rolls back h's savepoint. Savepoints begun after h and still open end with it, innermost first,
 // as the server ends them: user code may end them in any order, and a handle ended that way is closed.
 func (h *handle) end(op func(*session, spMark)) error {
-	if h.sp == nil {
-		return ErrTxControl
-	}
 	if h.done {
 		return pgx.ErrTxClosed
+	}
+	if h.sp == nil {
+		return ErrTxControl
 	}
 	open := h.s.open
 	i := slices.Index(open, h)
@@ -91,26 +116,36 @@ func (h *handle) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	for _, q := range b.QueuedQueries {
 		h.seen(q.SQL)
 	}
-	return h.s.q.SendBatch(ctx, b)
+	return &handleBatch{BatchResults: h.s.q.SendBatch(ctx, b), h: h, qs: b.QueuedQueries}
 }
 
-// LargeObjects needs a pgx transaction object, which pgx builds only when it sends BEGIN itself; when the runner
-// has already begun, a no-op query stands in for that BEGIN.
+// LargeObjects is pgx's large-object API over h: its calls go through h like any other statement, so they send what
+// is pending first (BEGIN, the SAVEPOINT of a handle from Begin), fail as statements do when the connection is lost
+// (and are retried as such), and fail with pgx.ErrTxClosed once h is closed.
 func (h *handle) LargeObjects() pgx.LargeObjects {
-	if h.s.tx != nil {
-		return h.s.tx.LargeObjects()
-	}
-	ctx := context.Background()
-	// What is pending (BEGIN, a SAVEPOINT of this handle) must reach the server before the large-object calls do.
-	if err := h.s.flush(ctx); err != nil {
-		panic(fmt.Sprintf("tx: LargeObjects on a broken connection: %v", err))
-	}
-	lt, err := h.s.conn.BeginTx(ctx, pgx.TxOptions{BeginQuery: "SELECT 1"})
-	if err != nil {
-		panic(fmt.Sprintf("tx: LargeObjects on a broken connection: %v", err))
-	}
-	return lt.LargeObjects()
+	return largeObjectsOver(h)
 }
+
+// largeObjectsOver returns a pgx.LargeObjects whose calls go through tx. pgx makes them only over its own
+// transactions, keeping the pgx.Tx in an unexported field, and the only way to have one over this package's handle is
+// to set that field. The other ways all fail where it matters: one of pgx's transactions over the connection (begun
+// with a no-op BEGIN) needs a round trip, so it cannot be had on a lost connection but by panicking, and its calls skip
+// the handle's pending statements and its closing.
+func largeObjectsOver(tx pgx.Tx) pgx.LargeObjects {
+	if !largeObjectsLayout {
+		panic("tx: this version of pgx keeps something other than a pgx.Tx in pgx.LargeObjects; pgxact needs updating")
+	}
+	var lo pgx.LargeObjects
+	*(*pgx.Tx)(unsafe.Pointer(&lo)) = tx
+	return lo
+}
+
+// largeObjectsLayout checks that pgx.LargeObjects is what largeObjectsOver sets: one field, a pgx.Tx (pgx v5). A pgx
+// that changes it fails TestLargeObjectsLayout, and largeObjectsOver refuses rather than corrupt memory.
+var largeObjectsLayout = func() bool {
+	t := reflect.TypeFor[pgx.LargeObjects]()
+	return t.NumField() == 1 && t.Field(0).Type == reflect.TypeFor[pgx.Tx]() && t.Field(0).Offset == 0
+}()
 
 func (h *handle) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error) {
 	if err := h.ready(ctx); err != nil {
@@ -126,10 +161,15 @@ func (h *handle) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 	}
 	u := unseenWrite(sql)
 	h.s.noteUnseen(u)
+	var tag pgconn.CommandTag
+	var err error
 	if h.s.trackXid && h.s.xid == 0 && plainArgs(args) && (u != 0 || !readsOnly(sql)) {
-		return h.s.execLooking(ctx, sql, args)
+		tag, err = h.s.execLooking(ctx, sql, args)
+	} else {
+		tag, err = h.s.q.Exec(ctx, sql, args...)
 	}
-	return h.s.q.Exec(ctx, sql, args...)
+	h.noteTag(sql, tag)
+	return tag, err
 }
 
 // execLooking runs an Exec of user code with the transaction-id look in the same round trip, while no id is known.
@@ -156,18 +196,24 @@ func (s *session) execLooking(ctx context.Context, sql string, args []any) (pgco
 
 func (h *handle) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	if err := h.ready(ctx); err != nil {
-		return nil, err
+		// Rows that report the error too, as pgx's: its documentation lets callers read the error from the rows.
+		return errRows{err}, err
 	}
 	h.seen(sql)
-	return h.s.q.Query(ctx, sql, args...)
+	rows, err := h.s.q.Query(ctx, sql, args...)
+	if err != nil {
+		return rows, err // nothing ran: no tag to read
+	}
+	return &handleRows{Rows: rows, h: h, sql: sql}, nil
 }
 
+// QueryRow goes through Query, so that the tag of its statement is read as well; pgx's rows give no way to it.
 func (h *handle) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	if err := h.ready(ctx); err != nil {
+	rows, err := h.Query(ctx, sql, args...)
+	if err != nil {
 		return errRow{err}
 	}
-	h.seen(sql)
-	return h.s.q.QueryRow(ctx, sql, args...)
+	return (*handleRow)(rows.(*handleRows))
 }
 
 // seen notes what the text of user SQL tells the look: whether it may notify (see probe.go).
@@ -175,6 +221,8 @@ func (h *handle) seen(sql string) {
 	h.s.noteUnseen(unseenWrite(sql))
 }
 
+// Conn returns the connection, also once h is closed, as pgx's Tx does once ended. What code sends on it directly
+// escapes the handle: its pending statements, its closing, and the reading of command tags (see Func).
 func (h *handle) Conn() *pgx.Conn {
 	if h.s.tx != nil {
 		return h.s.tx.Conn()
@@ -182,14 +230,141 @@ func (h *handle) Conn() *pgx.Conn {
 	return h.s.conn
 }
 
+// handleRows are the rows of a Query through a handle, whose command tag is read once they are closed: by Close, or
+// by Next when they end (pgx's rows close themselves then, out of sight of this wrapper).
+type handleRows struct {
+	pgx.Rows
+	h   *handle
+	sql string
+}
+
+func (r *handleRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.h.noteTag(r.sql, r.Rows.CommandTag())
+	return false
+}
+
+func (r *handleRows) Close() {
+	r.Rows.Close()
+	r.h.noteTag(r.sql, r.Rows.CommandTag())
+}
+
+// handleRow is the pgx.Row of QueryRow through a handle: it scans as pgx's does, from rows whose tag the handle reads.
+type handleRow handleRows
+
+func (r *handleRow) Scan(dest ...any) error {
+	rows := (*handleRows)(r)
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, d := range dest {
+		if _, ok := d.(*pgtype.DriverBytes); ok {
+			rows.Close()
+			return fmt.Errorf("cannot scan into *pgtype.DriverBytes from QueryRow")
+		}
+	}
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return pgx.ErrNoRows
+	}
+	if err := rows.Scan(dest...); err != nil {
+		rows.Close()
+		return err
+	}
+	rows.Close()
+	return rows.Err()
+}
+
+// handleBatch is the pgx.BatchResults of a batch sent through a handle: it reads the command tag of every result.
+type handleBatch struct {
+	pgx.BatchResults
+	h  *handle
+	qs []*pgx.QueuedQuery
+	i  int // the next result's statement
+}
+
+// next returns the text of the statement whose result is read next.
+func (b *handleBatch) next() string {
+	i := b.i
+	b.i++
+	if i < len(b.qs) {
+		return b.qs[i].SQL
+	}
+	return ""
+}
+
+func (b *handleBatch) Exec() (pgconn.CommandTag, error) {
+	sql := b.next()
+	tag, err := b.BatchResults.Exec()
+	b.h.noteTag(sql, tag)
+	return tag, err
+}
+
+func (b *handleBatch) Query() (pgx.Rows, error) {
+	sql := b.next()
+	rows, err := b.BatchResults.Query()
+	if err != nil || rows == nil {
+		return rows, err
+	}
+	return &handleRows{Rows: rows, h: b.h, sql: sql}, nil
+}
+
+func (b *handleBatch) QueryRow() pgx.Row {
+	rows, err := b.Query()
+	if err != nil {
+		return errRow{err}
+	}
+	return (*handleRow)(rows.(*handleRows))
+}
+
+// Close reads the results not read yet through b, running their callbacks as pgx's Close does (none after one has
+// failed): pgx's Close would read them out of b's sight, and one of them may be a COMMIT AND CHAIN.
+func (b *handleBatch) Close() error {
+	var fnErr error
+	for b.i < len(b.qs) {
+		at := b.i
+		if fn := b.qs[at].Fn; fn != nil && fnErr == nil {
+			fnErr = fn(b)
+		}
+		if b.i == at { // no callback to read it, or one that did not
+			if _, err := b.Exec(); err != nil {
+				break // pgx's Close reports it; the server skipped the rest
+			}
+		}
+	}
+	err := b.BatchResults.Close()
+	if fnErr != nil {
+		return fnErr
+	}
+	return err
+}
+
 type errRow struct{ err error }
 
 func (r errRow) Scan(...any) error { return r.err }
 
+// errRows are the rows of a Query that could not be sent.
+type errRows struct{ err error }
+
+func (r errRows) Close()                                       {}
+func (r errRows) Err() error                                   { return r.err }
+func (r errRows) CommandTag() pgconn.CommandTag                { return pgconn.CommandTag{} }
+func (r errRows) FieldDescriptions() []pgconn.FieldDescription { return nil }
+func (r errRows) Next() bool                                   { return false }
+func (r errRows) Scan(...any) error                            { return r.err }
+func (r errRows) Values() ([]any, error)                       { return nil, r.err }
+func (r errRows) RawValues() [][]byte                          { return nil }
+func (r errRows) Conn() *pgx.Conn                              { return nil }
+func (r errRows) TypeMap() *pgtype.Map                         { return nil }
+
 type errBatch struct{ err error }
 
 func (b errBatch) Exec() (pgconn.CommandTag, error) { return pgconn.CommandTag{}, b.err }
-func (b errBatch) Query() (pgx.Rows, error)         { return nil, b.err }
+func (b errBatch) Query() (pgx.Rows, error)         { return errRows(b), b.err }
 func (b errBatch) QueryRow() pgx.Row                { return errRow(b) }
 func (b errBatch) Close() error                     { return b.err }
 func (b errBatch) Tx() pgx.Tx                       { return nil }

@@ -78,7 +78,6 @@ type session struct {
 	trips      int
 	savepoints int
 	hooks      []func(context.Context)
-	h          *handle
 	open       []*handle // savepoints begun by user pgx code (Func's Begin) and not yet ended, outermost first
 
 	trackXid   bool    // false for read-only transactions, which cannot write (unless they notify)

@@ -81,7 +81,9 @@ func (t Tx[T]) exec(ctx context.Context, s *session) (T, error) {
 	return t.s.done(s, res)
 }
 
-// Pure returns a Tx that yields v without touching the database.
+// Pure returns a Tx that yields v and sends no statement. Run with work that sends none still takes a connection
+// from db (a pool may dial one), but sends neither BEGIN nor COMMIT on it; a DB that Run drives through BeginTx
+// begins and commits a transaction all the same.
 func Pure[T any](v T) Tx[T] {
 	return Tx[T]{&step[T]{value: v, sure: true}}
 }
@@ -98,8 +100,10 @@ func Fail[T any](err error) Tx[T] {
 	}}}
 }
 
-// funcOutcome is the error of Func code that returned err. f may have sent COMMIT or ROLLBACK as SQL: then the work
-// before it may be committed, and only ErrTxControl says so, whatever f returned. f's own error is then kept as text
+// funcOutcome is the error of Func code that returned err. f may have ended the transaction with SQL of its own
+// (COMMIT, ROLLBACK, COMMIT AND CHAIN, PREPARE TRANSACTION...): then the work before it may be committed, and only
+// ErrTxControl says so, whatever f returned. The session knows from the connection's status, or from the command tags
+// the handle read (a chained COMMIT leaves the connection in the next transaction). f's own error is then kept as text
 // only: wrapped, a 40001 or a network error in it would make the runner retry work that may be committed already.
 func funcOutcome(s *session, err error) error {
 	// Also on a connection that died since: it keeps the status of its last answer, 'I' after a COMMIT of f's own.
@@ -117,6 +121,14 @@ func funcOutcome(s *session, err error) error {
 // Func lifts plain pgx code into a Tx: f runs with the transaction as a pgx.Tx, so raw pgx calls and sqlc-generated
 // Queries (New(q)) work unchanged. f must not call Commit or Rollback on q (savepoints via q.Begin are fine), and must
 // keep side effects outside the database for AfterCommit, because f runs again on every retry.
+//
+// q is valid only while f runs: once f returns, q and the savepoints begun from it refuse every call with
+// pgx.ErrTxClosed, as pgx's own Tx does once ended (Conn still returns the connection, as pgx's does).
+//
+// Transaction control sent as SQL (COMMIT, ROLLBACK, their AND CHAIN forms, PREPARE TRANSACTION) makes Run fail with
+// ErrTxControl and not retry: it is noticed from the connection's status and from the command tag of every result
+// read through q. Not noticed are a chained COMMIT or ROLLBACK that is not the last statement of a multi-statement
+// Exec (pgx reports the last tag only), and anything sent through q.Conn() directly, which bypasses q.
 func Func[T any](f func(ctx context.Context, q pgx.Tx) (T, error)) Tx[T] {
 	if f == nil {
 		return Fail[T](invalid("Func with a nil function"))
@@ -127,6 +139,7 @@ func Func[T any](f func(ctx context.Context, q pgx.Tx) (T, error)) Tx[T] {
 			var zero T
 			return zero, err
 		}
+		defer h.close() // also when f panics: a q it stored must not outlive it
 		v, err := f(ctx, h)
 		return v, funcOutcome(s, err)
 	}}}

@@ -145,13 +145,17 @@ func (r *wireResults) Query() (pgx.Rows, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.w.rows.reset(r.w.types, rr)
+	r.w.rows.reset(r.w, r.sds[r.i-1], rr)
 	return &r.w.rows, nil
 }
 
 func (r *wireResults) Close() error {
 	if r.one != nil {
+		// A statement alone whose result was never read has its refusal arrive here (see wireRows.Close).
 		_, err := r.one.Close()
+		if err != nil {
+			r.w.invalidate(r.sds[0], err)
+		}
 		return err
 	}
 	return r.mrr.Close()

@@ -19,6 +19,8 @@ import (
 // asking for the next result (pgconn requires as much: reading the next result ends the previous one). The scan
 // plans' backing arrays survive the reset too; the plans themselves are made anew for every result, as pgx does.
 type wireRows struct {
+	w      *wire
+	sd     *pgconn.StatementDescription // the statement whose result this is, forgotten if the server refused it
 	types  *pgtype.Map
 	rr     *pgconn.ResultReader
 	values [][]byte
@@ -30,9 +32,9 @@ type wireRows struct {
 	scanTo []reflect.Type
 }
 
-// reset makes r the rows of rr, forgetting the previous result.
-func (r *wireRows) reset(types *pgtype.Map, rr *pgconn.ResultReader) {
-	*r = wireRows{types: types, rr: rr, plans: r.plans[:0], scanTo: r.scanTo[:0]}
+// reset makes r the rows of rr, the result of the statement sd on w, forgetting the previous result.
+func (r *wireRows) reset(w *wire, sd *pgconn.StatementDescription, rr *pgconn.ResultReader) {
+	*r = wireRows{w: w, sd: sd, types: w.types, rr: rr, plans: r.plans[:0], scanTo: r.scanTo[:0]}
 }
 
 func (r *wireRows) FieldDescriptions() []pgconn.FieldDescription { return r.rr.FieldDescriptions() }
@@ -64,6 +66,12 @@ func (r *wireRows) Close() {
 	r.closed = true
 	tag, err := r.rr.Close()
 	r.tag = tag
+	if err != nil {
+		// A statement sent alone has its refusal (a changed result type, a table gone) arrive here, not when its
+		// result is taken: unless it is forgotten now, every later round trip on the connection is refused the same
+		// way. A scan's error (fail) comes first in r.err, but the server's still counts here.
+		r.w.invalidate(r.sd, err)
+	}
 	if r.err == nil {
 		r.err = err
 	}
