@@ -81,7 +81,7 @@ func (n HANode) ConnString(dbname string) string {
 const (
 	// haStartTimeout bounds StartHA; haChangeTimeout bounds each switchover, failover and rejoin.
 	haStartTimeout  = 2 * time.Minute
-	haChangeTimeout = time.Minute
+	haChangeTimeout = 3 * time.Minute // a switchover took 57 s once on a loaded 2-core machine
 	// haConnectTimeout bounds each connection attempt in conn strings, so a node that accepts TCP but does
 	// not answer (stopped, partitioned behind a proxy) costs a client seconds, not minutes.
 	haConnectTimeout = 2

@@ -15,7 +15,7 @@ const haPollInterval = 100 * time.Millisecond
 
 // Switchover is a planned failover (what pg_autoctl perform switchover does): it waits for the cluster to
 // be stable, asks the monitor to promote the standby, and returns once the former standby is primary and
-// accepts writes and the former primary is its healthy standby. It waits at most a minute after the
+// accepts writes and the former primary is its healthy standby. It waits at most three minutes after the
 // cluster is stable. Committed transactions survive; sessions on the old primary are ended.
 func (h *HA) Switchover(ctx context.Context) error {
 	old, err := h.waitStable(ctx, "")
@@ -33,7 +33,7 @@ func (h *HA) Switchover(ctx context.Context) error {
 // keeper and postmaster with SIGKILL, as a machine crash would, waits until the monitor has promoted the
 // standby and it accepts writes, and restarts the old primary's keeper, which rejoins it as a standby
 // (rewinding it with pg_rewind when it had WAL the new primary never saw). It returns once the cluster is
-// stable again, at most a minute for the promotion plus a minute for the rejoin after the cluster was
+// stable again, at most three minutes for the promotion plus three for the rejoin after the cluster was
 // stable, and reports how long after the kill the new primary first accepted a write (measured every
 // 100 ms). With asynchronous replication, commits the standby had not received are lost.
 func (h *HA) CrashPrimary(ctx context.Context) (downtime time.Duration, err error) {

@@ -32,7 +32,7 @@ type FrozenNode struct {
 // that accepts writes, and returns the frozen node, still frozen, with how long after the freeze the new primary
 // first accepted a write (measured every 100 ms). Connections to the frozen node, open or new, hang: a test that wants
 // clients kept off it after it resumes, before pg_auto_failover demotes it, fences it (a proxy) before calling
-// [FrozenNode.Rejoin]. It waits at most a minute for the promotion after the cluster was stable.
+// [FrozenNode.Rejoin]. It waits at most three minutes for the promotion after the cluster was stable.
 func (h *HA) FreezePrimary(ctx context.Context) (*FrozenNode, time.Duration, error) {
 	old, err := h.waitStable(ctx, "")
 	if err != nil {
@@ -94,7 +94,7 @@ func (f *FrozenNode) Resume() {
 }
 
 // Rejoin resumes the node and returns once the monitor reports it the healthy standby of the new primary and the
-// cluster is stable, waiting at most a minute.
+// cluster is stable, waiting at most three minutes.
 func (f *FrozenNode) Rejoin(ctx context.Context) error {
 	f.Resume()
 	_, err := f.h.waitStable(ctx, f.h.other(f.HANode).Name)
