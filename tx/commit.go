@@ -26,6 +26,10 @@ func (e *ambiguousError) Unwrap() error { return e.err }
 // the next read then fails the lock check). Trusting it applied transactions twice in TestAmbiguousCommits; asking
 // pg_xact_status costs one query on a path that is already a failure.
 func ambiguous(err error) bool {
+	if pre := (pgx.ErrPreprocessingBatch{}); errors.As(err, &pre) {
+		// pgx failed to prepare or encode a statement ahead of COMMIT in its batch, and sent nothing after it.
+		return false
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		// An ERROR is the server's answer: it rolled back. A FATAL ends the session, possibly around the commit.

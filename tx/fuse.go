@@ -73,12 +73,18 @@ func (s *session) sendCommittingOnce(ctx context.Context, stmts []stmt) ([]any, 
 	// Once COMMIT's answer is read, the transaction has committed: an error closing the batch changes nothing.
 	defer func() { _ = br.Close() }()
 	if err := readPending(br, pending); err != nil {
+		if s.skippedCommit(br) {
+			return nil, err
+		}
 		return nil, s.fusedFailure(err, true)
 	}
 	res, err := s.readStmts(br, stmts, 0)
 	if err != nil {
 		if s.ended {
 			return nil, err // user SQL ended the transaction: readStmts said so
+		}
+		if s.skippedCommit(br) {
+			return nil, err
 		}
 		return nil, s.fusedFailure(err, false)
 	}
@@ -134,6 +140,24 @@ func (s *session) sendCommittingBatch(ctx context.Context, pending []string, stm
 	return s.conn.SendBatch(ctx, b), nil
 }
 
+// skippedCommit reads the rest of the fused round trip after a statement (not COMMIT) failed, and reports whether the
+// connection shows that COMMIT did not run: it is still open, and its transaction failed ('E': the server's ERROR
+// skipped everything after it, COMMIT included) or never began ('I': pgx refused the batch before sending it, an
+// argument it could not encode, say). The error itself cannot say so once MapError has replaced it, nor can pgx's
+// errors from before sending. Every statement here is Exec-like, so a statement's result fails on the server, on the
+// network (which closes the connection) or before anything is sent, never on the Go side after the server ran it.
+func (s *session) skippedCommit(br batchResults) bool {
+	_ = br.Close() // up to the last ReadyForQuery, whose status is the server's last word
+	if s.conn.IsClosed() {
+		return false
+	}
+	switch s.conn.PgConn().TxStatus() {
+	case 'E', 'I':
+		return true
+	}
+	return false
+}
+
 // fusedFailure classifies an error of the fused round trip. The server's ERROR means it skipped everything after the
 // failed statement, COMMIT included (or, at COMMIT, rolled back). Any other failure may have struck after COMMIT ran,
 // unless nothing was sent or the transaction was read-only and so cannot have changed anything.
@@ -149,8 +173,13 @@ func (s *session) fusedFailure(err error, first bool) error {
 		err = amb.err
 	}
 	var pgErr *pgconn.PgError
+	var pre pgx.ErrPreprocessingBatch
 	switch {
 	case errors.As(err, &pgErr) && !ambiguous(err):
+		return err
+	case errors.As(err, &pre):
+		// pgx failed to prepare or encode a statement of the batch: it sent nothing after it, so not the COMMIT that
+		// comes last (in the describing modes it even closes the connection with the batch unsent).
 		return err
 	case first && pgconn.SafeToRetry(err) && !errors.Is(err, pgconn.ErrConnClosed), !s.trackXid:
 		return retry.Uncommitted(err)

@@ -2,6 +2,7 @@ package tx_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -151,4 +152,42 @@ func ExampleFuseCommit() {
 	// moved
 	// <nil>
 	// 60
+}
+
+// TestFusedFailuresThatSkippedCommitAreNotUnknown: a fused round trip that pgx refused to send (too few arguments,
+// one it cannot encode), or whose statement the server refused, committed nothing, whatever the error says after
+// MapError replaced it: the answer is a plain error, not an unknown outcome.
+func TestFusedFailuresThatSkippedCommitAreNotUnknown(t *testing.T) {
+	errMapped := errors.New("mapped away")
+	base := newPool(t, 1)
+	cases := []struct {
+		name string
+		work tx.Tx[pgconn.CommandTag]
+	}{
+		{"too few arguments", tx.Exec("UPDATE accounts SET balance = $1 WHERE id = $2", 5)},
+		{"an argument pgx cannot encode", tx.Exec("UPDATE accounts SET balance = $1 WHERE id = 1", struct{ X int }{1})},
+		{"undefined table", tx.Exec("UPDATE nosuch SET x = $1", 1)},
+		{"a server error mapped to a sentinel", tx.MapError(tx.Exec("UPDATE accounts SET balance = 1/0 WHERE id = 1"),
+			func(error) error { return errMapped })},
+	}
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe,
+		pgx.QueryExecModeDescribeExec, pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol} {
+		cfg := base.Config()
+		cfg.ConnConfig.DefaultQueryExecMode = mode
+		pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+		require.NoError(t, err)
+		t.Cleanup(pool.Close)
+		for _, c := range cases {
+			for _, opts := range [][]tx.Option{{tx.FuseCommit()}, nil} {
+				t.Run(fmt.Sprintf("%s/%s/fused %v", mode, c.name, opts != nil), func(t *testing.T) {
+					work := tx.Then(tx.Exec("UPDATE accounts SET balance = 0 WHERE id = 1"), c.work)
+					_, err := tx.Run(ctxT(t), pool, work, opts...)
+					require.Error(t, err)
+					require.NotErrorIs(t, err, tx.ErrCommitUnknown)
+					require.Equal(t, 100, balance(t, pool, 1))
+					requireNoAcquired(t, pool)
+				})
+			}
+		}
+	}
 }

@@ -140,7 +140,15 @@ func TestReadsThatWriteAreResolved(t *testing.T) {
 func TestUserCodeThatWroteIsNeverTakenForNothing(t *testing.T) {
 	pool, check, proxy := ledgerPools(t, 1)
 	ctx := ctxT(t)
-	proxy.SetRule(onFirstCommit(faultproxy.CutAfter))
+	// Cut after COMMIT is bound to run, not after pgx's preparing round trip parses it: that one runs nothing, and
+	// a cut there is known not to have committed.
+	var commits atomic.Int32
+	proxy.SetRule(func(m faultproxy.Message) faultproxy.Action {
+		if faultproxy.IsCommit(m) && m.Type != 'P' && commits.Add(1) == 1 {
+			return faultproxy.CutAfter
+		}
+		return faultproxy.Forward
+	})
 	_, err := tx.Run(ctx, pool, tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
 		if _, err := q.Exec(ctx, "UPDATE ledger SET id = id WHERE id = $1", -1); err != nil {
 			return 0, err
@@ -151,4 +159,26 @@ func TestUserCodeThatWroteIsNeverTakenForNothing(t *testing.T) {
 	require.Equal(t, uint64(1), proxy.Stats().Cuts, "%v", err)
 	require.ErrorIs(t, err, tx.ErrCommitUnknown)
 	require.LessOrEqual(t, count(t, check, "SELECT count(*) FROM ledger"), 1)
+}
+
+// TestCommitCutWhilePgxPreparesItIsRetried: pgx prepares a batch's new statements in a round trip of its own before
+// sending the batch, COMMIT included. A connection lost during that round trip ran nothing of the batch: the
+// transaction did not commit, and is retried like any loss before COMMIT (it used to be reported as unknown).
+func TestCommitCutWhilePgxPreparesItIsRetried(t *testing.T) {
+	pool, check, proxy := ledgerPools(t, 1)
+	var parses atomic.Int32
+	proxy.SetRule(func(m faultproxy.Message) faultproxy.Action {
+		if faultproxy.IsCommit(m) && m.Type == 'P' && parses.Add(1) == 1 {
+			return faultproxy.CutAfter
+		}
+		return faultproxy.Forward
+	})
+	policy := retry.New(retry.On(retry.ConnectionLost), retry.MaxAttempts(3), retry.WithBackoff(retry.Constant(0)))
+	_, err := tx.Run(ctxT(t), pool, tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+		var n int
+		return n, q.QueryRow(ctx, "INSERT INTO ledger VALUES (7) RETURNING id").Scan(&n)
+	}), tx.WithPolicy(policy))
+	require.Equal(t, uint64(1), proxy.Stats().Cuts)
+	require.NoError(t, err)
+	require.Equal(t, 1, count(t, check, "SELECT count(*) FROM ledger"), "committed once")
 }

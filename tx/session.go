@@ -790,11 +790,11 @@ func (s *session) commitBatch(ctx context.Context, capture bool) (tag pgconn.Com
 		}
 	}()
 	if err := readPending(br, pending); err != nil {
-		return tag, err
+		return tag, s.beforeCommit(br, err)
 	}
 	if capture {
 		if err := s.readXid(br, withHist); err != nil {
-			return tag, err
+			return tag, s.beforeCommit(br, err)
 		}
 	}
 	if tag, err = br.Exec(); err != nil {
@@ -856,7 +856,36 @@ func (s *session) commitTx(ctx context.Context) error {
 	return commitResult(pgconn.CommandTag{}, s.tx.Commit(ctx))
 }
 
+// notCommitted is an error of the COMMIT round trip that struck before COMMIT ran, as the connection shows.
+type notCommitted struct{ err error }
+
+func (e *notCommitted) Error() string { return e.err.Error() }
+func (e *notCommitted) Unwrap() error { return e.err }
+
+// beforeCommit is err, a failure of the COMMIT round trip before COMMIT's own answer was read. It reads the rest of
+// the round trip; if the connection is still open and still in the transaction ('T': pgx refused the batch before
+// sending it, an argument it could not encode, say; 'E': the server's ERROR skipped everything after it, COMMIT
+// included), COMMIT did not run, and the error is no unknown outcome.
+func (s *session) beforeCommit(br batchResults, err error) error {
+	_ = br.Close()
+	if s.closed() {
+		return err
+	}
+	if st := s.txStatus(); st == 'T' || st == 'E' {
+		return &notCommitted{err: err}
+	}
+	return err
+}
+
 func commitResult(tag pgconn.CommandTag, err error) error {
+	if nc := (*notCommitted)(nil); errors.As(err, &nc) {
+		return fmt.Errorf("tx: commit did not run: %w", nc.err)
+	}
+	if pre := (pgx.ErrPreprocessingBatch{}); errors.As(err, &pre) {
+		// pgx failed to prepare or encode a statement ahead of COMMIT and sent nothing after it: a lost connection
+		// here is retried like any other before COMMIT.
+		return markUncommitted(fmt.Errorf("tx: commit not sent: %w", err))
+	}
 	if err != nil && tag.String() == "COMMIT" {
 		// The server answered COMMIT; the connection failed after (before its ReadyForQuery): committed.
 		return nil
