@@ -3,10 +3,11 @@ package pgtest_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/pgxact/pgxact/internal/faultproxy"
 	"github.com/pgxact/pgxact/pgtest"
 )
 
@@ -48,8 +49,8 @@ func ExampleStartHA() {
 	fmt.Println(err)
 }
 
-// A partition between the clients and a primary that keeps running: the clients reach the nodes through
-// proxies, and the primary's proxy stops forwarding.
+// A partition between the clients and a primary that keeps running: the clients reach the nodes through proxies
+// of the test's own, here plain TCP relays, and the primary's stops taking connections.
 func ExampleHA_ConnStringVia() {
 	ctx := context.Background()
 	ha, err := pgtest.StartHA(ctx, pgtest.HAOptions{})
@@ -58,17 +59,40 @@ func ExampleHA_ConnStringVia() {
 		return
 	}
 	defer ha.Stop()
+	// relay joins each connection accepted on ln to a new one to addr, until ln is closed.
+	relay := func(ln net.Listener, addr string) {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return // ln closed: the cut
+			}
+			go func() {
+				defer client.Close()
+				server, err := net.Dial("tcp", addr)
+				if err != nil {
+					return
+				}
+				defer server.Close()
+				go func() {
+					_, _ = io.Copy(server, client)
+					_ = server.Close() // the client left: end the copy the other way too
+				}()
+				_, _ = io.Copy(client, server)
+			}()
+		}
+	}
 	var addrs []string
-	proxies := map[string]*faultproxy.Proxy{}
+	proxies := map[string]net.Listener{}
 	for _, node := range ha.Nodes() {
-		p, err := faultproxy.Start(node.Addr)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			fmt.Println(err)
 			return
 		}
-		defer p.Close()
-		proxies[node.Name] = p
-		addrs = append(addrs, p.Addr())
+		defer ln.Close()
+		go relay(ln, node.Addr)
+		proxies[node.Name] = ln
+		addrs = append(addrs, ln.Addr().String())
 	}
 	pool, err := pgxpool.New(ctx, ha.ConnStringVia("postgres", addrs...))
 	if err != nil {
@@ -82,8 +106,8 @@ func ExampleHA_ConnStringVia() {
 		fmt.Println(err)
 		return
 	}
-	proxies[primary.Name].SetRule(func(faultproxy.Message) faultproxy.Action { return faultproxy.CutBefore })
-	// The clients cannot reach the primary; the monitor and the standby still can, so nothing fails over
+	_ = proxies[primary.Name].Close()
+	// The clients cannot connect to the primary; the monitor and the standby still can, so nothing fails over
 	// until the test says so.
 	if err := ha.Switchover(ctx); err != nil {
 		fmt.Println(err)

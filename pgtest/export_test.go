@@ -1,6 +1,9 @@
 package pgtest
 
-import "context"
+import (
+	"context"
+	"os/user"
+)
 
 // CheckLoopback exposes the DATABASE_URL host check to the external test package.
 var CheckLoopback = checkLoopback
@@ -14,4 +17,16 @@ func RunInterruptible(ctx context.Context, name string, args ...string) error {
 	cmd := serverCommand(ctx, nil, "", name, args...)
 	killGroupOnCancel(cmd)
 	return runCommand(cmd)
+}
+
+// AddHint exposes the hint added to a failure to get a server, for a process running as root or not.
+var AddHint = addHint
+
+// CreateUserAttempts is how many times EnsureServerUser runs useradd before giving up.
+const CreateUserAttempts = createUserAttempts
+
+// EnsureServerUser looks up, or creates, the server user with lookup and create standing for user.Lookup and
+// useradd, without pausing between attempts.
+func EnsureServerUser(lookup func(string) (*user.User, error), create func() error) (*user.User, error) {
+	return ensureServerUser(lookup, create, 0)
 }

@@ -21,17 +21,47 @@ func serverCredential() (*syscall.Credential, error) {
 	if os.Geteuid() != 0 {
 		return nil, nil
 	}
-	u, err := user.Lookup(serverUser)
-	if errors.As(err, new(user.UnknownUserError)) {
-		if err := createServerUser(); err != nil {
-			return nil, err
+	u, err := ensureServerUser(user.Lookup, createServerUser, createUserPause)
+	if err != nil {
+		return nil, err
+	}
+	return credentialOf(u)
+}
+
+// How often, and how far apart, ensureServerUser runs useradd while the user stays missing. useradd fails at once
+// when another holds the lock on /etc/passwd or /etc/group, which it keeps for milliseconds.
+const (
+	createUserAttempts = 5
+	createUserPause    = 200 * time.Millisecond
+)
+
+// ensureServerUser looks up the server user, creating it with create if it is missing. Test binaries started
+// together race to create it, and the losers' useradd fails ("already exists", or "cannot lock /etc/passwd" while
+// the winner writes it), so a failed create counts only if the user is still missing after it; then it is retried,
+// a bounded number of times, in case the lock was held by something else. Every failure is retried rather than only
+// the lock's: useradd's messages are translated and its exit codes for a lock vary with the file.
+func ensureServerUser(lookup func(string) (*user.User, error), create func() error, pause time.Duration) (
+	*user.User, error) {
+	u, err := lookup(serverUser)
+	var createErr error
+	for attempt := 1; isUnknownUser(err) && attempt <= createUserAttempts; attempt++ {
+		if attempt > 1 {
+			time.Sleep(pause)
 		}
-		u, err = user.Lookup(serverUser)
+		createErr = create()
+		u, err = lookup(serverUser)
+	}
+	if isUnknownUser(err) && createErr != nil {
+		return nil, createErr // says why the user is missing
 	}
 	if err != nil {
 		return nil, fmt.Errorf("pgtest: look up OS user %s: %w", serverUser, err)
 	}
-	return credentialOf(u)
+	return u, nil
+}
+
+func isUnknownUser(err error) bool {
+	return errors.As(err, new(user.UnknownUserError))
 }
 
 func createServerUser() error {

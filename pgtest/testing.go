@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -12,14 +15,31 @@ import (
 
 // withHint adds the fix to a failure to get a server, so it is one copy-paste away.
 func withHint(err error) error {
+	return addHint(err, os.Geteuid() == 0)
+}
+
+// addHint is withHint for a process running as root or not. Only a missing PostgreSQL is fixed by installing it:
+// any other failure gets a hint only when one is known to fit, since a wrong one sends the reader astray.
+func addHint(err error, asRoot bool) error {
 	switch {
 	case errors.Is(err, ErrNoPostgres):
 		return err // already says what to install
 	case errors.Is(err, ErrNotLoopback):
 		return fmt.Errorf("%w (unset DATABASE_URL to use an embedded server)", err)
+	case asRoot && isPermissionError(err):
+		// As root the server runs as another user, who may not be allowed into a TMPDIR under, say, /root.
+		return fmt.Errorf("%w (the server runs as OS user %s, which must be able to reach the temporary "+
+			"directory %s: let it search every directory on that path, or set TMPDIR to one it can, such as /tmp)",
+			err, serverUser, os.TempDir())
 	default:
-		return fmt.Errorf("%w (install PostgreSQL with: apt-get install -y postgresql)", err)
+		return err
 	}
+}
+
+// isPermissionError reports whether err is a permission error of this process or says that a server program
+// (initdb, pg_ctl), whose errors arrive as text, met one.
+func isPermissionError(err error) bool {
+	return errors.Is(err, fs.ErrPermission) || strings.Contains(strings.ToLower(err.Error()), "permission denied")
 }
 
 // ConnString returns a connection string for a new empty database private to t, dropped (with any sessions

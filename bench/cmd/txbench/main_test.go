@@ -190,3 +190,34 @@ func TestCPUProfileIsWrittenOverTheMeasuredCells(t *testing.T) {
 	_, err = startCPUProfile(filepath.Join(t.TempDir(), "missing", "cpu.prof"))
 	require.ErrorContains(t, err, "cpu profile")
 }
+
+// An unusable -out fails the run before any server is asked for (DATABASE_URL names one pgtest refuses without
+// connecting, so reaching it would show in the message), rather than after a sweep of minutes.
+func TestUnusableOutFailsBeforeTheServerStarts(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(file, nil, 0o644))
+	for _, c := range []struct {
+		name, out string
+	}{
+		{"a regular file", file},
+		{"a directory inside a regular file", filepath.Join(file, "report")},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("DATABASE_URL", "postgres://192.0.2.1/txbench")
+			var stderr bytes.Buffer
+			code := run(t.Context(), []string{"-out", c.out, "-quick"}, io.Discard, &stderr)
+			require.Equal(t, 1, code, "as for an unusable -cpuprofile")
+			require.Contains(t, stderr.String(), "txbench: -out "+c.out+": ")
+			require.NotContains(t, stderr.String(), "PostgreSQL", "no server was asked for")
+		})
+	}
+}
+
+func TestPrepareOutMakesTheDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "b")
+	require.NoError(t, prepareOut(dir))
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Empty(t, entries, "the probe file is removed")
+	require.NoError(t, prepareOut(""), "no -out, nothing to check")
+}

@@ -36,6 +36,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
+	// Like an unusable -cpuprofile (exit 1), but checked before the server starts: a sweep takes minutes, and
+	// finding out only when writing the report would throw them away.
+	if err := prepareOut(c.out); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
 	dbs, cleanup, err := database(ctx, c.needsReplica())
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -313,8 +319,26 @@ func newPool(ctx context.Context, connString string, maxConns int, dial pgconn.D
 	return pool, nil
 }
 
+// prepareOut creates the report directory dir, if given, and checks that a file can be created in it, so that an
+// unusable -out (a regular file, a directory that cannot be written) fails the run before the sweep does any work.
+func prepareOut(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("txbench: -out %s: %w", dir, err)
+	}
+	probe, err := os.CreateTemp(dir, ".txbench-probe-*")
+	if err != nil {
+		return fmt.Errorf("txbench: -out %s: cannot write the report there: %w", dir, err)
+	}
+	return errors.Join(probe.Close(), os.Remove(probe.Name()))
+}
+
+// writeReport writes report.md and the plots into c.out, which prepareOut made.
 func writeReport(ctx context.Context, c config, pool *pgxpool.Pool, args []string, loadBefore, net string,
 	rs []harness.Result) error {
+	// Made again in case it was removed during the sweep.
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		return fmt.Errorf("txbench: %w", err)
 	}

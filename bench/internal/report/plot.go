@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -73,13 +74,7 @@ func writePlot(path, workload string, m metric, rs []harness.Result) error {
 	p.Legend.Top = true
 	var lines []any
 	for _, im := range impls(rs) {
-		var xys plotter.XYs
-		for _, r := range rs {
-			if r.Impl == im {
-				xys = append(xys, plotter.XY{X: float64(r.Workers), Y: m.value(r)})
-			}
-		}
-		lines = append(lines, im, xys)
+		lines = append(lines, im, linePoints(rs, im, m))
 	}
 	if err := plotutil.AddLinePoints(p, lines...); err != nil {
 		return fmt.Errorf("report: plot %s: %w", path, err)
@@ -88,6 +83,19 @@ func writePlot(path, workload string, m metric, rs []harness.Result) error {
 		return fmt.Errorf("report: save %s: %w", path, err)
 	}
 	return nil
+}
+
+// linePoints returns im's points of metric m against the number of workers, in increasing order of workers: a line
+// joins its points in order, and the results come in -workers order (4,1,2 would draw a zig-zag).
+func linePoints(rs []harness.Result, im string, m metric) plotter.XYs {
+	var xys plotter.XYs
+	for _, r := range rs {
+		if r.Impl == im {
+			xys = append(xys, plotter.XY{X: float64(r.Workers), Y: m.value(r)})
+		}
+	}
+	slices.SortStableFunc(xys, func(a, b plotter.XY) int { return cmp.Compare(a.X, b.X) })
+	return xys
 }
 
 // workerTicks marks exactly the worker counts measured, which a log axis would otherwise label only by powers of 10.
