@@ -73,8 +73,11 @@ func (s *session) sendCommittingOnce(ctx context.Context, stmts []stmt) ([]any, 
 	// Once COMMIT's answer is read, the transaction has committed: an error closing the batch changes nothing.
 	defer func() { _ = br.Close() }()
 	if err := readPending(br, pending); err != nil {
+		if nerr := named(err, stmts); nerr != err {
+			return nil, nerr // pgx could not prepare or encode it, and sent nothing after it, COMMIT included
+		}
 		if s.skippedCommit(br) {
-			return nil, err
+			return nil, s.unsent(nil, err, stmts, 0)
 		}
 		return nil, s.fusedFailure(err, true)
 	}
@@ -116,8 +119,18 @@ func (s *session) sendCommittingBatch(ctx context.Context, pending []string, stm
 		}
 		var be *buildError
 		if errors.As(err, &be) {
-			j := slices.IndexFunc(stmts, func(st stmt) bool { return st.sql == be.sql })
-			return nil, &StatementError{SQL: be.sql, Index: j, Err: be}
+			if j := be.pos - len(pending); j >= 0 && j < len(stmts) { // by position: the same text may come twice
+				return nil, stmtError(&stmts[j], j, be)
+			}
+			return nil, err
+		}
+		var pe *prepareError
+		if errors.As(err, &pe) {
+			// The server refused to prepare a statement: running it again would not help.
+			if j := slices.IndexFunc(stmts, func(st stmt) bool { return st.sql == pe.sql }); j >= 0 {
+				return nil, stmtError(&stmts[j], j, pe)
+			}
+			return nil, err
 		}
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) {
@@ -138,6 +151,20 @@ func (s *session) sendCommittingBatch(ctx context.Context, pending []string, stm
 		b.Queue(lsnSQL)
 	}
 	return s.conn.SendBatch(ctx, b), nil
+}
+
+// named is err as the StatementError of the statement of stmts that pgx could not prepare or encode, when err is
+// such a failure (pgx reports it on the batch's first result, BEGIN's); err otherwise.
+func named(err error, stmts []stmt) error {
+	sql, pre, ok := preprocessing(err)
+	if !ok {
+		return err
+	}
+	j := slices.IndexFunc(stmts, func(st stmt) bool { return st.sql == sql })
+	if j < 0 {
+		return err
+	}
+	return stmtError(&stmts[j], j, pre)
 }
 
 // skippedCommit reads the rest of the fused round trip after a statement (not COMMIT) failed, and reports whether the

@@ -41,6 +41,11 @@ func MapError[T any](t Tx[T], f func(error) error) Tx[T] {
 			}
 			return v, nil
 		}
+		if inner := st.mapErr; inner != nil {
+			st.mapErr = func(err error) error { return mapped(inner(err)) }
+		} else {
+			st.mapErr = mapped
+		}
 		stmts[i] = st
 	}
 	st := t.s

@@ -192,7 +192,7 @@ func (s *session) sendFrom(ctx context.Context, stmts []stmt, base int) ([]any, 
 		// Either it is the first statement, or a failed Parse has aborted the open transaction, or pgx closed the
 		// connection (a describing mode that fails to encode arguments after queueing others, unsent, closes it):
 		// report it as is.
-		return nil, &StatementError{SQL: stmts[j].sql, Index: base + j, Err: pre}
+		return nil, stmtError(&stmts[j], base+j, pre)
 	}
 	s.pending, s.trips = pending, trips
 	head, err := s.sendFrom(ctx, stmts[:j], base)
@@ -264,8 +264,9 @@ func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []a
 		if br, withHist, err = s.sendWire(ctx, w, stmts, capture); err != nil {
 			var be *buildError
 			if errors.As(err, &be) {
-				j := slices.IndexFunc(stmts, func(st stmt) bool { return st.sql == be.sql })
-				return nil, &StatementError{SQL: be.sql, Index: base + j, Err: be}
+				if j := be.pos - len(s.pending); j >= 0 && j < len(stmts) { // by position: the same text may come twice
+					return nil, stmtError(&stmts[j], base+j, be)
+				}
 			}
 			return nil, err
 		}
@@ -423,7 +424,7 @@ func (s *session) unsent(w *wire, err error, stmts []stmt, base int) error {
 			}
 		}
 		if eqb.Build(s.conn.TypeMap(), nil, args) != nil {
-			return &StatementError{SQL: stmts[i].sql, Index: base + i, Err: cause}
+			return stmtError(&stmts[i], base+i, cause)
 		}
 	}
 	return err

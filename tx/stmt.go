@@ -10,8 +10,18 @@ type stmt struct {
 	sql    string
 	args   []any
 	read   func(br results) (any, error)
-	reads  bool   // the text looks like it only reads (readsOnly): no transaction-id look after it
-	unseen unseen // what the text tells the look beyond reads (unseenWrite)
+	reads  bool              // the text looks like it only reads (readsOnly): no transaction-id look after it
+	unseen unseen            // what the text tells the look beyond reads (unseenWrite)
+	mapErr func(error) error // MapError's functions, for a failure found before read runs (see stmtError); nil for none
+}
+
+// stmtError reports st, at position index of its work, failing with err before its result could be read (a prepare
+// or an encoding refused): as read would, through the MapError functions st is under.
+func stmtError(st *stmt, index int, err error) *StatementError {
+	if st.mapErr != nil {
+		err = st.mapErr(err)
+	}
+	return &StatementError{SQL: st.sql, Index: index, Err: err}
 }
 
 // results is what a statement reads its result from: the batch of its round trip, or oneQuery when it was sent on its

@@ -173,7 +173,7 @@ func (w *wire) send(ctx context.Context, pc *pgconn.PgConn, sqls []string, args 
 		// One statement alone goes out through pgconn's own buffers, without building a batch.
 		sd := w.use(sqls[0])
 		if err := w.eqb.Build(w.types, sd, args[0]); err != nil {
-			return nil, &buildError{sql: sqls[0], err: err}
+			return nil, &buildError{sql: sqls[0], pos: 0, err: err}
 		}
 		w.sds = append(w.sds, sd)
 		rr := pc.ExecStatement(ctx, sd, w.eqb.ParamValues, w.eqb.ParamFormats, w.eqb.ResultFormats)
@@ -184,7 +184,7 @@ func (w *wire) send(ctx context.Context, pc *pgconn.PgConn, sqls []string, args 
 	for i, sql := range sqls {
 		sd := w.use(sql)
 		if err := w.eqb.Build(w.types, sd, args[i]); err != nil {
-			return nil, &buildError{sql: sql, err: err}
+			return nil, &buildError{sql: sql, pos: i, err: err}
 		}
 		at := len(w.formats)
 		w.formats = append(w.formats, w.eqb.ResultFormats...)
@@ -347,6 +347,7 @@ func (e *prepareError) Unwrap() error { return e.err }
 // buildError is a statement whose arguments could not be encoded for its parameters. Nothing of its round trip ran.
 type buildError struct {
 	sql string
+	pos int // the statement's position in the round trip, pending statements included
 	err error
 }
 
