@@ -170,6 +170,10 @@ func TestBadInput(t *testing.T) {
 		{"typed nil observer", run(note("y"), tx.WithObserver((*countingObserver)(nil)))},
 		{"negative attempts", run(note("y"), tx.WithPolicy(retry.New(retry.MaxAttempts(-1))))},
 		{"bad scoped policy", run(tx.Retry(retry.New(retry.MaxElapsed(-time.Second)), note("y")))},
+		{"a query exec mode as a statement's first argument", run(tx.Exec("SELECT $1::int",
+			pgx.QueryExecModeSimpleProtocol, 1))},
+		{"result formats as a statement's first argument", run(tx.Map(tx.QueryOne("SELECT $1::int", pgx.RowTo[int],
+			pgx.QueryResultFormats{pgx.TextFormatCode}, 1), func(int) pgconn.CommandTag { return pgconn.CommandTag{} }))},
 		{"recovering bad input", run(tx.Recover(tx.Fail[pgconn.CommandTag](nil), func(error) tx.Tx[pgconn.CommandTag] { return note("z") }))},
 	}
 	for _, c := range cases {

@@ -40,15 +40,37 @@ type batchResults interface {
 
 // Exec returns a Tx that executes sql with args and yields its command tag. Arguments are always sent as parameters,
 // never interpolated. The Tx keeps args as given, as pgx.Batch.Queue does, and reads them on every attempt: a slice
-// passed with args... must not be changed afterwards (build a new one for each statement). Independent Exec, Query and QueryOne values combined with Then, All or compose are sent to the
-// server together, in one round trip.
+// passed with args... must not be changed afterwards (build a new one for each statement). Independent Exec, Query
+// and QueryOne values combined with Then, All or compose are sent to the server together, in one round trip.
+//
+// As in a pgx.Batch, a pgx.QueryRewriter (pgx.NamedArgs) may come first in args; other pgx query options
+// (QueryExecMode, QueryResultFormats) are invalid input there: set them on the pool, or use Func.
 func Exec(sql string, args ...any) Tx[pgconn.CommandTag] {
+	if err := queryOption(args); err != nil {
+		return Fail[pgconn.CommandTag](err)
+	}
 	st := &step[pgconn.CommandTag]{sure: true, yieldsResult: true}
 	st.stmts = st.own(stmt{sql: sql, args: args, read: readExec, reads: readsOnly(sql), unseen: unseenWrite(sql)})
 	return Tx[pgconn.CommandTag]{st}
 }
 
 func readExec(br results) (any, error) { return br.Exec() }
+
+// queryOption refuses pgx's per-query options as a statement's first argument. Statements travel in batches, where
+// pgx honours only a QueryRewriter (pgx.NamedArgs) and would send any other option as a parameter ("mismatched param
+// and argument count", or worse, a value bound to $1): set the pool's DefaultQueryExecMode, or use Func, whose
+// pgx.Tx takes them as pgx does.
+func queryOption(args []any) error {
+	if len(args) == 0 {
+		return nil
+	}
+	switch args[0].(type) {
+	case pgx.QueryExecMode, pgx.QueryResultFormats, pgx.QueryResultFormatsByOID:
+		return invalid("%T as a statement's first argument: pgx takes no query options in a batch but a "+
+			"QueryRewriter; set the pool's DefaultQueryExecMode, or use Func", args[0])
+	}
+	return nil
+}
 
 // Query returns a Tx that runs sql with args and yields every row, each converted by scan (pgx.RowToStructByName,
 // pgx.RowTo[int], or a function of your own). A nil scan is invalid input.
@@ -84,6 +106,9 @@ func QueryOne[T any](sql string, scan pgx.RowToFunc[T], args ...any) Tx[T] {
 // rowsStmt is the step of one statement whose rows read collects. read is the only closure: one allocation per
 // statement, on work that is often built anew for every transaction.
 func rowsStmt[T any](sql string, args []any, read func(results) (any, error)) Tx[T] {
+	if err := queryOption(args); err != nil {
+		return Fail[T](err)
+	}
 	st := &step[T]{yieldsResult: true}
 	st.stmts = st.own(stmt{sql: sql, args: args, read: read, reads: readsOnly(sql), unseen: unseenWrite(sql)})
 	return Tx[T]{st}
