@@ -232,3 +232,17 @@ func TestObserverPanicGivesBackTheGateSlot(t *testing.T) {
 		})
 	}
 }
+
+// TestHooksRunWhenTheObserverPanicsAfterTheCommit: a panic in EndAttempt of the attempt that committed goes on, but
+// the transaction has committed, and its AfterCommit hooks still run, once.
+func TestHooksRunWhenTheObserverPanicsAfterTheCommit(t *testing.T) {
+	pool := newPool(t, 1)
+	var hooks atomic.Int32
+	work := tx.Then(note("committed"), tx.AfterCommit(func(context.Context) { hooks.Add(1) }))
+	require.PanicsWithValue(t, "observer bug", func() {
+		_, _ = tx.Run(ctxT(t), pool, work, tx.WithObserver(panicsAt{attempt: 1}))
+	})
+	require.Equal(t, int32(1), hooks.Load())
+	require.Equal(t, []string{"committed"}, notes(t, pool))
+	requireNoAcquired(t, pool)
+}

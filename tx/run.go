@@ -34,7 +34,9 @@ type DB interface {
 // for which errors.Is(err, ErrCommitUnknown) is true. An error from Run otherwise means nothing was committed, except
 // ErrTxControl (COMMIT or ROLLBACK sent as user SQL).
 //
-// ctx bounds the whole run, retries and pauses included; it is never stored.
+// ctx bounds the whole run, retries and pauses included; it is never stored. Only cleanup outlives it, each part
+// bounded by a few seconds: rolling back, and finding out whether a COMMIT whose answer was lost committed (ending
+// ctx during COMMIT is a common way to lose that answer).
 func Run[T any](ctx context.Context, db DB, t Tx[T], opts ...Option) (T, error) {
 	var zero T
 	r, err := newRunner(db, opts)
@@ -110,10 +112,7 @@ func runAttempts[T any](ctx context.Context, r *runner, t Tx[T], start time.Time
 		cur.open = false
 		info := AttemptInfo{Attempt: n, Duration: time.Since(began), Err: err}
 		if err == nil {
-			r.cfg.policy.Succeeded()
-			r.cfg.observer.EndAttempt(actx, info)
-			release() // before the hooks, which may be slow or run transactions of their own
-			runHooks(ctx, hooks)
+			r.succeeded(ctx, actx, info, release, hooks)
 			return v, n, nil
 		}
 		info.SQLState, info.Class = sqlState(err), retry.Classify(err)
@@ -131,6 +130,17 @@ func runAttempts[T any](ctx context.Context, r *runner, t Tx[T], start time.Time
 		}
 		delay, lastErr = next, err
 	}
+}
+
+// succeeded reports a committed attempt and runs its AfterCommit hooks. The hooks run even when the policy or the
+// observer panics here: the transaction has committed, and its hooks must run exactly once whatever happens after.
+func (r *runner) succeeded(ctx, actx context.Context, info AttemptInfo, release func(), hooks []func(context.Context)) {
+	defer func() {
+		release() // before the hooks, which may be slow or run transactions of their own
+		runHooks(ctx, hooks)
+	}()
+	r.cfg.policy.Succeeded()
+	r.cfg.observer.EndAttempt(actx, info)
 }
 
 // interrupted is the error of a run whose ctx ended before attempt n could begin: errors.Is reaches both ctx's
