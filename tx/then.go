@@ -13,10 +13,16 @@ func Then[A, B any](a Tx[A], b Tx[B]) Tx[B] {
 	if a.static() && b.static() {
 		return thenStatic(a, b)
 	}
+	// b follows a (probe.go), unless it sends nothing (Pure, AfterCommit): then a's last round trip is the work's
+	// last, and must look at the transaction id itself, or the look would only travel with COMMIT and be lost with it.
+	more := 1
+	if b.static() && len(b.s.stmts) == 0 {
+		more = 0
+	}
 	return Tx[B]{&step[B]{run: func(ctx context.Context, s *session) (B, error) {
-		s.more++ // b follows (probe.go)
+		s.more += more
 		_, err := a.exec(ctx, s)
-		s.more--
+		s.more -= more
 		if err != nil {
 			var zero B
 			return zero, err
