@@ -76,3 +76,54 @@ func TestSessionReadsAreBoundedOnAStuckReplica(t *testing.T) {
 		})
 	}
 }
+
+// TestLaggingReplicaIsNotLeftOut: a replica that is only behind (replay paused) when a session read gives up waiting
+// for it is healthy: token-less reads still go there, whatever MaxWait is (the bound of choosing a replica used to
+// fire before the wait's own deadline when MaxWait was 250 ms or more, and left the replica out as broken).
+func TestLaggingReplicaIsNotLeftOut(t *testing.T) {
+	for _, wait := range []time.Duration{100 * time.Millisecond, 300 * time.Millisecond} {
+		t.Run(wait.String(), func(t *testing.T) {
+			p := newPair(t)
+			r := newRouter(t, p.primary, []*pgxpool.Pool{p.replica}, replica.WithMaxWait(wait),
+				replica.WithCooldown(time.Minute))
+			require.True(t, where(t, r, readOnly...))
+			p.pauseReplay(t)
+			s := r.Session()
+			_, err := tx.Run(ctxT(t), s, insert(1))
+			require.NoError(t, err)
+			seen, err := tx.Run(ctxT(t), s, lookFor(1), readOnly...)
+			require.NoError(t, err)
+			require.Equal(t, sighting{Found: true, OnStandby: false}, seen)
+			require.True(t, where(t, r, readOnly...), "the lagging standby was left out")
+		})
+	}
+}
+
+// TestBusyReplicaPoolDoesNotHideAnIdleOne: of two replica pools, the first exhausted (busy, not broken), reads go to
+// the idle second one, not to the primary.
+func TestBusyReplicaPoolDoesNotHideAnIdleOne(t *testing.T) {
+	p := newPair(t)
+	busy := newPool(t, p.standby.ConnString(p.dbname), func(c *pgxpool.Config) { c.MaxConns = 1 })
+	held, err := busy.Acquire(ctxT(t))
+	require.NoError(t, err)
+	t.Cleanup(held.Release)
+	r := newRouter(t, p.primary, []*pgxpool.Pool{busy, p.replica})
+	for i := range 4 {
+		require.True(t, where(t, r, readOnly...), "read %d went to the primary", i)
+	}
+}
+
+// TestCancelledCallerGetsAnError: a read whose ctx has ended fails; it is not served by the primary instead.
+func TestCancelledCallerGetsAnError(t *testing.T) {
+	p := newPair(t)
+	r := newRouter(t, p.primary, []*pgxpool.Pool{p.replica})
+	s := r.Session()
+	_, err := tx.Run(ctxT(t), s, insert(1))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = tx.Run(ctx, s, lookFor(1), readOnly...)
+	require.ErrorIs(t, err, context.Canceled)
+	_, err = tx.Run(ctx, r, lookFor(1), readOnly...)
+	require.ErrorIs(t, err, context.Canceled)
+}

@@ -34,11 +34,11 @@
 // A position is only meaningful on one timeline: after a failover, a standby left behind on the old timeline may have
 // passed the new primary's positions with other contents. So the Session also keeps the primary's timeline (a
 // tx.TimelineRecorder), and a read goes to a standby only when the standby's last restartpoint is on that timeline;
-// otherwise, to the primary.
+// otherwise, to the primary, which moves the session onto its own timeline when that is later.
 //
 // Each replica pool must reach exactly one standby, directly or through its own pgbouncer: the Router remembers how
-// far each has replayed. Choosing a replica is bounded by MaxWait (at least 250 ms): a replica pool that lends no
-// connection in time, or a replica that does not answer the replay look, sends the read to the primary. Set
+// far each has replayed. Choosing a replica takes at most MaxWait plus 250 ms: a replica pool that lends no
+// connection in time is skipped, and a replica that does not answer the replay look is left out for the cooldown. Set
 // connect_timeout on replica pools too, so that dials to a dead replica do not pile up behind that bound.
 //
 // # Failover and recovery conflicts

@@ -221,3 +221,114 @@ func waitFor(t *testing.T, pool *pgxpool.Pool, query string, args ...any) {
 		return err == nil && done
 	}, 20*time.Second, 5*time.Millisecond, "%s never held", query)
 }
+
+// TestOldTimelineTokenMovesToTheNewTimeline: a session wrote before a clean switchover (nothing lost). Afterwards
+// every standby follows the new primary on timeline 2, and no standby reports timeline 1 again once it has made a
+// restartpoint: the session's read from the primary moves its token onto the new timeline, so that later reads go
+// to standbys again instead of to the primary for good.
+func TestOldTimelineTokenMovesToTheNewTimeline(t *testing.T) {
+	ctx := ctxT(t)
+	old, err := pgtest.Start(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = old.Stop() })
+	connString, err := old.CreateDatabase(ctx, "")
+	require.NoError(t, err)
+	cfg, err := pgx.ParseConfig(connString)
+	require.NoError(t, err)
+	db := cfg.Database
+	oldPool := newPool(t, connString, nil)
+	_, err = oldPool.Exec(ctx, "CREATE TABLE items (id int PRIMARY KEY)")
+	require.NoError(t, err)
+	next, err := old.StartReplica(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = next.Stop() })
+
+	s := newRouter(t, oldPool, nil).Session()
+	_, err = tx.Run(ctx, s, insert(1))
+	require.NoError(t, err)
+	token := s.Token()
+	require.True(t, strings.HasPrefix(token, "1:"), token)
+	_, position, _ := strings.Cut(token, ":")
+	waitFor(t, newPool(t, next.ConnString(db), nil), "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn", position)
+	oldPool.Close()
+	require.NoError(t, old.Stop()) // a clean switchover: nothing lost
+	require.NoError(t, next.Promote(ctx))
+
+	follower, err := next.StartReplica(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = follower.Stop() })
+	followerPool := newPool(t, follower.ConnString(db), nil)
+	primary := newPool(t, next.ConnString(db), nil)
+	_, err = primary.Exec(ctx, "CHECKPOINT")
+	require.NoError(t, err)
+	var end string
+	require.NoError(t, primary.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&end))
+	waitFor(t, followerPool, "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn", end)
+	_, err = followerPool.Exec(ctx, "CHECKPOINT") // a restartpoint: the follower now reports timeline 2
+	require.NoError(t, err)
+
+	again, err := newRouter(t, primary, []*pgxpool.Pool{followerPool}, replica.WithMaxWait(time.Second)).
+		SessionFrom(token)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		seen, err := tx.Run(ctx, again, lookFor(1), readOnly...)
+		require.NoError(t, err)
+		require.True(t, seen.Found)
+		return seen.OnStandby
+	}, 20*time.Second, 50*time.Millisecond, "reads stayed on the primary; token %s", again.Token())
+	require.True(t, strings.HasPrefix(again.Token(), "2:"), again.Token())
+}
+
+// TestLostTailIsNotCarriedOntoTheNewTimeline: a session's write on the old primary is lost in an asynchronous
+// failover, far along the old timeline; its next write is on the new primary. The token must name that write's
+// position on timeline 2, not the lost one's (which timeline 2 may not reach for a long time), so that a standby that
+// has replayed the new primary serves the session.
+func TestLostTailIsNotCarriedOntoTheNewTimeline(t *testing.T) {
+	ctx := ctxT(t)
+	old, err := pgtest.Start(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = old.Stop() })
+	connString, err := old.CreateDatabase(ctx, "")
+	require.NoError(t, err)
+	cfg, err := pgx.ParseConfig(connString)
+	require.NoError(t, err)
+	db := cfg.Database
+	oldPool := newPool(t, connString, nil)
+	_, err = oldPool.Exec(ctx, "CREATE TABLE items (id int PRIMARY KEY)")
+	require.NoError(t, err)
+	promoted, err := old.StartReplica(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = promoted.Stop() })
+	require.NoError(t, promoted.Crash(ctx)) // it has the table, and will have nothing after it
+
+	s := newRouter(t, oldPool, nil).Session()
+	var sw string
+	for i := range 3 { // the old primary moves far ahead: three WAL segments
+		_, err = oldPool.Exec(ctx, "INSERT INTO items VALUES ($1)", 1000+i) // a switch with nothing written is none
+		require.NoError(t, err)
+		require.NoError(t, oldPool.QueryRow(ctx, "SELECT pg_switch_wal()::text").Scan(&sw))
+	}
+	_, err = tx.Run(ctx, s, insert(99)) // lost with the old primary
+	require.NoError(t, err)
+	oldPool.Close()
+	require.NoError(t, old.Crash(ctx))
+	require.NoError(t, promoted.Restart(ctx))
+	require.NoError(t, promoted.Promote(ctx))
+	primary := newPool(t, promoted.ConnString(db), nil)
+	follower, err := promoted.StartReplica(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = follower.Stop() })
+	followerPool := newPool(t, follower.ConnString(db), nil)
+
+	moved, err := newRouter(t, primary, []*pgxpool.Pool{followerPool}, replica.WithMaxWait(time.Second)).
+		SessionFrom(s.Token())
+	require.NoError(t, err)
+	_, err = tx.Run(ctx, moved, insert(1))
+	require.NoError(t, err)
+	var end string
+	require.NoError(t, primary.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&end))
+	waitFor(t, followerPool, "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn", end)
+	seen, err := tx.Run(ctx, moved, lookFor(1), readOnly...)
+	require.NoError(t, err)
+	require.Equal(t, sighting{Found: true, OnStandby: true}, seen, "token %s", moved.Token())
+}

@@ -97,6 +97,18 @@ func (m mark) String() string {
 	return strconv.FormatUint(uint64(m.timeline), 10) + ":" + m.at.String()
 }
 
+// merge is the mark a session keeps after m once it learns of a commit at n, on n's timeline. A later timeline
+// replaces the position: the promotion that started it kept every earlier commit that survived, below where the new
+// timeline began, and a higher position of the old timeline (a tail the failover lost) means nothing on the new one.
+// Otherwise the higher position stands; a mark without timeline (a token from before tokens carried one) is only
+// known to be on some timeline, and keeps it.
+func (m mark) merge(n mark) mark {
+	if m.timeline != 0 && n.timeline > m.timeline {
+		return n
+	}
+	return mark{at: max(m.at, n.at), timeline: max(m.timeline, n.timeline)}
+}
+
 // coveredBy reports whether a server that has replayed up to at on timeline tl has replayed m. The timelines must
 // be equal: a higher one may be a sibling branch that never had m's commit, and a standby reports the timeline of
 // its last restartpoint, which lags behind a switch of timelines, never ahead of it (see replayPosition).

@@ -30,9 +30,9 @@ type config struct {
 // The wait holds a replica connection and adds to the transaction's latency, so keep it near your replicas' usual
 // lag. A replica that missed the deadline is only looked at once, without waiting, for the next Cooldown.
 //
-// MaxWait, or 250 ms when it is shorter, also bounds the rest of choosing a replica, for token-less reads too:
-// lending a connection from a replica pool (an exhausted pool sends the read to the primary instead of queueing it)
-// and the replay look itself (a replica that stops answering is left out for the cooldown).
+// Choosing a replica, for token-less reads too, takes at most MaxWait plus 250 ms: lending connections and answering
+// replay looks get 250 ms beyond MaxWait. An exhausted replica pool is skipped (the next replica or the primary
+// serves the read) and a replica that stops answering is left out for the cooldown.
 func WithMaxWait(d time.Duration) Option {
 	return func(c *config) {
 		if d < 0 {

@@ -2,7 +2,6 @@ package replica
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -65,7 +64,8 @@ func (r *Router) AcquireTx(ctx context.Context, opts pgx.TxOptions) (*pgx.Conn, 
 	if !replicable(opts) {
 		return r.acquirePrimary(ctx)
 	}
-	return r.acquireRead(ctx, mark{})
+	conn, release, _, err := r.acquireRead(ctx, mark{})
+	return conn, release, err
 }
 
 // BeginTx begins a transaction on the primary, whatever opts say. tx.Run uses it to ask pg_xact_status about a
@@ -112,132 +112,135 @@ func (r *Router) acquirePrimary(ctx context.Context) (*pgx.Conn, func(), error) 
 }
 
 // acquireRead lends a connection on which every commit up to token is visible: a replica's if one has replayed that
-// far, or catches up within MaxWait, and the primary's otherwise. A zero token is satisfied by any replica.
-func (r *Router) acquireRead(ctx context.Context, token mark) (*pgx.Conn, func(), error) {
-	c, err := r.acquireReplica(ctx, token)
+// far, or catches up within MaxWait, and the primary's otherwise. A zero token is satisfied by any replica. forked
+// reports a primary's connection lent because a replica was on another timeline than token's.
+func (r *Router) acquireRead(ctx context.Context, token mark) (conn *pgx.Conn, release func(), forked bool, err error) {
+	p := r.newPick(ctx, token)
+	defer p.cancel()
+	c, err := p.replica()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
-	if c == nil {
-		return r.acquirePrimary(ctx)
+	if c != nil {
+		return c.Conn(), c.Release, false, nil
 	}
-	return c.Conn(), c.Release, nil
+	conn, release, err = r.acquirePrimary(ctx)
+	return conn, release, p.forked, err
 }
 
-// acquireReplica returns a connection to a replica that has replayed token, or nil when none can be had in time.
-// Its only errors are the caller's: a cancelled or expired ctx.
+// pick is one read's search for a replica that has replayed its token.
 //
-// Everything here, lending a connection and asking for the replay position included, is bounded by MaxWait or
-// replicaFloor, whichever is longer: a replica whose pool is exhausted, or which stopped answering on a connection
-// already open, must not hold the read longer than that. Only the caller's ctx ending is an error.
-func (r *Router) acquireReplica(ctx context.Context, token mark) (*pgxpool.Conn, error) {
-	n := uint64(len(r.replicas))
+// All of it is bounded: replay is waited for until MaxWait from the start, and lending connections and asking for
+// replay positions must be done replicaFloor after that. So a replica whose pool is exhausted, or which stopped
+// answering on a connection already open, cannot hold the read longer, and the primary serves it. Only the caller's
+// ctx ending is an error.
+type pick struct {
+	r         *Router
+	caller    context.Context // the caller's: its end is the read's error
+	bound     context.Context // caller, ending replicaFloor after waitUntil
+	cancel    context.CancelFunc
+	waitUntil time.Time // replay is waited for until then
+	token     mark
+	forked    bool // a replica reported another timeline than token's
+}
+
+// replicaFloor is the time a read gives the replicas, beyond MaxWait, to lend connections and answer looks: a healthy
+// replica does both in well under a millisecond nearby.
+const replicaFloor = 250 * time.Millisecond
+
+func (r *Router) newPick(ctx context.Context, token mark) *pick {
+	start := time.Now()
+	bound, cancel := context.WithDeadline(ctx, start.Add(r.cfg.maxWait+replicaFloor))
+	return &pick{r: r, caller: ctx, bound: bound, cancel: cancel, waitUntil: start.Add(r.cfg.maxWait), token: token}
+}
+
+// replica returns a connection to a replica that has replayed the token, or nil when none can be had in time.
+func (p *pick) replica() (*pgxpool.Conn, error) {
+	n := uint64(len(p.r.replicas))
 	if n == 0 {
 		return nil, nil
 	}
-	bounded, cancel := context.WithTimeout(ctx, max(r.cfg.maxWait, replicaFloor))
-	defer cancel()
-	c, err := r.pickReplica(ctx, bounded, token)
-	if err != nil && ctx.Err() == nil {
-		return nil, nil // the bound ran out, not the caller's time: the primary serves the read
-	}
-	return c, err
-}
-
-// replicaFloor is the least time a read gives the replicas to lend a connection and answer one look, when MaxWait is
-// shorter: a healthy replica does both in well under a millisecond nearby.
-const replicaFloor = 250 * time.Millisecond
-
-// pickReplica is acquireReplica within its bound, ctx; caller is the caller's own context.
-func (r *Router) pickReplica(caller, ctx context.Context, token mark) (*pgxpool.Conn, error) {
-	n := uint64(len(r.replicas))
-	first := r.next.Add(1)
+	first := p.r.next.Add(1)
 	var behind []*member
 	for i := range n {
-		m := r.replicas[(first+i)%n]
+		m := p.r.replicas[(first+i)%n]
 		if !m.available(time.Now()) {
 			continue
 		}
-		if !m.hasReplayed(token.at) {
+		if !m.hasReplayed(p.token.at) {
 			behind = append(behind, m) // might catch up; tried below, after the ones known to be ready
 			continue
 		}
-		c, err := r.lend(ctx, m)
-		if err != nil {
-			return nil, err
-		}
-		if c == nil {
-			continue
-		}
-		ready, err := r.confirm(ctx, m, c, token)
+		c, state, err := p.try(m, time.Time{})
 		switch {
-		case ready:
-			return c, nil
 		case err != nil:
-			c.Release()
-			if caller.Err() == nil {
-				m.fail(time.Now(), r.cfg.cooldown) // it failed to answer, or not within the bound: a stalled replica
-			}
-			if ctxErr := ctx.Err(); ctxErr != nil {
-				return nil, fmt.Errorf("replica: checking replay: %w", ctxErr)
-			}
-		default:
-			c.Release()
+			return nil, err
+		case c != nil:
+			return c, nil
+		case state == lagging:
 			behind = append(behind, m) // the member's position was stale (a restart): wait for it with the others
 		}
 	}
-	return r.awaitReplica(caller, ctx, behind, token)
-}
-
-// confirm reports whether the server behind c has replayed token, which the member's position only suggests: the
-// position kept on the connection answers without a round trip, else one look does.
-func (r *Router) confirm(ctx context.Context, m *member, c *pgxpool.Conn, token mark) (bool, error) {
-	if token.at == 0 {
-		return true, nil // no commit to see: any replica will do
-	}
-	if at, ok := connReplayed(c.Conn()); ok && token.coveredBy(at.at, at.timeline) {
-		return true, nil
-	}
-	return r.caughtUp(ctx, m, c.Conn(), token, time.Time{})
-}
-
-// awaitReplica looks at the replicas that were behind, in turn, for one that reaches token. All of them together
-// wait at most MaxWait; each costs at least one round trip.
-func (r *Router) awaitReplica(caller, ctx context.Context, behind []*member, token mark) (*pgxpool.Conn, error) {
-	deadline := time.Now().Add(r.cfg.maxWait)
 	for _, m := range behind {
-		c, err := r.lend(ctx, m)
-		if err != nil {
-			return nil, err
-		}
-		if c == nil {
-			continue
-		}
-		ok, err := r.caughtUp(ctx, m, c.Conn(), token, deadline)
-		if ok {
-			return c, nil
-		}
-		c.Release() // a connection that failed mid-query is closed, and the pool drops it
-		if err != nil && caller.Err() == nil && !errors.Is(err, context.Canceled) {
-			m.fail(time.Now(), r.cfg.cooldown)
-		}
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, fmt.Errorf("replica: waiting for replay: %w", ctxErr)
+		if c, _, err := p.try(m, p.waitUntil); c != nil || err != nil {
+			return c, err
 		}
 	}
 	return nil, nil
 }
 
-// lend acquires a connection from m's pool. A failure leaves m out for the cooldown and returns nil, unless it is
-// ctx that ended: an exhausted pool that lends nothing in time is busy, not broken.
-func (r *Router) lend(ctx context.Context, m *member) (*pgxpool.Conn, error) {
+// try lends a connection of m and checks, waiting until deadline (not at all if zero), that m has replayed the
+// token. It returns the connection if so; otherwise the replica's state, with m left out for the cooldown when it
+// did not answer. Its only error is the caller's ctx ending.
+func (p *pick) try(m *member, deadline time.Time) (*pgxpool.Conn, replay, error) {
+	c, err := p.lend(m)
+	if c == nil {
+		return nil, lagging, err
+	}
+	state, err := p.check(m, c, deadline)
+	if err == nil && state == replayed {
+		return c, replayed, nil
+	}
+	c.Release() // a connection that failed mid-query is closed, and the pool drops it
+	if ctxErr := p.caller.Err(); ctxErr != nil {
+		return nil, lagging, fmt.Errorf("replica: checking replay: %w", ctxErr)
+	}
+	if err != nil {
+		m.fail(time.Now(), p.r.cfg.cooldown) // it failed to answer, or not in time: a stalled or broken replica
+	}
+	if state == forked {
+		p.forked = true
+	}
+	return nil, state, nil
+}
+
+// check reports how far the server behind c has replayed, against the token: the position kept on the connection
+// answers without a round trip, else looks do.
+func (p *pick) check(m *member, c *pgxpool.Conn, deadline time.Time) (replay, error) {
+	if p.token.at == 0 {
+		return replayed, nil // no commit to see: any replica will do
+	}
+	if at, ok := connReplayed(c.Conn()); ok && p.token.coveredBy(at.at, at.timeline) {
+		return replayed, nil
+	}
+	return p.r.caughtUp(p.bound, m, c.Conn(), p.token, deadline)
+}
+
+// lend acquires a connection from m's pool, waiting at most a share of replicaFloor, so that one exhausted pool
+// leaves time for the next. A pool that lends nothing in that time is busy, not broken: it is skipped, not left out.
+// A failure to connect leaves m out for the cooldown. Either way lend returns nil, unless the caller's ctx ended.
+func (p *pick) lend(m *member) (*pgxpool.Conn, error) {
+	ctx, cancel := context.WithTimeout(p.bound, replicaFloor/time.Duration(len(p.r.replicas)))
+	defer cancel()
 	c, err := m.pool.Acquire(ctx)
 	if err == nil {
 		return c, nil
 	}
-	if ctxErr := ctx.Err(); ctxErr != nil {
+	if ctxErr := p.caller.Err(); ctxErr != nil {
 		return nil, fmt.Errorf("replica: acquire replica connection: %w: %w", ctxErr, err)
 	}
-	m.fail(time.Now(), r.cfg.cooldown)
+	if ctx.Err() == nil {
+		m.fail(time.Now(), p.r.cfg.cooldown)
+	}
 	return nil, nil
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Session gives read-your-writes over a Router: pass it to tx.Run instead of the Router, and every read-only
@@ -40,7 +41,28 @@ func (s *Session) AcquireTx(ctx context.Context, opts pgx.TxOptions) (*pgx.Conn,
 	if unknown {
 		return s.settle(ctx, lost)
 	}
-	return s.r.acquireRead(ctx, token)
+	conn, release, forked, err := s.r.acquireRead(ctx, token)
+	if err == nil && forked {
+		s.rebase(ctx, conn, token)
+	}
+	return conn, release, err
+}
+
+// rebase moves the session's token onto the primary's timeline, when the primary is on a later one than the token:
+// after a failover, no standby that follows the new primary ever reports the token's old timeline again, and the
+// session would read from the primary until its next write. Every commit of the old timeline that survived the
+// failover is in the new one's history, below the primary's current insert position. conn is the primary's, lent for
+// the read; a failure to ask changes nothing (the read still runs).
+func (s *Session) rebase(ctx context.Context, conn *pgx.Conn, token mark) {
+	at, ok := insertPosition(ctx, conn)
+	if !ok || at.timeline <= token.timeline {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.token.timeline < at.timeline && !s.unknown {
+		s.token = at
+	}
 }
 
 // BeginTx begins a transaction on the primary; see Router.BeginTx.
@@ -77,7 +99,7 @@ func (s *Session) RecordTimelineCommit(_ context.Context, timeline uint32, posit
 		s.unknown, s.lost = true, s.lost+1
 		return
 	}
-	s.token = mark{at: max(s.token.at, at), timeline: timeline}
+	s.token = s.token.merge(mark{at: at, timeline: timeline})
 }
 
 // Token returns the session's state as a short string for a cookie or a header: empty before the first commit,
@@ -106,25 +128,38 @@ func (s *Session) settle(ctx context.Context, lost uint64) (*pgx.Conn, func(), e
 	if err != nil {
 		return nil, nil, err
 	}
-	var text string
-	var timeline int64
-	if err := conn.QueryRow(ctx, insertPositionSQL).Scan(&text, &timeline); err != nil {
+	at, ok := insertPosition(ctx, conn)
+	if !ok {
 		if conn.IsClosed() {
 			release()
-			return nil, nil, fmt.Errorf("replica: reading the primary's log position: %w", err)
+			return nil, nil, fmt.Errorf("replica: reading the primary's log position: %w", pgconn.ErrConnClosed)
 		}
 		// The read itself can still run here: settling only lets later reads use replicas again.
 		return conn, release, nil
 	}
-	if at, err := parseLSN(text); err == nil && timeline > 0 && timeline <= math.MaxUint32 {
+	{
 		s.mu.Lock()
-		s.token = mark{at: max(s.token.at, at), timeline: uint32(timeline)}
+		s.token = s.token.merge(at)
 		if s.lost == lost {
 			s.unknown = false
 		}
 		s.mu.Unlock()
 	}
 	return conn, release, nil
+}
+
+// insertPosition asks the primary behind conn where it inserts WAL, and on which timeline.
+func insertPosition(ctx context.Context, conn *pgx.Conn) (mark, bool) {
+	var text string
+	var timeline int64
+	if err := conn.QueryRow(ctx, insertPositionSQL).Scan(&text, &timeline); err != nil {
+		return mark{}, false
+	}
+	at, err := parseLSN(text)
+	if err != nil || timeline <= 0 || timeline > math.MaxUint32 {
+		return mark{}, false
+	}
+	return mark{at: at, timeline: uint32(timeline)}, true
 }
 
 // insertPositionSQL asks the primary where it inserts WAL, and on which timeline: the one a WAL file's name starts

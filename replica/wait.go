@@ -16,9 +16,19 @@ const (
 	pollMax   = 4 * time.Millisecond
 )
 
-// caughtUp reports whether the replica behind conn replays token by deadline, polling pg_last_wal_replay_lsn(). A
-// replica marked slow for token gets a single look. An error means the replica could not answer.
-func (r *Router) caughtUp(ctx context.Context, m *member, conn *pgx.Conn, token mark, deadline time.Time) (bool, error) {
+// replay is how far a replica has replayed, against a token.
+type replay int
+
+const (
+	lagging  replay = iota // not as far yet (or not known: the look failed)
+	replayed               // at or past the token, on its timeline
+	forked                 // on another timeline than the token's: waiting will not help (see replayPosition)
+)
+
+// caughtUp polls pg_last_wal_replay_lsn() on conn until the replica behind it replays token, or deadline passes (one
+// look if deadline is zero). A replica marked slow for token gets a single look. An error means the replica could
+// not answer.
+func (r *Router) caughtUp(ctx context.Context, m *member, conn *pgx.Conn, token mark, deadline time.Time) (replay, error) {
 	if m.slowFor(token.at, time.Now()) {
 		deadline = time.Time{}
 	}
@@ -26,27 +36,27 @@ func (r *Router) caughtUp(ctx context.Context, m *member, conn *pgx.Conn, token 
 	for {
 		seen, err := replayPosition(ctx, conn)
 		if err != nil {
-			return false, err
+			return lagging, err
 		}
 		m.observe(seen.at)
 		rememberReplay(conn, seen)
 		if token.coveredBy(seen.at, seen.timeline) {
-			return true, nil
+			return replayed, nil
 		}
 		if token.timeline != 0 && seen.timeline != token.timeline {
-			// Waiting would not help: a standby's reported timeline moves at its next restartpoint, minutes away, or
-			// never, for one left behind on an old timeline. Not marked slow: the replica may serve other tokens.
-			return false, nil
+			// A standby's reported timeline moves at its next restartpoint, minutes away, or never, for one left
+			// behind on an old timeline. Not marked slow: the replica may serve other tokens.
+			return forked, nil
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
 			if !deadline.IsZero() {
 				m.markSlow(token.at, time.Now().Add(r.cfg.cooldown))
 			}
-			return false, nil
+			return lagging, nil
 		}
 		if !sleep(ctx, min(pause, left)) {
-			return false, ctx.Err()
+			return lagging, ctx.Err()
 		}
 		pause = min(2*pause, pollMax)
 	}
