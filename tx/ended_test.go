@@ -33,6 +33,10 @@ func TestTransactionEndedInUserSQL(t *testing.T) {
 		{"COMMIT AND CHAIN, then success", "COMMIT AND CHAIN", tx.Pure(0), false, []string{"a"}, 101},
 		{"ROLLBACK AND CHAIN, then success", "ROLLBACK AND CHAIN", tx.Pure(0), false, nil, 100},
 		{"COMMIT AND CHAIN, fused", "COMMIT AND CHAIN", tx.Pure(0), true, []string{"a", "b"}, 101},
+		// "to" in a comment is no ROLLBACK TO; what ran after the ROLLBACK ran in autocommit mode.
+		{"ROLLBACK with a comment saying to, fused", "ROLLBACK -- back to how it was", tx.Pure(0), true,
+			[]string{"b"}, 100},
+		{"ROLLBACK with a comment saying to", "ROLLBACK -- back to how it was", tx.Pure(0), false, []string{"b"}, 100},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -73,8 +73,11 @@ func (s *session) sendCommittingOnce(ctx context.Context, stmts []stmt) ([]any, 
 	// Once COMMIT's answer is read, the transaction has committed: an error closing the batch changes nothing.
 	defer func() { _ = br.Close() }()
 	if err := readPending(br, pending); err != nil {
-		if nerr := named(err, stmts); nerr != err {
-			return nil, nerr // pgx could not prepare or encode it, and sent nothing after it, COMMIT included
+		if _, _, ok := preprocessing(err); ok {
+			// pgx could not prepare or encode a statement (BEGIN's included), and sent nothing after it, COMMIT
+			// included: a lost connection (a backend ended while the connection sat in the pool) is retried like any
+			// other before COMMIT.
+			return nil, s.lostBeforeCommit(named(err, stmts))
 		}
 		if s.skippedCommit(br) {
 			return nil, s.unsent(nil, err, stmts, 0)
@@ -126,15 +129,16 @@ func (s *session) sendCommittingBatch(ctx context.Context, pending []string, stm
 		}
 		var pe *prepareError
 		if errors.As(err, &pe) {
-			// The server refused to prepare a statement: running it again would not help.
+			// The server refused to prepare a statement, which running it again would not help, or the connection
+			// was lost before anything ran, which a retry would.
 			if j := slices.IndexFunc(stmts, func(st stmt) bool { return st.sql == pe.sql }); j >= 0 {
-				return nil, stmtError(&stmts[j], j, pe)
+				return nil, s.lostBeforeCommit(stmtError(&stmts[j], j, pe))
 			}
-			return nil, err
+			return nil, s.lostBeforeCommit(err)
 		}
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) {
-			return nil, err // the server refused to prepare a statement: running it again would not help
+			return nil, s.lostBeforeCommit(err) // as above
 		}
 		// The preparing round trip failed: the batch itself, COMMIT included, was never sent.
 		return nil, retry.Uncommitted(fmt.Errorf("tx: prepare: %w", err))
@@ -151,6 +155,15 @@ func (s *session) sendCommittingBatch(ctx context.Context, pending []string, stm
 		b.Queue(lsnSQL)
 	}
 	return s.conn.SendBatch(ctx, b), nil
+}
+
+// lostBeforeCommit is err, from before the round trip that carries COMMIT went out, marked uncommitted when the
+// connection is gone: a FATAL from a backend ended while the connection sat in the pool is a lost connection.
+func (s *session) lostBeforeCommit(err error) error {
+	if s.conn.IsClosed() {
+		return markUncommitted(err)
+	}
+	return err
 }
 
 // named is err as the StatementError of the statement of stmts that pgx could not prepare or encode, when err is

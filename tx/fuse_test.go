@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -188,6 +189,44 @@ func TestFusedFailuresThatSkippedCommitAreNotUnknown(t *testing.T) {
 					requireNoAcquired(t, pool)
 				})
 			}
+		}
+	}
+}
+
+// TestFusedWorkOnADeadPooledConnectionIsRetried: the pool lends a connection whose backend was ended while it sat idle
+// (a restart, a failover, pg_terminate_backend). The statements are new to it, so they are prepared first, in a round
+// trip of their own that gets FATAL 57P01: nothing ran, and the work is retried on a new connection, fused or not,
+// through the wire or pgx's batch (a Tracer turns the wire off).
+func TestFusedWorkOnADeadPooledConnectionIsRetried(t *testing.T) {
+	for _, tracer := range []bool{false, true} {
+		for _, fuse := range []bool{false, true} {
+			t.Run(fmt.Sprintf("tracer %v, fused %v", tracer, fuse), func(t *testing.T) {
+				base := newPool(t, 1)
+				cfg := base.Config()
+				cfg.MaxConns = 1
+				cfg.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return false }
+				if tracer {
+					cfg.ConnConfig.Tracer = &recordingTracer{}
+				}
+				pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+				require.NoError(t, err)
+				t.Cleanup(pool.Close)
+				var pid int
+				require.NoError(t, pool.QueryRow(ctxT(t), "SELECT pg_backend_pid()").Scan(&pid))
+				_, err = base.Exec(ctxT(t), "SELECT pg_terminate_backend($1)", pid)
+				require.NoError(t, err)
+				require.Eventually(t, func() bool {
+					return count(t, base, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid) == 0
+				}, 5*time.Second, 5*time.Millisecond)
+				var opts []tx.Option
+				if fuse {
+					opts = append(opts, tx.FuseCommit())
+				}
+				_, err = tx.Run(ctxT(t), pool, tx.Exec("UPDATE accounts SET balance = balance + $1 WHERE id = 1", 7),
+					opts...)
+				require.NoError(t, err, "a connection lost before anything ran is retried")
+				require.Equal(t, 107, balance(t, base, 1))
+			})
 		}
 	}
 }

@@ -282,9 +282,10 @@ func (r *handleRow) Scan(dest ...any) error {
 // handleBatch is the pgx.BatchResults of a batch sent through a handle: it reads the command tag of every result.
 type handleBatch struct {
 	pgx.BatchResults
-	h  *handle
-	qs []*pgx.QueuedQuery
-	i  int // the next result's statement
+	h      *handle
+	qs     []*pgx.QueuedQuery
+	i      int   // the next result's statement
+	failed error // the first error a result read through b returned
 }
 
 // next returns the text of the statement whose result is read next.
@@ -301,12 +302,20 @@ func (b *handleBatch) Exec() (pgconn.CommandTag, error) {
 	sql := b.next()
 	tag, err := b.BatchResults.Exec()
 	b.h.noteTag(sql, tag)
+	b.fail(err)
 	return tag, err
+}
+
+func (b *handleBatch) fail(err error) {
+	if b.failed == nil {
+		b.failed = err
+	}
 }
 
 func (b *handleBatch) Query() (pgx.Rows, error) {
 	sql := b.next()
 	rows, err := b.BatchResults.Query()
+	b.fail(err)
 	if err != nil || rows == nil {
 		return rows, err
 	}
@@ -325,15 +334,13 @@ func (b *handleBatch) QueryRow() pgx.Row {
 // failed): pgx's Close would read them out of b's sight, and one of them may be a COMMIT AND CHAIN.
 func (b *handleBatch) Close() error {
 	var fnErr error
-	for b.i < len(b.qs) {
+	for b.i < len(b.qs) && b.failed == nil && fnErr == nil {
 		at := b.i
-		if fn := b.qs[at].Fn; fn != nil && fnErr == nil {
+		if fn := b.qs[at].Fn; fn != nil {
 			fnErr = fn(b)
 		}
-		if b.i == at { // no callback to read it, or one that did not
-			if _, err := b.Exec(); err != nil {
-				break // pgx's Close reports it; the server skipped the rest
-			}
+		if b.i == at && fnErr == nil { // no callback to read it, or one that did not
+			_, _ = b.Exec() // an error stops the loop; pgx's Close reports it, the server skipped the rest
 		}
 	}
 	err := b.BatchResults.Close()

@@ -253,3 +253,32 @@ func TestTransactionControlInFunc(t *testing.T) {
 		})
 	}
 }
+
+// TestFuncBatchCloseStopsAtTheFirstFailure: once a result read through the batch failed, Close runs no more callbacks,
+// as pgx's own does.
+func TestFuncBatchCloseStopsAtTheFirstFailure(t *testing.T) {
+	pool := newPool(t, 1)
+	run := func(q pgx.Tx) bool {
+		called := false
+		b := &pgx.Batch{}
+		b.Queue("SELECT 1")
+		b.Queue("SELECT 1/0")
+		b.Queue("SELECT 3").QueryRow(func(row pgx.Row) error { called = true; var n int; return row.Scan(&n) })
+		br := q.SendBatch(ctxT(t), b)
+		_, err := br.Exec()
+		require.NoError(t, err)
+		_, err = br.Exec()
+		require.Error(t, err)
+		require.Error(t, br.Close())
+		return called
+	}
+	ptx, err := pool.Begin(ctxT(t))
+	require.NoError(t, err)
+	require.False(t, run(ptx), "pgx's own batch")
+	require.NoError(t, ptx.Rollback(ctxT(t)))
+	_, err = tx.Run(ctxT(t), pool, tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+		require.False(t, run(q), "Func's batch")
+		return 0, nil
+	}))
+	require.Error(t, err, "the transaction failed")
+}
