@@ -32,3 +32,32 @@ func TestSavepointRollback(t *testing.T) {
 		})
 	}
 }
+
+func TestSeveralStatements(t *testing.T) {
+	cases := map[string]bool{
+		"SELECT 1":                                 false,
+		"SELECT 1;":                                false,
+		"SELECT 1; -- done":                        false,
+		"SELECT 1 ; /* done */ ;":                  false,
+		"SELECT ';' || $1":                         false,
+		`SELECT ";"`:                               false,
+		"DO $$ BEGIN PERFORM 1; END $$":            false,
+		"SELECT $t$a; b$t$":                        false,
+		"SELECT 1 -- ; SELECT 2":                   false,
+		"SELECT 1 /* ; SELECT 2 */":                false,
+		"; SELECT 1":                               false,
+		"SELECT 1; SELECT 2":                       true,
+		"UPDATE a SET x = 1; UPDATE b SET x = 2":   true,
+		"SELECT 'a'; SELECT 'b'":                   true,
+		"DO $$ BEGIN PERFORM 1; END $$; SELECT 1":  true,
+		"SELECT 1 /* c */ ; /* c */ SELECT 2":      true,
+		"SET LOCAL a.b = '1'; SET LOCAL a.c = '2'": true,
+		"SELECT E'it\\'s'; SELECT 2":               true,
+		"SELECT $1::int; SELECT $2::int":           true,
+	}
+	for sql, want := range cases {
+		t.Run(sql, func(t *testing.T) {
+			require.Equal(t, want, severalStatements(sql))
+		})
+	}
+}

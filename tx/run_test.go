@@ -174,6 +174,7 @@ func TestBadInput(t *testing.T) {
 			pgx.QueryExecModeSimpleProtocol, 1))},
 		{"result formats as a statement's first argument", run(tx.Map(tx.QueryOne("SELECT $1::int", pgx.RowTo[int],
 			pgx.QueryResultFormats{pgx.TextFormatCode}, 1), func(int) pgconn.CommandTag { return pgconn.CommandTag{} }))},
+		{"several statements in one text", run(tx.Exec("SELECT 1; SELECT 2"))},
 		{"recovering bad input", run(tx.Recover(tx.Fail[pgconn.CommandTag](nil), func(error) tx.Tx[pgconn.CommandTag] { return note("z") }))},
 	}
 	for _, c := range cases {

@@ -194,6 +194,55 @@ func lastStatementWords(sql string, n int) []string {
 	return words
 }
 
+// severalStatements reports whether sql holds more than one statement: a ';' outside quotes and comments with more
+// than blanks and comments after it. Texts without a ';' are answered without scanning.
+func severalStatements(sql string) bool {
+	if strings.IndexByte(sql, ';') < 0 {
+		return false
+	}
+	seen := false // a statement has begun
+	for i := 0; i < len(sql); {
+		c := sql[i]
+		switch {
+		case c == ';':
+			if seen && nextToken(sql, i+1) < len(sql) && sql[nextToken(sql, i+1)] != ';' {
+				return true
+			}
+			i++
+		case c == '-' && i+1 < len(sql) && sql[i+1] == '-', c == '/' && i+1 < len(sql) && sql[i+1] == '*':
+			i = nextToken(sql, i)
+		case c == '\'' || c == '"':
+			i, seen = skipQuoted(sql, i, c), true
+		case c == '$':
+			i, seen = skipDollar(sql, i), true
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f':
+			i++
+		default:
+			i, seen = i+1, true
+		}
+	}
+	return false
+}
+
+// nextToken returns the position of the next byte of sql from i that is neither blank nor in a comment.
+func nextToken(sql string, i int) int {
+	for i < len(sql) {
+		switch c := sql[i]; {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f':
+			i++
+		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
+			for i < len(sql) && sql[i] != '\n' {
+				i++
+			}
+		case c == '/' && i+1 < len(sql) && sql[i+1] == '*':
+			i = skipBlockComment(sql, i)
+		default:
+			return i
+		}
+	}
+	return i
+}
+
 func appendWord(words []string, w string, n int) []string {
 	if len(words) < n {
 		return append(words, w)

@@ -44,9 +44,10 @@ type batchResults interface {
 // and QueryOne values combined with Then, All or compose are sent to the server together, in one round trip.
 //
 // As in a pgx.Batch, a pgx.QueryRewriter (pgx.NamedArgs) may come first in args; other pgx query options
-// (QueryExecMode, QueryResultFormats) are invalid input there: set them on the pool, or use Func.
+// (QueryExecMode, QueryResultFormats) are invalid input there: set them on the pool, or use Func. So is a text of
+// several statements ("A; B"): give each its own Exec.
 func Exec(sql string, args ...any) Tx[pgconn.CommandTag] {
-	if err := queryOption(args); err != nil {
+	if err := queryOption(sql, args); err != nil {
 		return Fail[pgconn.CommandTag](err)
 	}
 	st := &step[pgconn.CommandTag]{sure: true, yieldsResult: true}
@@ -60,7 +61,14 @@ func readExec(br results) (any, error) { return br.Exec() }
 // pgx honours only a QueryRewriter (pgx.NamedArgs) and would send any other option as a parameter ("mismatched param
 // and argument count", or worse, a value bound to $1): set the pool's DefaultQueryExecMode, or use Func, whose
 // pgx.Tx takes them as pgx does.
-func queryOption(args []any) error {
+func queryOption(sql string, args []any) error {
+	if severalStatements(sql) {
+		// Under the simple protocol pgx would run them all and read their results as those of the statements queued
+		// after them, the transaction-id look included; the other modes send a prepared statement, which the server
+		// refuses with several.
+		return invalid("several statements in one SQL text (%s): give each its own Exec, Query or QueryOne "+
+			"(they still share one round trip), or use Func", abbreviate(sql))
+	}
 	if len(args) == 0 {
 		return nil
 	}
@@ -106,7 +114,7 @@ func QueryOne[T any](sql string, scan pgx.RowToFunc[T], args ...any) Tx[T] {
 // rowsStmt is the step of one statement whose rows read collects. read is the only closure: one allocation per
 // statement, on work that is often built anew for every transaction.
 func rowsStmt[T any](sql string, args []any, read func(results) (any, error)) Tx[T] {
-	if err := queryOption(args); err != nil {
+	if err := queryOption(sql, args); err != nil {
 		return Fail[T](err)
 	}
 	st := &step[T]{yieldsResult: true}
