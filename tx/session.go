@@ -1035,6 +1035,18 @@ func (s *session) beforeCommit(br batchResults, err error) error {
 }
 
 func commitResult(tag pgconn.CommandTag, err error) error {
+	if err != nil {
+		return commitFailure(tag, err)
+	}
+	if tag.String() == "ROLLBACK" {
+		return fmt.Errorf("tx: commit: %w", pgx.ErrTxCommitRollback)
+	}
+	return nil
+}
+
+// commitFailure is commitResult for an error: a function of its own so that the error variables errors.As needs
+// escape only on this path, not on every COMMIT.
+func commitFailure(tag pgconn.CommandTag, err error) error {
 	if nc := (*notCommitted)(nil); errors.As(err, &nc) {
 		return fmt.Errorf("tx: commit did not run: %w", nc.err)
 	}
@@ -1043,20 +1055,14 @@ func commitResult(tag pgconn.CommandTag, err error) error {
 		// here is retried like any other before COMMIT.
 		return markUncommitted(fmt.Errorf("tx: commit not sent: %w", err))
 	}
-	if err != nil && tag.String() == "COMMIT" {
+	if tag.String() == "COMMIT" {
 		// The server answered COMMIT; the connection failed after (before its ReadyForQuery): committed.
 		return nil
 	}
-	if err != nil {
-		if ambiguous(err) {
-			return &ambiguousError{err: err}
-		}
-		return fmt.Errorf("tx: commit: %w", err)
+	if ambiguous(err) {
+		return &ambiguousError{err: err}
 	}
-	if tag.String() == "ROLLBACK" {
-		return fmt.Errorf("tx: commit: %w", pgx.ErrTxCommitRollback)
-	}
-	return nil
+	return fmt.Errorf("tx: commit: %w", err)
 }
 
 // abort rolls the transaction back. It runs on errors and panics, so it must work with a cancelled ctx.
