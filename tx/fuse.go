@@ -73,6 +73,9 @@ func (s *session) sendCommittingOnce(ctx context.Context, stmts []stmt) ([]any, 
 	// Once COMMIT's answer is read, the transaction has committed: an error closing the batch changes nothing.
 	defer func() { _ = br.Close() }()
 	if err := readPending(br, pending); err != nil {
+		if fatal(err) {
+			return nil, markUncommitted(err) // the session ended there, before COMMIT could run
+		}
 		if _, _, ok := preprocessing(err); ok {
 			// pgx could not prepare or encode a statement (BEGIN's included), and sent nothing after it, COMMIT
 			// included: a lost connection (a backend ended while the connection sat in the pool) is retried like any
@@ -88,6 +91,9 @@ func (s *session) sendCommittingOnce(ctx context.Context, stmts []stmt) ([]any, 
 	if err != nil {
 		if s.ended {
 			return nil, err // user SQL ended the transaction: readStmts said so
+		}
+		if fatal(err) {
+			return nil, markUncommitted(err) // the session ended at a statement, before COMMIT could run
 		}
 		if s.skippedCommit(br) {
 			return nil, err

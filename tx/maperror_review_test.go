@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pgxact/pgxact/compose"
+	"github.com/pgxact/pgxact/pgtest"
 	"github.com/pgxact/pgxact/tx"
 )
 
@@ -29,8 +30,7 @@ func TestMapErrorSeesEveryFailure(t *testing.T) {
 		{"unencodable argument", tx.Exec("UPDATE accounts SET balance = $1 WHERE id = 1", struct{ X int }{1})},
 		{"server error at run time", tx.Exec("UPDATE accounts SET balance = $1 / 0 WHERE id = 1", 1)},
 	}
-	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe,
-		pgx.QueryExecModeDescribeExec, pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol} {
+	for _, mode := range everyExecMode() {
 		cfg := base.Config()
 		cfg.ConnConfig.DefaultQueryExecMode = mode
 		pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
@@ -67,4 +67,15 @@ func TestStatementIndexWithRepeatedSQL(t *testing.T) {
 		require.ErrorAs(t, err, &se)
 		require.Equal(t, 1, se.Index, "%v", err)
 	}
+}
+
+// everyExecMode is pgx's query exec modes a pool of the tests can use: all five on the server itself, the two that
+// work through pgbouncer in transaction pooling mode otherwise (the others keep prepared statements across round
+// trips, which may reach different server connections there).
+func everyExecMode() []pgx.QueryExecMode {
+	if pgtest.Pooled() {
+		return []pgx.QueryExecMode{pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol}
+	}
+	return []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe,
+		pgx.QueryExecModeDescribeExec, pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol}
 }

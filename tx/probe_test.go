@@ -179,6 +179,13 @@ func TestCommitCutWhilePgxPreparesItIsRetried(t *testing.T) {
 		return n, q.QueryRow(ctx, "INSERT INTO ledger VALUES (7) RETURNING id").Scan(&n)
 	}), tx.WithPolicy(policy))
 	require.Equal(t, uint64(1), proxy.Stats().Cuts)
+	if pool.Config().ConnConfig.DefaultQueryExecMode != pgx.QueryExecModeCacheStatement {
+		// The exec mode (behind pgbouncer) sends each Parse with its Bind and Execute, in the round trip that runs
+		// them: a cut there is one the runner cannot tell from a cut after COMMIT ran, and it says so.
+		require.ErrorIs(t, err, tx.ErrCommitUnknown)
+		require.LessOrEqual(t, count(t, check, "SELECT count(*) FROM ledger"), 1)
+		return
+	}
 	require.NoError(t, err)
 	require.Equal(t, 1, count(t, check, "SELECT count(*) FROM ledger"), "committed once")
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgxact/pgxact/retry"
@@ -281,8 +282,10 @@ func execCommit[T any](ctx context.Context, s *session, t Tx[T]) (T, error) {
 	}
 	v, err := t.exec(ctx, s)
 	if err != nil {
-		if !s.closed() || errors.Is(err, ErrTxControl) {
-			// ErrTxControl: user SQL ended the transaction, and what it committed must not run again.
+		if errors.Is(err, ErrTxControl) {
+			return zero, err // user SQL ended the transaction, and what it committed must not run again
+		}
+		if !s.closed() { // pgconn closes the connection on a FATAL too
 			// The connection still works, so a network error in err is not its loss: it came from elsewhere (a
 			// Func that called a web service, read a file) and says nothing a retry would fix.
 			return zero, err
@@ -296,6 +299,19 @@ func execCommit[T any](ctx context.Context, s *session, t Tx[T]) (T, error) {
 	}
 	done = true
 	return v, nil
+}
+
+// fatal reports whether err carries the server's FATAL or PANIC: its session, and the transaction with it, ended.
+func fatal(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	sev := pgErr.SeverityUnlocalized
+	if sev == "" {
+		sev = pgErr.Severity
+	}
+	return sev == "FATAL" || sev == "PANIC"
 }
 
 // markUncommitted records that err struck before COMMIT was sent, so that a lost connection counts as retryable.
