@@ -51,7 +51,7 @@ func TestTransferIsRetriedByTheRunner(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			pool, ada, bob := newLedger(t)
 			inj := txtest.Inject(pool, txtest.FailFirst(2), c.point)
-			got, err := tx.Run(ctxT(t), inj, ledger.Transfer(ada.ID, bob.ID, 30))
+			got, err := tx.Run(ctxT(t), inj, ledger.Transfer(ada.ID, bob.ID, 30), tx.WithPolicy(txtest.Policy()))
 			require.NoError(t, err)
 			require.Equal(t, 3, inj.Attempts())
 			require.Equal(t, int64(30), got.Amount)
