@@ -59,6 +59,9 @@ func (h *handle) ready(ctx context.Context) error {
 
 // noteTag records in the session that the statement sql, answered with tag, ended the transaction.
 func (h *handle) noteTag(sql string, tag pgconn.CommandTag) {
+	if text, ok := h.s.prepared[sql]; ok {
+		sql = text // a statement run by the name Prepare gave it: judge its text
+	}
 	if endedBy(sql, tag) {
 		h.s.ended = true
 	}
@@ -152,7 +155,14 @@ func (h *handle) Prepare(ctx context.Context, name, sql string) (*pgconn.Stateme
 		return nil, err
 	}
 	h.seen(sql) // an Exec by name later shows nothing of the text
-	return h.s.q.Prepare(ctx, name, sql)
+	sd, err := h.s.q.Prepare(ctx, name, sql)
+	if err == nil && name != "" {
+		if h.s.prepared == nil {
+			h.s.prepared = map[string]string{}
+		}
+		h.s.prepared[name] = sql // for noteTag: ROLLBACK TO is told apart by its text
+	}
+	return sd, err
 }
 
 func (h *handle) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {

@@ -287,3 +287,27 @@ func TestFuncBatchCloseStopsAtTheFirstFailure(t *testing.T) {
 	}))
 	require.Error(t, err, "the transaction failed")
 }
+
+// TestPreparedRollbackToInFunc: a ROLLBACK TO SAVEPOINT that Func code prepared by name and runs by that name answers
+// "ROLLBACK" like the end of the transaction; its text, not its name, tells them apart.
+func TestPreparedRollbackToInFunc(t *testing.T) {
+	pool := newPool(t, 1)
+	_, err := tx.Run(ctxT(t), pool, tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+		if _, err := q.Exec(ctx, "SAVEPOINT mine"); err != nil {
+			return 0, err
+		}
+		if _, err := q.Exec(ctx, "INSERT INTO log (note) VALUES ('undone')"); err != nil {
+			return 0, err
+		}
+		if _, err := q.Prepare(ctx, "undo", "ROLLBACK TO SAVEPOINT mine"); err != nil {
+			return 0, err
+		}
+		if _, err := q.Exec(ctx, "undo"); err != nil {
+			return 0, err
+		}
+		_, err := q.Exec(ctx, "INSERT INTO log (note) VALUES ('kept')")
+		return 0, err
+	}))
+	require.NoError(t, err)
+	require.Equal(t, []string{"kept"}, notes(t, pool))
+}
