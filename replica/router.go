@@ -195,7 +195,7 @@ func (p *pick) replica() (*pgxpool.Conn, error) {
 func (p *pick) try(m *member, deadline time.Time) (*pgxpool.Conn, replay, error) {
 	c, err := p.lend(m)
 	if c == nil {
-		return nil, lagging, err
+		return nil, unknown, err // busy or unreachable: not waited for again in this read
 	}
 	state, err := p.check(m, c, deadline)
 	if err == nil && state == replayed {
@@ -203,7 +203,7 @@ func (p *pick) try(m *member, deadline time.Time) (*pgxpool.Conn, replay, error)
 	}
 	c.Release() // a connection that failed mid-query is closed, and the pool drops it
 	if ctxErr := p.caller.Err(); ctxErr != nil {
-		return nil, lagging, fmt.Errorf("replica: checking replay: %w", ctxErr)
+		return nil, unknown, fmt.Errorf("replica: checking replay: %w", ctxErr)
 	}
 	if err != nil {
 		m.fail(time.Now(), p.r.cfg.cooldown) // it failed to answer, or not in time: a stalled or broken replica

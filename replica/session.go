@@ -7,7 +7,6 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Session gives read-your-writes over a Router: pass it to tx.Run instead of the Router, and every read-only
@@ -42,27 +41,32 @@ func (s *Session) AcquireTx(ctx context.Context, opts pgx.TxOptions) (*pgx.Conn,
 		return s.settle(ctx, lost)
 	}
 	conn, release, forked, err := s.r.acquireRead(ctx, token)
-	if err == nil && forked {
-		s.rebase(ctx, conn, token)
+	if err != nil || !forked {
+		return conn, release, err
 	}
-	return conn, release, err
+	if err := s.rebase(ctx, conn, token); err != nil && conn.IsClosed() {
+		release() // the look broke the connection (ctx ended, or the network): it cannot serve the read
+		return nil, nil, err
+	}
+	return conn, release, nil
 }
 
 // rebase moves the session's token onto the primary's timeline, when the primary is on a later one than the token:
 // after a failover, no standby that follows the new primary ever reports the token's old timeline again, and the
 // session would read from the primary until its next write. Every commit of the old timeline that survived the
 // failover is in the new one's history, below the primary's current insert position. conn is the primary's, lent for
-// the read; a failure to ask changes nothing (the read still runs).
-func (s *Session) rebase(ctx context.Context, conn *pgx.Conn, token mark) {
-	at, ok := insertPosition(ctx, conn)
-	if !ok || at.timeline <= token.timeline {
-		return
+// the read; if asking fails, the token stays as it is (the error says whether conn still works).
+func (s *Session) rebase(ctx context.Context, conn *pgx.Conn, token mark) error {
+	at, err := insertPosition(ctx, conn)
+	if err != nil || at.timeline <= token.timeline {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.token.timeline < at.timeline && !s.unknown {
 		s.token = at
 	}
+	return nil
 }
 
 // BeginTx begins a transaction on the primary; see Router.BeginTx.
@@ -128,38 +132,48 @@ func (s *Session) settle(ctx context.Context, lost uint64) (*pgx.Conn, func(), e
 	if err != nil {
 		return nil, nil, err
 	}
-	at, ok := insertPosition(ctx, conn)
-	if !ok {
+	at, err := insertPosition(ctx, conn)
+	if err != nil {
 		if conn.IsClosed() {
 			release()
-			return nil, nil, fmt.Errorf("replica: reading the primary's log position: %w", pgconn.ErrConnClosed)
+			return nil, nil, err
 		}
 		// The read itself can still run here: settling only lets later reads use replicas again.
 		return conn, release, nil
 	}
-	{
-		s.mu.Lock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if at.timeline == s.token.timeline {
 		s.token = s.token.merge(at)
-		if s.lost == lost {
-			s.unknown = false
-		}
-		s.mu.Unlock()
+	} else {
+		// Another timeline, later or not (a failover; a cluster upgraded, whose timelines start again at 1): what
+		// the session committed and the primary still has is below its current position, on its timeline.
+		s.token = at
+	}
+	if s.lost == lost {
+		s.unknown = false
 	}
 	return conn, release, nil
 }
 
 // insertPosition asks the primary behind conn where it inserts WAL, and on which timeline.
-func insertPosition(ctx context.Context, conn *pgx.Conn) (mark, bool) {
+func insertPosition(ctx context.Context, conn *pgx.Conn) (mark, error) {
 	var text string
 	var timeline int64
 	if err := conn.QueryRow(ctx, insertPositionSQL).Scan(&text, &timeline); err != nil {
-		return mark{}, false
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return mark{}, fmt.Errorf("replica: reading the primary's log position: %w: %w", ctxErr, err)
+		}
+		return mark{}, fmt.Errorf("replica: reading the primary's log position: %w", err)
 	}
 	at, err := parseLSN(text)
-	if err != nil || timeline <= 0 || timeline > math.MaxUint32 {
-		return mark{}, false
+	if err != nil {
+		return mark{}, err
 	}
-	return mark{at: at, timeline: uint32(timeline)}, true
+	if timeline <= 0 || timeline > math.MaxUint32 {
+		return mark{}, fmt.Errorf("replica: the primary reports timeline %d", timeline)
+	}
+	return mark{at: at, timeline: uint32(timeline)}, nil
 }
 
 // insertPositionSQL asks the primary where it inserts WAL, and on which timeline: the one a WAL file's name starts

@@ -20,9 +20,10 @@ const (
 type replay int
 
 const (
-	lagging  replay = iota // not as far yet (or not known: the look failed)
+	lagging  replay = iota // not as far yet
 	replayed               // at or past the token, on its timeline
 	forked                 // on another timeline than the token's: waiting will not help (see replayPosition)
+	unknown                // not known: no connection was lent, or the look failed; not worth waiting for
 )
 
 // caughtUp polls pg_last_wal_replay_lsn() on conn until the replica behind it replays token, or deadline passes (one
@@ -36,7 +37,7 @@ func (r *Router) caughtUp(ctx context.Context, m *member, conn *pgx.Conn, token 
 	for {
 		seen, err := replayPosition(ctx, conn)
 		if err != nil {
-			return lagging, err
+			return unknown, err
 		}
 		m.observe(seen.at)
 		rememberReplay(conn, seen)
@@ -56,7 +57,7 @@ func (r *Router) caughtUp(ctx context.Context, m *member, conn *pgx.Conn, token 
 			return lagging, nil
 		}
 		if !sleep(ctx, min(pause, left)) {
-			return lagging, ctx.Err()
+			return unknown, ctx.Err()
 		}
 		pause = min(2*pause, pollMax)
 	}
