@@ -132,16 +132,7 @@ func requireSQLState(t *testing.T, want string, err error) {
 // the token with its timeline does not, and a standby that follows the new timeline serves it.
 func TestSessionAcrossATimelineFork(t *testing.T) {
 	ctx := ctxT(t)
-	old, err := pgtest.Start(ctx)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = old.Stop() })
-	connString, err := old.CreateDatabase(ctx, "")
-	require.NoError(t, err)
-	cfg, err := pgx.ParseConfig(connString)
-	require.NoError(t, err)
-	db := cfg.Database
-	_, err = newPool(t, connString, nil).Exec(ctx, "CREATE TABLE items (id int PRIMARY KEY)")
-	require.NoError(t, err)
+	old, db, oldPool := ownPrimary(t)
 
 	promoted, err := old.StartReplica(ctx)
 	require.NoError(t, err)
@@ -152,7 +143,6 @@ func TestSessionAcrossATimelineFork(t *testing.T) {
 	require.NoError(t, promoted.Crash(ctx)) // it has the table, and will have nothing after it
 
 	// The old primary moves on by a whole WAL segment, which the standby left behind replays.
-	oldPool := newPool(t, connString, nil)
 	_, err = oldPool.Exec(ctx, "INSERT INTO items SELECT generate_series(1000, 1999)")
 	require.NoError(t, err)
 	var end string
@@ -228,17 +218,7 @@ func waitFor(t *testing.T, pool *pgxpool.Pool, query string, args ...any) {
 // to standbys again instead of to the primary for good.
 func TestOldTimelineTokenMovesToTheNewTimeline(t *testing.T) {
 	ctx := ctxT(t)
-	old, err := pgtest.Start(ctx)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = old.Stop() })
-	connString, err := old.CreateDatabase(ctx, "")
-	require.NoError(t, err)
-	cfg, err := pgx.ParseConfig(connString)
-	require.NoError(t, err)
-	db := cfg.Database
-	oldPool := newPool(t, connString, nil)
-	_, err = oldPool.Exec(ctx, "CREATE TABLE items (id int PRIMARY KEY)")
-	require.NoError(t, err)
+	old, db, oldPool := ownPrimary(t)
 	next, err := old.StartReplica(ctx)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = next.Stop() })
@@ -285,17 +265,7 @@ func TestOldTimelineTokenMovesToTheNewTimeline(t *testing.T) {
 // has replayed the new primary serves the session.
 func TestLostTailIsNotCarriedOntoTheNewTimeline(t *testing.T) {
 	ctx := ctxT(t)
-	old, err := pgtest.Start(ctx)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = old.Stop() })
-	connString, err := old.CreateDatabase(ctx, "")
-	require.NoError(t, err)
-	cfg, err := pgx.ParseConfig(connString)
-	require.NoError(t, err)
-	db := cfg.Database
-	oldPool := newPool(t, connString, nil)
-	_, err = oldPool.Exec(ctx, "CREATE TABLE items (id int PRIMARY KEY)")
-	require.NoError(t, err)
+	old, db, oldPool := ownPrimary(t)
 	promoted, err := old.StartReplica(ctx)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = promoted.Stop() })
@@ -331,4 +301,22 @@ func TestLostTailIsNotCarriedOntoTheNewTimeline(t *testing.T) {
 	seen, err := tx.Run(ctx, moved, lookFor(1), readOnly...)
 	require.NoError(t, err)
 	require.Equal(t, sighting{Found: true, OnStandby: true}, seen, "token %s", moved.Token())
+}
+
+// ownPrimary starts a primary of the test's own (the timeline tests crash and promote servers), with a database that
+// has an items table, and returns it, the database's name and a pool on it.
+func ownPrimary(t *testing.T) (*pgtest.Cluster, string, *pgxpool.Pool) {
+	t.Helper()
+	ctx := ctxT(t)
+	c, err := pgtest.Start(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Stop() })
+	connString, err := c.CreateDatabase(ctx, "")
+	require.NoError(t, err)
+	cfg, err := pgx.ParseConfig(connString)
+	require.NoError(t, err)
+	pool := newPool(t, connString, nil)
+	_, err = pool.Exec(ctx, "CREATE TABLE items (id int PRIMARY KEY)")
+	require.NoError(t, err)
+	return c, cfg.Database, pool
 }
