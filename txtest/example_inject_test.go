@@ -126,3 +126,34 @@ func ExampleInjector() {
 	// balance 100, err <nil>; attempts so far 2, failed 1
 	// balance 100, err <nil>; attempts so far 3, failed 1
 }
+
+// With EachRun, every transaction run through one Injector fails its first attempts: a whole service under test can
+// share one db.
+func ExampleEachRun() {
+	pool, done := examplePool() // in a test: pgtest.Pool(t)
+	defer done()
+
+	db := txtest.Inject(pool, txtest.FailFirst(1), txtest.EachRun())
+	read := tx.QueryOne("SELECT balance FROM accounts WHERE id = 2", pgx.RowTo[int])
+	for range 2 {
+		balance, err := tx.Run(context.Background(), db, read, tx.WithPolicy(txtest.Policy()))
+		fmt.Printf("balance %d, err %v; attempts so far %d, failed %d\n", balance, err, db.Attempts(), db.Injected())
+	}
+	// Output:
+	// balance 100, err <nil>; attempts so far 2, failed 1
+	// balance 100, err <nil>; attempts so far 4, failed 2
+}
+
+// Policy is retry.Default()'s policy with a budget and a gate of its own, so that a test's retries do not depend on
+// what other tests of the binary spent.
+func ExamplePolicy() {
+	pool, done := examplePool() // in a test: pgtest.Pool(t)
+	defer done()
+
+	db := txtest.Inject(pool, txtest.FailFirst(5))
+	read := tx.QueryOne("SELECT balance FROM accounts WHERE id = 1", pgx.RowTo[int])
+	balance, err := tx.Run(context.Background(), db, read, tx.WithPolicy(txtest.Policy()))
+	fmt.Println(balance, err, db.Attempts())
+	// Output:
+	// 100 <nil> 6
+}
