@@ -16,10 +16,10 @@ import (
 	"github.com/pgxact/pgxact/tx"
 )
 
-// proxied returns a pool to the standby through a fault proxy.
-func (p *pair) proxied(t *testing.T) (*faultproxy.Proxy, *pgxpool.Pool) {
+// proxied returns a pool on connString through a fault proxy of its own.
+func proxied(t *testing.T, connString string) (*faultproxy.Proxy, *pgxpool.Pool) {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(p.standby.ConnString(p.dbname))
+	cfg, err := pgxpool.ParseConfig(connString)
 	require.NoError(t, err)
 	proxy, err := faultproxy.Start(net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port))))
 	require.NoError(t, err)
@@ -45,7 +45,7 @@ func TestSessionReadsAreBoundedOnAStuckReplica(t *testing.T) {
 			return pool
 		},
 		"replica stops answering": func(t *testing.T, p *pair) *pgxpool.Pool {
-			proxy, pool := p.proxied(t)
+			proxy, pool := proxied(t, p.standby.ConnString(p.dbname))
 			require.NoError(t, pool.Ping(ctxT(t)))
 			release := make(chan struct{})
 			t.Cleanup(func() { close(release) })

@@ -3,8 +3,6 @@ package replica_test
 import (
 	"context"
 	"fmt"
-	"net"
-	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -138,14 +136,7 @@ func TestLostCommitPosition(t *testing.T) {
 func TestUnknownCommitReadsFromThePrimary(t *testing.T) {
 	p := newPair(t)
 	ctx := ctxT(t)
-	cfg := p.primary.Config()
-	proxy, err := faultproxy.Start(net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port))))
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = proxy.Close() })
-	cfg.ConnConfig.Port = uint16(proxy.Port())
-	primary, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	require.NoError(t, err)
-	t.Cleanup(primary.Close)
+	proxy, primary := proxied(t, p.primary.Config().ConnString())
 	s := newRouter(t, primary, []*pgxpool.Pool{p.replica}).Session()
 	p.pauseReplay(t)
 
@@ -164,7 +155,7 @@ func TestUnknownCommitReadsFromThePrimary(t *testing.T) {
 		}
 		return faultproxy.Forward
 	})
-	_, err = tx.Run(ctx, s, insert(42), tx.WithPolicy(retry.Never()))
+	_, err := tx.Run(ctx, s, insert(42), tx.WithPolicy(retry.Never()))
 	require.ErrorIs(t, err, tx.ErrCommitUnknown)
 	committing.Store(false)
 	var n int

@@ -2,8 +2,6 @@ package replica_test
 
 import (
 	"context"
-	"net"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -44,15 +42,7 @@ func TestSettlingAndRebasingReportTheCallersCtx(t *testing.T) {
 	for name, token := range map[string]string{"settling": "FFFFFFFF/FFFFFFFF", "rebasing": "9:0/1"} {
 		t.Run(name, func(t *testing.T) {
 			p := newPair(t)
-			cfg, err := pgxpool.ParseConfig(pgtest.ConnString(t))
-			require.NoError(t, err)
-			proxy, err := faultproxy.Start(net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port))))
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = proxy.Close() })
-			cfg.ConnConfig.Port = uint16(proxy.Port())
-			primary, err := pgxpool.NewWithConfig(context.Background(), cfg)
-			require.NoError(t, err)
-			t.Cleanup(primary.Close)
+			proxy, primary := proxied(t, pgtest.ConnString(t))
 			release := make(chan struct{})
 			t.Cleanup(func() { close(release) })
 			proxy.SetRule(func(m faultproxy.Message) faultproxy.Action {

@@ -26,20 +26,25 @@ func (e *ambiguousError) Unwrap() error { return e.err }
 // the next read then fails the lock check). Trusting it applied transactions twice in TestAmbiguousCommits; asking
 // pg_xact_status costs one query on a path that is already a failure.
 func ambiguous(err error) bool {
-	if pre := (pgx.ErrPreprocessingBatch{}); errors.As(err, &pre) {
-		// pgx failed to prepare or encode a statement ahead of COMMIT in its batch, and sent nothing after it.
-		return false
-	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		// An ERROR is the server's answer: it rolled back. A FATAL ends the session, possibly around the commit.
-		sev := pgErr.SeverityUnlocalized
-		if sev == "" {
-			sev = pgErr.Severity
-		}
-		return sev == "FATAL" || sev == "PANIC"
+		return fatal(err)
 	}
 	return true
+}
+
+// fatal reports whether err carries the server's FATAL or PANIC: its session, and the transaction with it, ended.
+func fatal(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	sev := pgErr.SeverityUnlocalized
+	if sev == "" {
+		sev = pgErr.Severity
+	}
+	return sev == "FATAL" || sev == "PANIC"
 }
 
 // Outcome polling: an in-progress answer means the old backend has not finished with our transaction yet.

@@ -221,11 +221,11 @@ func (s *session) fusedFailure(err error, first bool) error {
 	var pgErr *pgconn.PgError
 	var pre pgx.ErrPreprocessingBatch
 	switch {
-	case errors.As(err, &pgErr) && !ambiguous(err):
-		return err
 	case errors.As(err, &pre):
 		// pgx failed to prepare or encode a statement of the batch: it sent nothing after it, so not the COMMIT that
 		// comes last (in the describing modes it even closes the connection with the batch unsent).
+		return err
+	case errors.As(err, &pgErr) && !ambiguous(err):
 		return err
 	case first && pgconn.SafeToRetry(err) && !errors.Is(err, pgconn.ErrConnClosed), !s.trackXid:
 		return retry.Uncommitted(err)

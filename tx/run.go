@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgxact/pgxact/retry"
@@ -299,19 +298,6 @@ func execCommit[T any](ctx context.Context, s *session, t Tx[T]) (T, error) {
 	}
 	done = true
 	return v, nil
-}
-
-// fatal reports whether err carries the server's FATAL or PANIC: its session, and the transaction with it, ended.
-func fatal(err error) bool {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
-		return false
-	}
-	sev := pgErr.SeverityUnlocalized
-	if sev == "" {
-		sev = pgErr.Severity
-	}
-	return sev == "FATAL" || sev == "PANIC"
 }
 
 // markUncommitted records that err struck before COMMIT was sent, so that a lost connection counts as retryable.

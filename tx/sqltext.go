@@ -1,0 +1,173 @@
+package tx
+
+import "strings"
+
+// A lexer of SQL text, not a parser: enough to read a statement's first keywords and to count statements, with
+// comments skipped and nothing inside quotes taken for a word or a ';'. The transaction-id look's judgements of text
+// (probe.go) need less and scan words only.
+
+// savepointRollback reports whether the last statement of sql (the one a tag answers for) is ROLLBACK [WORK |
+// TRANSACTION] TO ...: its leading words, with comments skipped and nothing inside quotes taken for a word or a ';'.
+func savepointRollback(sql string) bool {
+	words := lastStatementWords(sql, 3)
+	if len(words) > 0 && !oneOf(words[0], "rollback") {
+		return false
+	}
+	if len(words) > 1 && oneOf(words[1], "work", "transaction") {
+		words = words[1:]
+	}
+	return len(words) > 1 && oneOf(words[1], "to")
+}
+
+// lastStatementWords returns up to n leading words of the last non-empty statement of sql. Comments (-- and nested
+// /* */) are skipped; a quoted string, identifier or dollar-quoted body counts as one word that is no keyword ("").
+// It is a lexer, not a parser: enough to read a statement's first keywords.
+func lastStatementWords(sql string, n int) []string {
+	var words, last []string // the statement being read, and the last non-empty one before it
+	for i := 0; i < len(sql); {
+		c := sql[i]
+		switch {
+		case c == ';':
+			if len(words) > 0 {
+				last = words
+			}
+			words, i = nil, i+1
+		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
+			for i < len(sql) && sql[i] != '\n' {
+				i++
+			}
+		case c == '/' && i+1 < len(sql) && sql[i+1] == '*':
+			i = skipBlockComment(sql, i)
+		case c == '\'' || c == '"':
+			i = skipQuoted(sql, i, c)
+			words = appendWord(words, "", n)
+		case c == '$':
+			i = skipDollar(sql, i)
+			words = appendWord(words, "", n)
+		case isWordByte(c):
+			j := i
+			for j < len(sql) && isWordByte(sql[j]) {
+				j++
+			}
+			words, i = appendWord(words, sql[i:j], n), j
+		default:
+			i++
+		}
+	}
+	if len(words) == 0 {
+		return last
+	}
+	return words
+}
+
+// severalStatements reports whether sql holds more than one statement: a ';' outside quotes and comments with more
+// than blanks and comments after it. Texts without a ';' are answered without scanning.
+func severalStatements(sql string) bool {
+	if strings.IndexByte(sql, ';') < 0 {
+		return false
+	}
+	seen := false // a statement has begun
+	for i := 0; i < len(sql); {
+		c := sql[i]
+		switch {
+		case c == ';':
+			if j := nextToken(sql, i+1); seen && j < len(sql) && sql[j] != ';' {
+				return true
+			}
+			i++
+		case c == '-' && i+1 < len(sql) && sql[i+1] == '-', c == '/' && i+1 < len(sql) && sql[i+1] == '*':
+			i = nextToken(sql, i)
+		case c == '\'' || c == '"':
+			i, seen = skipQuoted(sql, i, c), true
+		case c == '$':
+			i, seen = skipDollar(sql, i), true
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f':
+			i++
+		default:
+			i, seen = i+1, true
+		}
+	}
+	return false
+}
+
+// nextToken returns the position of the next byte of sql from i that is neither blank nor in a comment.
+func nextToken(sql string, i int) int {
+	for i < len(sql) {
+		switch c := sql[i]; {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f':
+			i++
+		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
+			for i < len(sql) && sql[i] != '\n' {
+				i++
+			}
+		case c == '/' && i+1 < len(sql) && sql[i+1] == '*':
+			i = skipBlockComment(sql, i)
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+func appendWord(words []string, w string, n int) []string {
+	if len(words) < n {
+		return append(words, w)
+	}
+	return words
+}
+
+// skipBlockComment returns the position after the /* */ comment starting at i; PostgreSQL's nest.
+func skipBlockComment(sql string, i int) int {
+	depth := 0
+	for i < len(sql) {
+		switch {
+		case strings.HasPrefix(sql[i:], "/*"):
+			depth, i = depth+1, i+2
+		case strings.HasPrefix(sql[i:], "*/"):
+			depth, i = depth-1, i+2
+			if depth == 0 {
+				return i
+			}
+		default:
+			i++
+		}
+	}
+	return i
+}
+
+// skipQuoted returns the position after the string or identifier quoted with q starting at i (a doubled quote
+// stays inside; backslashes are taken as escapes, which only errs towards a longer literal in standard strings).
+func skipQuoted(sql string, i int, q byte) int {
+	for i++; i < len(sql); i++ {
+		switch sql[i] {
+		case '\\':
+			if q == '\'' {
+				i++
+			}
+		case q:
+			if i+1 < len(sql) && sql[i+1] == q {
+				i++
+				continue
+			}
+			return i + 1
+		}
+	}
+	return i
+}
+
+// skipDollar returns the position after the dollar-quoted body starting at i ($tag$...$tag$), or after the '$' of a
+// parameter ($1) or of anything else.
+func skipDollar(sql string, i int) int {
+	j := i + 1
+	for j < len(sql) && (isWordByte(sql[j]) && (sql[j] < '0' || sql[j] > '9' || j > i+1)) {
+		j++
+	}
+	if j >= len(sql) || sql[j] != '$' {
+		return i + 1
+	}
+	tag := sql[i : j+1]
+	if k := strings.Index(sql[j+1:], tag); k >= 0 {
+		return j + 1 + k + len(tag)
+	}
+	return len(sql)
+}
