@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs PostgreSQL, pgbouncer (for the pooler tests) and pg_auto_failover (for pgtest's HA cluster) from the
-# distribution's packages when they are missing, and a C compiler, which go test -race needs (cgo).
+# distribution's packages when they are missing, a C compiler, which go test -race needs (cgo), and gdb, which one
+# test uses to stop a server backend mid-COMMIT.
 # pgtest finds the server binaries itself (PATH, pg_config --bindir, /usr/lib/postgresql/*/bin).
 set -euo pipefail
 
@@ -28,6 +29,7 @@ cc=$(go env CC 2>/dev/null || true)
 command -v "${cc:-gcc}" >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 have_server || missing+=(postgresql)
 command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
+command -v gdb >/dev/null 2>&1 || missing+=(gdb) # tx's test of a COMMIT stalled inside the server
 [ ${#missing[@]} -eq 0 ] || install "${missing[@]}"
 have_server || { echo "PostgreSQL server binaries still not found after install" >&2; exit 1; }
 

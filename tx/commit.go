@@ -77,6 +77,10 @@ var errOtherHistory = errors.New("the server reached is on another history")
 // the transaction did not commit.
 const statusLost = "lost in a restart"
 
+// statusForced is pollStatus's answer for a transaction reported committed after endOldBackend signalled its backend
+// on a server that names synchronous standbys: it may have committed only locally, unconfirmed by any standby.
+const statusForced = "committed locally after its backend was ended, perhaps unconfirmed by a synchronous standby"
+
 // resolve establishes what happened to a transaction whose COMMIT answer was lost. It returns nil when the
 // transaction committed (or wrote nothing), the cause marked retry.Uncommitted when it certainly did not commit, and
 // an error wrapping ErrCommitUnknown otherwise.
@@ -127,7 +131,7 @@ func (e *unknownError) SafeToRetry() bool { return false }
 // transaction open. ctx bounds the whole resolution; caller is Run's own context, whose deadline also ends retries of
 // a failed status query (see resolveRetryGrace).
 func (r *runner) pollStatus(ctx, caller context.Context, s *session) (string, error) {
-	start, wait, terminated := time.Now(), resolvePollStart, false
+	start, wait, terminated, forced := time.Now(), resolvePollStart, false, false
 	tries := 0
 	for {
 		status, err := r.xactStatus(ctx, s)
@@ -138,12 +142,15 @@ func (r *runner) pollStatus(ctx, caller context.Context, s *session) (string, er
 			}
 			continue
 		}
+		if status == "committed" && forced {
+			return statusForced, nil
+		}
 		if status != "in progress" {
 			return status, nil
 		}
 		if !terminated && time.Since(start) > resolveTerminate {
 			terminated = true
-			_ = r.endOldBackend(ctx, s)
+			forced, _ = r.endOldBackend(ctx, s)
 		}
 		if !sleep(ctx, wait) {
 			return status, nil
@@ -176,16 +183,40 @@ func (r *runner) retryStatus(ctx, caller context.Context, start time.Time, tries
 // A backend waiting for synchronous standbys (wait_event SyncRep) is left alone: its COMMIT is written locally but
 // not yet confirmed by a standby, and ending it would make the server report "committed" for a transaction that a
 // failover could still lose. Its status stays "in progress", and the outcome unknown, until a standby confirms.
-func (r *runner) endOldBackend(ctx context.Context, s *session) error {
-	return r.onFresh(ctx, func(q querier) error {
-		_, err := q.Exec(ctx, `SELECT pg_terminate_backend(a.pid, 1000)
+//
+// The wait event cannot tell everything, though: the server holds off the signal through the whole of COMMIT, so a
+// backend caught after the wait event was read, or still writing its commit record (a stalled disk), takes the signal
+// only once it has committed locally, and then skips the wait for the standbys. So forced reports that the signal was
+// sent on a server that names synchronous standbys: a "committed" read after it proves nothing a failover would keep,
+// and pollStatus makes it statusForced.
+func (r *runner) endOldBackend(ctx context.Context, s *session) (forced bool, err error) {
+	err = r.onFresh(ctx, func(q querier) error {
+		rows, err := q.Query(ctx, `SELECT pg_terminate_backend(a.pid, 1000),
+				current_setting('synchronous_standby_names') <> ''
 			FROM pg_stat_activity a, (SELECT `+historySQL+`) h(system, timeline, started, reset)
 			WHERE a.backend_xid::text = ($1::bigint % 4294967296)::text
 				AND a.wait_event IS DISTINCT FROM 'SyncRep'
 				AND h.system = $2 AND h.timeline = $3 AND h.started = $4 AND h.reset = $5`,
 			s.xid, s.hist.system, s.hist.timeline, s.hist.started, s.hist.reset)
-		return err
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			// The signal went out whatever pg_terminate_backend returned: false only means the backend had not
+			// exited within its timeout.
+			var ended, syncNamed bool
+			if err := rows.Scan(&ended, &syncNamed); err != nil {
+				return err
+			}
+			forced = forced || syncNamed
+		}
+		return rows.Err()
 	})
+	// A kill statement that failed may have sent its signal before failing (a connection lost after it ran), and
+	// then nothing says whether the server names synchronous standbys: a "committed" after it stays unknown. That
+	// costs a resolved outcome only when the kill statement fails, which is rare.
+	return forced || err != nil, err
 }
 
 // statusSQL reads the answering server's history; on the transaction's own history, its status; and on its branch

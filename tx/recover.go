@@ -20,17 +20,24 @@ func Recover[T any](t Tx[T], f func(error) Tx[T]) Tx[T] {
 	}
 	return Tx[T]{&step[T]{run: func(ctx context.Context, s *session) (T, error) {
 		v, err := scoped(ctx, s, t)
-		if err == nil || !recoverable(err) {
+		if err == nil || !recoverable(s, err) {
 			return v, err
 		}
 		return f(err).exec(ctx, s)
 	}}}
 }
 
-func recoverable(err error) bool {
+// recoverable reports whether the transaction can go on after err. A network error dooms it only when it lost the
+// session's connection: one from elsewhere (a Func that called a web service, read a file) leaves the transaction
+// as it was, and the savepoint can take back what the failed work did.
+func recoverable(s *session, err error) bool {
 	if errors.Is(err, ErrInvalid) || errors.Is(err, ErrTxControl) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
-	return !retry.Classify(retry.Uncommitted(err)).TransactionFatal()
+	c := retry.Classify(retry.Uncommitted(err))
+	if c == retry.ConnectionLost && !s.closed() {
+		return true
+	}
+	return !c.TransactionFatal()
 }

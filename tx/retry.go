@@ -33,7 +33,7 @@ func Retry[T any](p retry.Policy, t Tx[T]) Tx[T] {
 				p.Succeeded()
 				return v, nil
 			}
-			if !recoverable(err) {
+			if !recoverable(s, err) {
 				return v, err
 			}
 			next, ok := p.Next(retry.Attempt{N: n, Err: err, Elapsed: time.Since(start), Delay: delay})

@@ -284,6 +284,11 @@ func execCommit[T any](ctx context.Context, s *session, t Tx[T]) (T, error) {
 		if errors.Is(err, ErrTxControl) {
 			return zero, err // user SQL ended the transaction, and what it committed must not run again
 		}
+		if s.ended {
+			// The same, behind an error that does not wrap ErrTxControl (a MapError that replaced it): without this
+			// Run would report nothing committed, and a retryable one would run the work again.
+			return zero, fmt.Errorf("%w; the work then failed: %v", errEnded(), err)
+		}
 		if !s.closed() { // pgconn closes the connection on a FATAL too
 			// The connection still works, so a network error in err is not its loss: it came from elsewhere (a
 			// Func that called a web service, read a file) and says nothing a retry would fix.

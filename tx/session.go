@@ -80,20 +80,23 @@ type session struct {
 	hooks      []func(context.Context)
 	open       []*handle // savepoints begun by user pgx code (Func's Begin) and not yet ended, outermost first
 
-	trackXid   bool              // false for read-only transactions, which cannot write (unless they notify)
-	assignLook bool              // a statement may have sent a notification (unseenWrite): looks assign an id
-	writable   bool              // a statement may have made a ReadOnly transaction writable (unseenWrite)
-	xid        int64             // the transaction's id once assigned; 0 while none is known
-	hist       history           // the server history xid belongs to, learned in the round trip that learned xid
-	xidStale   bool              // statements ran since the last look at the xid: COMMIT looks (see probe.go)
-	owed       bool              // user code ran on the connection: the next round trip looks, whatever its statements
-	more       int               // steps still to come after the one running (Bind and Then left sides): see probe.go
-	fuse       bool              // FuseCommit: plain, sure work commits in its first round trip
-	wantLSN    bool              // the db records commit LSNs
-	lsn        string            // the WAL insert position right after COMMIT, when wanted and known
-	timeline   uint32            // the primary's timeline at lsn
-	ended      bool              // a statement of the work ended the transaction (endedBy)
-	prepared   map[string]string // texts of the statements Func code prepared by name, by name; nil until one is
+	trackXid   bool    // false for read-only transactions, which cannot write (unless they notify)
+	assignLook bool    // a statement may have sent a notification (unseenWrite): looks assign an id
+	writable   bool    // a statement may have made a ReadOnly transaction writable (unseenWrite)
+	xid        int64   // the transaction's id once assigned; 0 while none is known
+	hist       history // the server history xid belongs to, learned in the round trip that learned xid
+	xidStale   bool    // statements ran since the last look at the xid: COMMIT looks (see probe.go)
+	owed       bool    // user code ran on the connection: the next round trip looks, whatever its statements
+	more       int     // steps still to come after the one running (Bind and Then left sides): see probe.go
+	fuse       bool    // FuseCommit: plain, sure work commits in its first round trip
+	wantLSN    bool    // the db records commit LSNs
+	lsn        string  // the WAL insert position right after COMMIT, when wanted and known
+	timeline   uint32  // the primary's timeline at lsn
+	ended      bool    // a statement of the work ended the transaction (endedBy)
+	// lostInBatch: the connection was lost during a round trip of Func code that carried BEGIN (sendPendingWith).
+	// Its status is then that of its last ReadyForQuery, from before BEGIN: an 'I' that says nothing of the work.
+	lostInBatch bool
+	prepared    map[string]string // texts of the statements Func code prepared by name, by name; nil until one is
 }
 
 // txStatus is the server's transaction status as of the last ReadyForQuery: 'I' idle, 'T' in a transaction, 'E' in
@@ -112,7 +115,7 @@ func (s *session) aborted() bool { return s.txStatus() == 'E' }
 // ROLLBACK in user SQL ended it, and whatever ran since ran in autocommit mode. Going on would report an atomic
 // success that did not happen.
 func (s *session) checkOpen() error {
-	if s.began() && (s.ended || s.txStatus() == 'I') {
+	if s.began() && (s.ended || s.txStatus() == 'I' && !s.lostInBatch) {
 		return errEnded()
 	}
 	return nil
@@ -590,6 +593,9 @@ func (s *session) readXid(br results, withHist bool) error {
 	var xid int64
 	var found bool
 	err := readRawRow(br, func(vals [][]byte, fds []pgconn.FieldDescription) (err error) {
+		if len(vals) != 1 || len(fds) != 1 {
+			return fmt.Errorf("the look answered %d columns, not 1: a result out of step", len(vals))
+		}
 		xid, found, err = rawInt8(vals[0], fds[0].Format)
 		return err
 	})
@@ -597,6 +603,9 @@ func (s *session) readXid(br results, withHist bool) error {
 	var pid int64
 	if err == nil && withHist {
 		err = readRawRow(br, func(vals [][]byte, fds []pgconn.FieldDescription) (err error) {
+			if len(vals) != 5 || len(fds) != 5 {
+				return fmt.Errorf("the history look answered %d columns, not 5: a result out of step", len(vals))
+			}
 			if vals[0] == nil {
 				return nil
 			}

@@ -135,13 +135,16 @@ func skipBlockComment(sql string, i int) int {
 	return i
 }
 
-// skipQuoted returns the position after the string or identifier quoted with q starting at i (a doubled quote
-// stays inside; backslashes are taken as escapes, which only errs towards a longer literal in standard strings).
+// skipQuoted returns the position after the string or identifier quoted with q starting at i. A doubled quote stays
+// inside. A backslash escapes the next byte only in an escape string (E'...'): in a standard one, the default since
+// PostgreSQL 9.1 (standard_conforming_strings), 'C:\' is a whole literal, and taking its backslash as an escape would
+// run the literal on over a following statement.
 func skipQuoted(sql string, i int, q byte) int {
+	escapes := q == '\'' && escapeString(sql, i)
 	for i++; i < len(sql); i++ {
 		switch sql[i] {
 		case '\\':
-			if q == '\'' {
+			if escapes {
 				i++
 			}
 		case q:
@@ -153,6 +156,11 @@ func skipQuoted(sql string, i int, q byte) int {
 		}
 	}
 	return i
+}
+
+// escapeString reports whether the quote at i opens an escape string: E or e right before it, not ending a word.
+func escapeString(sql string, i int) bool {
+	return i >= 1 && (sql[i-1] == 'E' || sql[i-1] == 'e') && (i == 1 || !isWordByte(sql[i-2]))
 }
 
 // skipDollar returns the position after the dollar-quoted body starting at i ($tag$...$tag$), or after the '$' of a

@@ -54,6 +54,12 @@ func TestSeveralStatements(t *testing.T) {
 		"SET LOCAL a.b = '1'; SET LOCAL a.c = '2'": true,
 		"SELECT E'it\\'s'; SELECT 2":               true,
 		"SELECT $1::int; SELECT $2::int":           true,
+		// A backslash is an escape only in E'...' strings: standard ones end at the next quote.
+		`SELECT 1 WHERE 'a' LIKE 'a\_b' ESCAPE '\' AND 'x' <> ';'`: false,
+		`INSERT INTO t VALUES ('C:\'); SELECT 'not yours'`:         true,
+		`SELECT E'C:\\'; SELECT 2`:                                 true,
+		`SELECT e'it\'s;'`:                                         false,
+		`SELECT fe'it\'; SELECT 2`:                                 true,
 	}
 	for sql, want := range cases {
 		t.Run(sql, func(t *testing.T) {

@@ -45,7 +45,8 @@ type batchResults interface {
 //
 // As in a pgx.Batch, a pgx.QueryRewriter (pgx.NamedArgs) may come first in args; other pgx query options
 // (QueryExecMode, QueryResultFormats) are invalid input there: set them on the pool, or use Func. So is a text of
-// several statements ("A; B"): give each its own Exec.
+// several statements ("A; B"): give each its own Exec. So are more than 65,535 arguments, PostgreSQL's limit for the
+// parameters of one statement.
 func Exec(sql string, args ...any) Tx[pgconn.CommandTag] {
 	if err := queryOption(sql, args); err != nil {
 		return Fail[pgconn.CommandTag](err)
@@ -56,6 +57,9 @@ func Exec(sql string, args ...any) Tx[pgconn.CommandTag] {
 }
 
 func readExec(br results) (any, error) { return br.Exec() }
+
+// maxParams is the most parameters the extended protocol's Bind message can carry (a 16-bit count).
+const maxParams = 65535
 
 // queryOption refuses pgx's per-query options as a statement's first argument. Statements travel in batches, where
 // pgx honours only a QueryRewriter (pgx.NamedArgs) and would send any other option as a parameter ("mismatched param
@@ -71,6 +75,11 @@ func queryOption(sql string, args []any) error {
 	}
 	if len(args) == 0 {
 		return nil
+	}
+	if len(args) > maxParams {
+		// pgconn would refuse it while encoding the round trip, after what was queued with it counted as sent.
+		return invalid("%d arguments to one statement (%s): PostgreSQL takes at most %d parameters; split it, or "+
+			"pass an array (= ANY($1), unnest)", len(args), abbreviate(sql), maxParams)
 	}
 	switch args[0].(type) {
 	case pgx.QueryExecMode, pgx.QueryResultFormats, pgx.QueryResultFormatsByOID:

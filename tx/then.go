@@ -1,6 +1,9 @@
 package tx
 
-import "context"
+import (
+	"context"
+	"sync/atomic"
+)
 
 // Then returns a Tx that runs a, then b, and yields b's result. b sees a's effects, and does not run if a fails.
 // When both are plain statements they travel in one round trip: the server runs them in order and stops at the
@@ -37,14 +40,16 @@ func thenStatic[A, B any](a Tx[A], b Tx[B]) Tx[B] {
 	n, sa, sb := len(a.s.stmts), a.s, b.s
 	if sa.fails {
 		// b can never run: send only a's statements, so none of b's reaches the server.
-		return Tx[B]{&step[B]{stmts: sa.stmts, fails: true, finish: func(s *session, res []any) (B, error) {
+		return Tx[B]{&step[B]{stmts: sa.stmts, grow: sa.grow, fails: true, finish: func(s *session, res []any) (B, error) {
 			var zero B
 			_, err := sa.done(s, res)
 			return zero, err
 		}}}
 	}
+	stmts, grow := concat(sa.stmts, sa.grow, sb.stmts, sb.grow)
 	return Tx[B]{&step[B]{
-		stmts: concat(sa.stmts, sb.stmts),
+		stmts: stmts,
+		grow:  grow,
 		fails: sb.fails,
 		sure:  sa.sure && sb.sure,
 		finish: func(s *session, res []any) (B, error) {
@@ -57,15 +62,36 @@ func thenStatic[A, B any](a Tx[A], b Tx[B]) Tx[B] {
 	}}
 }
 
-// concat joins the statements of two steps. Steps never append to their statements, so one side alone is shared,
-// not copied.
-func concat(a, b []stmt) []stmt {
+// concat joins the statements of two steps, a's then b's, and returns the claim of the result's spare capacity.
+// Steps never change their statements, so one side alone is shared, not copied.
+//
+// Why the claim: a chain grown one Then at a time (w = Then(w, next), in a loop) would copy all earlier statements at
+// every step, quadratic in its length. So a long enough joined slice gets spare capacity, and the first extension of
+// a given step appends into it in place, after claiming it: claim holds how much of the backing array is taken, and
+// only the step whose statements end there may take more. Every other extension of the same step (a value built on
+// twice, perhaps concurrently) fails the claim and copies.
+func concat(a []stmt, aGrow *atomic.Int64, b []stmt, bGrow *atomic.Int64) ([]stmt, *atomic.Int64) {
 	switch {
 	case len(b) == 0:
-		return a
+		return a, aGrow
 	case len(a) == 0:
-		return b
+		return b, bGrow
 	}
-	out := make([]stmt, 0, len(a)+len(b))
-	return append(append(out, a...), b...)
+	n := len(a) + len(b)
+	if aGrow != nil && cap(a)-len(a) >= len(b) && aGrow.CompareAndSwap(int64(len(a)), int64(n)) {
+		return append(a, b...), aGrow
+	}
+	if n < growFrom {
+		// Short joins, the common case, are built exactly: spare room and a claim would cost every transaction
+		// built anew an allocation.
+		out := make([]stmt, 0, n)
+		return append(append(out, a...), b...), nil
+	}
+	out := make([]stmt, 0, 2*n)
+	grow := new(atomic.Int64)
+	grow.Store(int64(n))
+	return append(append(out, a...), b...), grow
 }
+
+// growFrom is the length from which a joined slice of statements gets spare capacity (see concat).
+const growFrom = 16

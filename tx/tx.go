@@ -3,6 +3,7 @@ package tx
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -22,6 +23,7 @@ type Tx[T any] struct {
 type step[T any] struct {
 	stmts  []stmt
 	one    [1]stmt                                // the backing array of stmts for a step of a single statement (see own)
+	grow   *atomic.Int64                          // nil, or the claim on spare capacity after stmts (see concat)
 	finish func(s *session, res []any) (T, error) // nil: the step yields value, or its single result (yieldsResult)
 	run    func(ctx context.Context, s *session) (T, error)
 	value  T
@@ -122,6 +124,11 @@ func funcOutcome(s *session, err error) error {
 // Queries (New(q)) work unchanged. f must not call Commit or Rollback on q (savepoints via q.Begin are fine), and must
 // keep side effects outside the database for AfterCommit, because f runs again on every retry.
 //
+// The BEGIN of a transaction that starts with f, and the SAVEPOINT of a handle from q.Begin, ride in the same round
+// trip as the first statement sent through q (Query, QueryRow, or Exec with arguments), as they do with the runner's
+// own statements. An Exec without arguments goes by pgx's simple protocol, which takes several statements in one
+// text, and anything else (SendBatch, CopyFrom, Prepare, q.Conn()) sends them on their own first.
+//
 // q is valid only while f runs: once f returns, q and the savepoints begun from it refuse every call with
 // pgx.ErrTxClosed, as pgx's own Tx does once ended (Conn still returns the connection, as pgx's does).
 //
@@ -134,11 +141,7 @@ func Func[T any](f func(ctx context.Context, q pgx.Tx) (T, error)) Tx[T] {
 		return Fail[T](invalid("Func with a nil function"))
 	}
 	return Tx[T]{&step[T]{run: func(ctx context.Context, s *session) (T, error) {
-		h, err := s.handle(ctx)
-		if err != nil {
-			var zero T
-			return zero, err
-		}
+		h := s.handle()
 		defer h.close() // also when f panics: a q it stored must not outlive it
 		v, err := f(ctx, h)
 		return v, funcOutcome(s, err)

@@ -11,7 +11,8 @@
 //
 // # Injecting failures
 //
-// Inject wraps a *pgxpool.Pool in an Injector, a tx.DB whose first attempts fail:
+// Inject wraps a *pgxpool.Pool (or a *pgx.Conn, or a tx.Acquirer such as a replica.Router) in an Injector, a tx.DB
+// whose first attempts fail:
 //
 //	db := txtest.Inject(pool, txtest.FailFirst(2))                  // at COMMIT, the default
 //	v, err := tx.Run(ctx, db, work, tx.WithPolicy(txtest.Policy())) // work's body runs 3 times, commits once

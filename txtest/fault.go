@@ -76,7 +76,7 @@ func (i *Injector) doom(ctx context.Context, conn *pgx.Conn, opts pgx.TxOptions)
 		opts.DeferrableMode == pgx.Deferrable {
 		return fmt.Errorf("%w: InBody needs a SERIALIZABLE READ WRITE transaction, not DEFERRABLE", ErrUnsupported)
 	}
-	in, out, err := i.helpers(ctx)
+	in, out, err := i.helpers(ctx, conn)
 	if err != nil {
 		return err
 	}
@@ -107,10 +107,10 @@ func (i *Injector) doom(ctx context.Context, conn *pgx.Conn, opts pgx.TxOptions)
 	return nil
 }
 
-// helpers connects the two helper sessions, outside the pool so that a small pool cannot starve them, and makes sure
-// the conflict table exists.
-func (i *Injector) helpers(ctx context.Context) (in, out *pgx.Conn, err error) {
-	cfg := i.pool.Config().ConnConfig
+// helpers connects the two helper sessions to conn's server, outside any pool so that a small pool cannot starve
+// them, and makes sure the conflict table exists.
+func (i *Injector) helpers(ctx context.Context, conn *pgx.Conn) (in, out *pgx.Conn, err error) {
+	cfg := conn.Config() // the server conn is on, whichever db lent it
 	if in, err = pgx.ConnectConfig(ctx, cfg); err != nil {
 		return nil, nil, fmt.Errorf("txtest: helper connection: %w", err)
 	}

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgxact/pgxact/tx"
 )
@@ -67,7 +65,7 @@ func InBody() Option { return func(i *Injector) { i.at = inBody } }
 // round trip, the connection owned by the runner — and the code path under test is the production one. It is safe
 // for concurrent use; the faults are set up one at a time.
 type Injector struct {
-	pool      *pgxpool.Pool
+	db        lender
 	at        point
 	err       error
 	mu        sync.Mutex // held while a fault is set up, and guards the fields below
@@ -81,14 +79,13 @@ type Injector struct {
 
 var _ tx.Acquirer = (*Injector)(nil)
 
-// Inject returns an Injector over db, configured by opts: by default it fails the first attempt at COMMIT. A nil db
-// or an invalid option makes every Run on the Injector fail with an error for which errors.Is(err, tx.ErrInvalid) is
-// true.
-func Inject(db *pgxpool.Pool, opts ...Option) *Injector {
-	i := &Injector{pool: db, remaining: 1, first: 1}
-	if db == nil {
-		i.err = fmt.Errorf("%w: txtest: Inject with a nil pool", tx.ErrInvalid)
-	}
+// Inject returns an Injector over db, configured by opts: by default it fails the first attempt at COMMIT. db is a
+// *pgxpool.Pool, a *pgx.Conn (then, as for tx.Run on one, for one goroutine at a time) or a tx.Acquirer such as a
+// replica.Router, which still chooses each attempt's connection. A nil db, any other, or an invalid option makes
+// every Run on the Injector fail with an error for which errors.Is(err, tx.ErrInvalid) is true.
+func Inject(db tx.DB, opts ...Option) *Injector {
+	i := &Injector{remaining: 1, first: 1}
+	i.db, i.err = lenderOf(db)
 	for _, opt := range opts {
 		if opt == nil {
 			i.err = fmt.Errorf("%w: txtest: nil Option", tx.ErrInvalid)
@@ -113,32 +110,31 @@ func (i *Injector) Injected() int {
 	return i.injected
 }
 
-// BeginTx begins a transaction on the pool without any fault. tx.Run uses AcquireTx instead; BeginTx serves its
+// BeginTx begins a transaction on db without any fault. tx.Run uses AcquireTx instead; BeginTx serves its
 // other needs, such as checking the outcome of a COMMIT whose answer was lost.
 func (i *Injector) BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error) {
 	if i.err != nil {
 		return nil, i.err
 	}
-	return i.pool.BeginTx(ctx, opts)
+	return i.db.BeginTx(ctx, opts)
 }
 
-// AcquireTx lends tx.Run a pool connection for one attempt. For an attempt that is to fail, the Injector has already
+// AcquireTx lends tx.Run a connection of db for one attempt. For an attempt that is to fail, the Injector has already
 // begun the transaction on it and set the fault up; the runner's own BEGIN then only draws PostgreSQL's warning
 // "there is already a transaction in progress", and the transaction carries on with the options the runner asked for.
 func (i *Injector) AcquireTx(ctx context.Context, opts pgx.TxOptions) (*pgx.Conn, func(), error) {
 	if i.err != nil {
 		return nil, nil, i.err
 	}
-	c, err := i.pool.Acquire(ctx)
+	conn, release, err := i.db.lend(ctx, opts)
 	if err != nil {
 		return nil, nil, err
 	}
-	release := func() { releaseIdle(c) }
-	if err := i.arm(ctx, c.Conn(), opts); err != nil {
+	if err := i.arm(ctx, conn, opts); err != nil {
 		release()
 		return nil, nil, err
 	}
-	return c.Conn(), release, nil
+	return conn, release, nil
 }
 
 // arm counts the attempt and, while failures remain, sets one up on conn.
@@ -163,19 +159,6 @@ func (i *Injector) arm(ctx context.Context, conn *pgx.Conn, opts pgx.TxOptions) 
 	}
 	i.injected++
 	return nil
-}
-
-// releaseIdle hands the connection back. If the runner never sent BEGIN (work without statements), the transaction
-// the Injector began is still open: it is rolled back first, so the pool keeps a clean connection.
-func releaseIdle(c *pgxpool.Conn) {
-	if c.Conn().PgConn().TxStatus() != 'I' {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if _, err := c.Exec(ctx, "ROLLBACK"); err != nil {
-			_ = c.Conn().Close(ctx) // the pool drops closed connections
-		}
-	}
-	c.Release()
 }
 
 // beginSQL spells the BEGIN the runner will send, from the validated options only.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pgxact/pgxact/retry"
@@ -193,12 +194,51 @@ func TestUnsupportedTransactionsAreRefused(t *testing.T) {
 	}
 }
 
+// TestInjectOverAConnOrAnAcquirer: issue 8's "wrap a db": an Injector takes a *pgx.Conn, and any tx.Acquirer (here
+// another Injector, which counts what reaches it), as well as a pool.
+func TestInjectOverAConnOrAnAcquirer(t *testing.T) {
+	for _, p := range points {
+		t.Run(p.name+", on a conn", func(t *testing.T) {
+			pool := newPool(t)
+			c, err := pool.Acquire(ctxT(t))
+			require.NoError(t, err)
+			defer c.Release()
+			db := txtest.Inject(c.Conn(), txtest.FailFirst(2), p.option)
+			var runs atomic.Int32
+			_, err = tx.Run(ctxT(t), db, countedTransfer(&runs), tx.WithPolicy(txtest.Policy()))
+			require.NoError(t, err)
+			require.EqualValues(t, 3, runs.Load(), "body runs")
+			require.Equal(t, 2, db.Injected())
+			require.Equal(t, byte('I'), c.Conn().PgConn().TxStatus())
+			require.Equal(t, 90, balance(t, pool, 1), "the transfer is applied once")
+		})
+		t.Run(p.name+", on an acquirer", func(t *testing.T) {
+			pool := newPool(t)
+			inner := txtest.Inject(pool, txtest.FailFirst(0))
+			db := txtest.Inject(inner, txtest.FailFirst(1), p.option)
+			var runs atomic.Int32
+			_, err := tx.Run(ctxT(t), db, countedTransfer(&runs), tx.WithPolicy(txtest.Policy()))
+			require.NoError(t, err)
+			require.EqualValues(t, 2, runs.Load(), "body runs")
+			require.Equal(t, 2, inner.Attempts(), "every attempt went through the inner acquirer")
+			require.Equal(t, 90, balance(t, pool, 1))
+			requireCleanPool(t, pool)
+		})
+	}
+}
+
+// beginOnly is a tx.DB that an Injector cannot lend connections from.
+type beginOnly struct{ tx.DB }
+
 func TestInvalidInjectorsFailEveryRun(t *testing.T) {
 	pool := newPool(t)
+	var nilPool *pgxpool.Pool
 	for name, db := range map[string]*txtest.Injector{
-		"nil pool":      txtest.Inject(nil),
-		"FailFirst(-1)": txtest.Inject(pool, txtest.FailFirst(-1)),
-		"nil option":    txtest.Inject(pool, nil),
+		"nil pool":       txtest.Inject(nil),
+		"typed nil pool": txtest.Inject(nilPool),
+		"a bare tx.DB":   txtest.Inject(beginOnly{pool}),
+		"FailFirst(-1)":  txtest.Inject(pool, txtest.FailFirst(-1)),
+		"nil option":     txtest.Inject(pool, nil),
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := tx.Run(ctxT(t), db, tx.Exec("SELECT 1"))

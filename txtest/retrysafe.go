@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/pgxact/pgxact/tx"
 )
 
@@ -31,7 +29,7 @@ type Counts map[string]int
 // The runs retry under a Policy of their own unless opts give tx.WithPolicy. Under retry.Default() the retried run
 // would depend on what earlier tests of the binary left in its process-wide budget, and could give up at the injected
 // failure (see Policy).
-func RequireRetrySafe[T any](t testing.TB, db *pgxpool.Pool, work tx.Tx[T], observe func() Counts, opts ...tx.Option) {
+func RequireRetrySafe[T any](t testing.TB, db tx.DB, work tx.Tx[T], observe func() Counts, opts ...tx.Option) {
 	t.Helper()
 	if observe == nil {
 		t.Fatalf("txtest: RequireRetrySafe with a nil observe function: it must count the side effects to compare")

@@ -8,5 +8,6 @@
 //
 // From there the usual combinators apply: Transfer chains generated calls with tx.Bind, and tx.Run retries the whole
 // chain on serialization failures. Each tx.Func is a round-trip boundary (pgxact cannot see inside it), so generated
-// queries cost one round trip each; BEGIN still rides along with the first.
+// queries cost one round trip each; BEGIN still rides along with the first (a :one or :many query, or an :exec one
+// with arguments: pgx sends an Exec without arguments by the simple protocol, and BEGIN then goes ahead on its own).
 package ledger

@@ -1,0 +1,292 @@
+package tx_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pgxact/pgxact/internal/faultproxy"
+	"github.com/pgxact/pgxact/tx"
+)
+
+// Defects found by the third review of 2026-12-06 (docs/reliability.md), each test failing without its fix.
+
+// TestUserNetworkErrorsAreRecovered: a network error from user code (a web call, a file read) leaves the transaction's
+// connection working, so Recover goes back to its savepoint and goes on, as for any other error.
+func TestUserNetworkErrorsAreRecovered(t *testing.T) {
+	causes := []error{io.EOF, io.ErrUnexpectedEOF,
+		&net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "mail.example", IsNotFound: true}}}
+	for _, cause := range causes {
+		t.Run(cause.Error(), func(t *testing.T) {
+			pool := newPool(t, 1)
+			fetch := tx.Func(func(ctx context.Context, q pgx.Tx) (string, error) {
+				if _, err := q.Exec(ctx, "INSERT INTO log(note) VALUES ('inside')"); err != nil {
+					return "", err
+				}
+				return "", cause
+			})
+			work := tx.Then(note("before"), tx.Recover(fetch, func(error) tx.Tx[string] { return tx.Pure("fallback") }))
+			got, err := tx.Run(ctxT(t), pool, work)
+			require.NoError(t, err)
+			require.Equal(t, "fallback", got)
+			require.Equal(t, []string{"before"}, notes(t, pool), "the failed work's insert is rolled back")
+
+		})
+	}
+}
+
+// TestMapErrorKeepsTxControl: user SQL that committed, behind a MapError that replaces the error without wrapping it,
+// still makes Run fail with ErrTxControl: an error without it says nothing was committed.
+func TestMapErrorKeepsTxControl(t *testing.T) {
+	pool := newPool(t, 1)
+	runs := 0
+	work := tx.MapError(tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+		runs++
+		if _, err := q.Exec(ctx, "INSERT INTO log(note) VALUES ('committed by user SQL')"); err != nil {
+			return 0, err
+		}
+		_, err := q.Exec(ctx, "COMMIT")
+		return 0, err
+	}), func(error) error { return &pgconn.PgError{Code: "40001", Message: "looks retryable"} })
+	_, err := tx.Run(ctxT(t), pool, work)
+	require.ErrorIs(t, err, tx.ErrTxControl)
+	require.Equal(t, 1, runs, "work that committed is not run again")
+	require.Equal(t, 1, count(t, pool, "SELECT count(*) FROM log"))
+}
+
+// TestTooManyArgumentsAreInvalid: more arguments than a statement can have parameters is invalid input, refused
+// before anything is sent. pgconn used to refuse it while encoding the round trip, after the savepoint queued with
+// it was counted as sent: Recover then rolled back to a savepoint that did not exist.
+func TestTooManyArgumentsAreInvalid(t *testing.T) {
+	var sb strings.Builder
+	sb.WriteString("SELECT 1 WHERE 1 NOT IN (")
+	args := make([]any, 65536)
+	for i := range args {
+		if i > 0 {
+			sb.WriteString(",")
+		}
+		fmt.Fprintf(&sb, "$%d::int", i+1)
+		args[i] = i + 2
+	}
+	sb.WriteString(")")
+	huge := tx.Exec(sb.String(), args...)
+	for _, mode := range everyExecMode() {
+		t.Run(mode.String(), func(t *testing.T) {
+			pool := wirePool(t, func(c *pgxpool.Config) { c.ConnConfig.DefaultQueryExecMode = mode })
+			_, err := pool.Exec(ctxT(t), "CREATE TABLE log (id serial PRIMARY KEY, note text NOT NULL UNIQUE)")
+			require.NoError(t, err)
+			recovered := false
+			work := tx.Then(note("before"), tx.Recover(huge, func(error) tx.Tx[pgconn.CommandTag] {
+				recovered = true
+				return note("fallback")
+			}))
+			_, err = tx.Run(ctxT(t), pool, work)
+			require.ErrorIs(t, err, tx.ErrInvalid)
+			require.ErrorContains(t, err, "65536 arguments")
+			require.False(t, recovered, "invalid input is not recovered")
+			require.Empty(t, notes(t, pool), "nothing is committed")
+		})
+	}
+}
+
+// TestStandardStringsEndAtTheirQuote: under standard_conforming_strings a backslash in '...' is a plain character.
+// Taking it for an escape refused a valid statement, and let two statements through as one: under the simple
+// protocol pgx ran both, and their extra result was read as the transaction-id look's (a panic in the library).
+func TestStandardStringsEndAtTheirQuote(t *testing.T) {
+	pool := wirePool(t, func(c *pgxpool.Config) { c.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol })
+	_, err := pool.Exec(ctxT(t), "CREATE TABLE log (id serial PRIMARY KEY, note text NOT NULL UNIQUE)")
+	require.NoError(t, err)
+
+	const one = `SELECT count(*)::int FROM (VALUES ('a_b')) v(s) WHERE s LIKE 'a\_b' ESCAPE '\' AND s <> ';'`
+	got, err := tx.Run(ctxT(t), pool, tx.QueryOne(one, pgx.RowTo[int]))
+	require.NoError(t, err)
+	require.Equal(t, 1, got)
+
+	two := tx.Then(tx.Exec(`INSERT INTO log(note) VALUES ('C:\'); SELECT 'not yours'`),
+		tx.QueryOne("SELECT '7'::text", pgx.RowTo[string]))
+	_, err = tx.Run(ctxT(t), pool, two)
+	require.ErrorIs(t, err, tx.ErrInvalid)
+	require.Empty(t, notes(t, pool))
+	require.False(t, errors.Is(err, tx.ErrCommitUnknown))
+}
+
+// TestLongThenChainsAreBuiltInLinearSpace: a chain grown one Then at a time used to copy every earlier statement at
+// each step. What building it allocates is measured, not how long it takes: doubling the chain must about double the
+// bytes (quadratic building quadruples them).
+func TestLongThenChainsAreBuiltInLinearSpace(t *testing.T) {
+	build := func(n int) uint64 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		w := tx.Map(tx.Exec("SELECT 1"), func(pgconn.CommandTag) int { return 0 })
+		for range n {
+			w = tx.Then(w, tx.Map(tx.Exec("SELECT 1"), func(pgconn.CommandTag) int { return 0 }))
+		}
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(w)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	small, large := build(4000), build(8000)
+	require.Less(t, float64(large)/float64(small), 2.6, "bytes for 4,000 steps: %d, for 8,000: %d", small, large)
+}
+
+// TestThenChainsBuiltOnTwiceKeepTheirOwnStatements: two chains extended from one base share its statements, and
+// each runs exactly its own (the first extension appends into the base's spare room; the second must copy).
+func TestThenChainsBuiltOnTwiceKeepTheirOwnStatements(t *testing.T) {
+	pool := newPool(t, 1)
+	base := note("0")
+	for i := 1; i < 40; i++ {
+		base = tx.Then(base, note(strconv.Itoa(i)))
+	}
+	left := tx.Then(base, note("left"))
+	right := tx.Then(base, tx.Then(note("right"), note("right 2")))
+	again := tx.Then(left, note("left 2"))
+	for _, c := range []struct {
+		work tx.Tx[pgconn.CommandTag]
+		last []string
+	}{
+		{right, []string{"right", "right 2"}},
+		{base, []string{}},
+		{left, []string{"left"}},
+		{again, []string{"left", "left 2"}},
+	} {
+		_, err := pool.Exec(ctxT(t), "TRUNCATE log")
+		require.NoError(t, err)
+		_, err = tx.Run(ctxT(t), pool, c.work)
+		require.NoError(t, err)
+		got := notes(t, pool)
+		require.Len(t, got, 40+len(c.last))
+		require.Equal(t, "39", got[39])
+		require.Equal(t, c.last, got[40:])
+	}
+}
+
+// TestFuncCarriesBEGINInItsFirstStatement: the BEGIN the runner has pending (and the SAVEPOINT of a handle from
+// Begin) travels with the first statement of Func code, as with the runner's own statements, so a transaction of one
+// generated query costs two round trips, not pgx's three. An Exec without arguments keeps pgx's simple protocol (it
+// may hold several statements), and sends what is pending first.
+func TestFuncCarriesBEGINInItsFirstStatement(t *testing.T) {
+	one := func(f func(ctx context.Context, q pgx.Tx) error) tx.Tx[struct{}] {
+		return tx.Func(func(ctx context.Context, q pgx.Tx) (struct{}, error) { return struct{}{}, f(ctx, q) })
+	}
+	cases := []struct {
+		name  string
+		work  tx.Tx[struct{}]
+		trips int
+	}{
+		{"QueryRow", one(func(ctx context.Context, q pgx.Tx) error {
+			var b int
+			return q.QueryRow(ctx, "SELECT balance FROM accounts WHERE id = $1", 1).Scan(&b)
+		}), 2},
+		{"Query without arguments", one(func(ctx context.Context, q pgx.Tx) error {
+			rows, _ := q.Query(ctx, "SELECT balance FROM accounts ORDER BY id")
+			_, err := pgx.CollectRows(rows, pgx.RowTo[int])
+			return err
+		}), 2},
+		{"Exec with arguments", one(func(ctx context.Context, q pgx.Tx) error {
+			_, err := q.Exec(ctx, "UPDATE accounts SET balance = balance + 1 WHERE id = $1", 1)
+			return err
+		}), 2},
+		{"Exec without arguments", one(func(ctx context.Context, q pgx.Tx) error {
+			_, err := q.Exec(ctx, "UPDATE accounts SET balance = balance + 1 WHERE id = 1; SELECT 1")
+			return err
+		}), 3},
+		{"savepoint and Exec", one(func(ctx context.Context, q pgx.Tx) error {
+			sp, err := q.Begin(ctx)
+			if err != nil {
+				return err
+			}
+			if _, err := sp.Exec(ctx, "UPDATE accounts SET balance = balance + 1 WHERE id = $1", 1); err != nil {
+				return err
+			}
+			return sp.Commit(ctx)
+		}), 2},
+		{"after a statement of the runner", tx.Then(tx.Exec("SELECT 1"), tx.Nested(one(func(ctx context.Context,
+			q pgx.Tx) error {
+			_, err := q.Exec(ctx, "UPDATE accounts SET balance = balance + 1 WHERE id = $1", 1)
+			return err
+		}))), 3},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tc := newTripCounter(t)
+			n := tc.measure(t, func() error { _, err := tx.Run(ctxT(t), tc.conn, c.work); return err })
+			require.Equal(t, c.trips, n)
+		})
+	}
+}
+
+// TestFuncStatementThatCannotBePreparedKeepsBEGINPending: a statement pgx cannot prepare fails before anything is
+// sent, BEGIN included, which then goes with the next statement: the transaction is whole, and one.
+func TestFuncStatementThatCannotBePreparedKeepsBEGINPending(t *testing.T) {
+	pool := newPool(t, 1)
+	work := tx.Func(func(ctx context.Context, q pgx.Tx) (int64, error) {
+		if _, err := q.Exec(ctx, "UPDATE no_such_table SET x = $1", 1); err == nil {
+			return 0, errors.New("an update of a missing table succeeded")
+		}
+		if _, err := q.Exec(ctx, "INSERT INTO log(note) VALUES ($1)", "after"); err != nil {
+			return 0, err
+		}
+		var xid int64
+		err := q.QueryRow(ctx, "SELECT pg_current_xact_id()::text::bigint").Scan(&xid)
+		return xid, err
+	})
+	for _, mode := range everyExecMode() {
+		t.Run(mode.String(), func(t *testing.T) {
+			pool := wirePool(t, func(c *pgxpool.Config) { c.ConnConfig.DefaultQueryExecMode = mode })
+			_, err := pool.Exec(ctxT(t), "CREATE TABLE log (id serial PRIMARY KEY, note text NOT NULL UNIQUE)")
+			require.NoError(t, err)
+			_, err = tx.Run(ctxT(t), pool, work)
+			if mode == pgx.QueryExecModeCacheStatement || mode == pgx.QueryExecModeCacheDescribe ||
+				mode == pgx.QueryExecModeDescribeExec {
+				require.NoError(t, err) // the failed prepare sent nothing
+				require.Equal(t, []string{"after"}, notes(t, pool))
+				return
+			}
+			// Without a prepare, the UPDATE ran, after BEGIN, and failed: the transaction is aborted.
+			require.Error(t, err)
+			require.Empty(t, notes(t, pool))
+		})
+	}
+	_ = pool
+}
+
+// TestFuncConnectionLostWithBEGINIsRetried: the connection lost in the round trip that carries BEGIN with Func code's
+// first statement leaves the connection's status at 'I', from before BEGIN. That is not a transaction ended by user
+// SQL (ErrTxControl, never retried): nothing committed, and the run is retried on a new connection.
+func TestFuncConnectionLostWithBEGINIsRetried(t *testing.T) {
+	for _, mode := range everyExecMode() {
+		t.Run(mode.String(), func(t *testing.T) {
+			pool, check, proxy := ledgerPools(t, 2, func(c *pgxpool.Config) { c.ConnConfig.DefaultQueryExecMode = mode })
+			var cut atomic.Bool
+			proxy.SetRule(func(m faultproxy.Message) faultproxy.Action {
+				if (m.Type == 'B' || m.Type == 'Q') && strings.Contains(m.SQL, "INSERT INTO ledger") &&
+					cut.CompareAndSwap(false, true) {
+					return faultproxy.CutAfter
+				}
+				return faultproxy.Forward
+			})
+			work := tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+				_, err := q.Exec(ctx, "INSERT INTO ledger VALUES ($1)", 7)
+				return 0, err
+			})
+			_, err := tx.Run(ctxT(t), pool, work)
+			require.NoError(t, err)
+			require.True(t, cut.Load(), "the round trip was cut")
+			var n int
+			require.NoError(t, check.QueryRow(ctxT(t), "SELECT count(*) FROM ledger").Scan(&n))
+			require.Equal(t, 1, n)
+		})
+	}
+}
