@@ -14,9 +14,10 @@
 // # Routing
 //
 // A Router is a tx.Acquirer: tx.Run asks it for a connection with the transaction's options and then owns BEGIN, as
-// with a pool. Read-only transactions go to the replicas in turn; read-write ones, and read-only SERIALIZABLE ones,
-// go to the primary — PostgreSQL refuses SERIALIZABLE on a standby, and tx.Run's default isolation is SERIALIZABLE, so
-// replica reads need tx.WithIsolation(pgx.RepeatableRead) (or ReadCommitted). A replica whose pool fails to lend a
+// with a pool. Read-only transactions (tx.ReadOnly()) go to the replicas in turn; read-write ones go to the primary.
+// PostgreSQL refuses SERIALIZABLE on a standby, so a read-only transaction left at tx.Run's default isolation runs
+// REPEATABLE READ on a replica (SERIALIZABLE if the primary serves it); one that asks for SERIALIZABLE by name, or is
+// DEFERRABLE, goes to the primary, which alone can keep that promise. A replica whose pool fails to lend a
 // connection, or whose server fails the replay check, is left out for WithCooldown; with no replica left, reads go
 // to the primary. BeginTx always uses the primary: tx.Run settles ambiguous commits through it with pg_xact_status.
 //

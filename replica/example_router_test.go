@@ -36,9 +36,8 @@ func ExampleNew() {
 		log.Fatal(err)
 	}
 
-	// READ ONLY and not SERIALIZABLE (which standbys refuse): a standby.
-	n, err := tx.Run(ctx, router, tx.QueryOne("SELECT count(*) FROM orders", pgx.RowTo[int]),
-		tx.ReadOnly(), tx.WithIsolation(pgx.RepeatableRead))
+	// READ ONLY: a standby, at REPEATABLE READ (standbys refuse SERIALIZABLE, tx.Run's default).
+	n, err := tx.Run(ctx, router, tx.QueryOne("SELECT count(*) FROM orders", pgx.RowTo[int]), tx.ReadOnly())
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -64,8 +63,7 @@ func ExampleRouter_Session() {
 	if _, err := tx.Run(ctx, s, tx.Exec("INSERT INTO orders DEFAULT VALUES")); err != nil {
 		log.Fatal(err)
 	}
-	n, err := tx.Run(ctx, s, tx.QueryOne("SELECT count(*) FROM orders", pgx.RowTo[int]),
-		tx.ReadOnly(), tx.WithIsolation(pgx.RepeatableRead))
+	n, err := tx.Run(ctx, s, tx.QueryOne("SELECT count(*) FROM orders", pgx.RowTo[int]), tx.ReadOnly())
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -22,7 +22,7 @@ func ExampleRouter_SessionFrom() {
 
 	countOrders := tx.QueryOne("SELECT count(*) FROM orders", pgx.RowTo[int])
 	placeOrder := tx.Exec("INSERT INTO orders DEFAULT VALUES")
-	read := []tx.Option{tx.ReadOnly(), tx.WithIsolation(pgx.RepeatableRead)} // standbys refuse SERIALIZABLE
+	read := []tx.Option{tx.ReadOnly()} // REPEATABLE READ on a standby, which refuses tx.Run's default SERIALIZABLE
 
 	http.HandleFunc("/orders", func(w http.ResponseWriter, r *http.Request) {
 		var token string

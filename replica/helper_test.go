@@ -76,7 +76,8 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-// readOnly are the options of a transaction a replica can run: PostgreSQL refuses SERIALIZABLE on a standby.
+// readOnly are the options of a transaction a replica can run. PostgreSQL refuses SERIALIZABLE on a standby; tx.Run's
+// default for read-only work there is REPEATABLE READ, named here all the same.
 var readOnly = []tx.Option{tx.ReadOnly(), tx.WithIsolation(pgx.RepeatableRead)}
 
 // sighting is what a read saw, and where it ran.

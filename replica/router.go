@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/pgxact/pgxact/internal/standby"
 	"github.com/pgxact/pgxact/tx"
 )
 
@@ -122,6 +123,7 @@ func (r *Router) acquireRead(ctx context.Context, token mark) (conn *pgx.Conn, r
 		return nil, nil, false, err
 	}
 	if c != nil {
+		standby.Mark(c.Conn()) // so that tx.Run begins at an isolation a standby accepts, even behind pgbouncer
 		return c.Conn(), c.Release, false, nil
 	}
 	conn, release, err = r.acquirePrimary(ctx)

@@ -31,8 +31,10 @@ func TestRouting(t *testing.T) {
 	}{
 		{"read-only repeatable read goes to the replica", readOnly, true},
 		{"read-only read committed goes to the replica", []tx.Option{tx.ReadOnly(), tx.WithIsolation(pgx.ReadCommitted)}, true},
-		{"read-only serializable stays on the primary", []tx.Option{tx.ReadOnly()}, false},
-		{"read-only serializable deferrable stays on the primary", []tx.Option{tx.ReadOnly(), tx.Deferrable()}, false},
+		{"read-only at the default isolation goes to the replica", []tx.Option{tx.ReadOnly()}, true},
+		{"read-only serializable by name stays on the primary",
+			[]tx.Option{tx.ReadOnly(), tx.WithIsolation(pgx.Serializable)}, false},
+		{"read-only deferrable stays on the primary", []tx.Option{tx.ReadOnly(), tx.Deferrable()}, false},
 		{"read-write goes to the primary", nil, false},
 		{"read-write repeatable read goes to the primary", []tx.Option{tx.WithIsolation(pgx.RepeatableRead)}, false},
 	}
@@ -41,6 +43,32 @@ func TestRouting(t *testing.T) {
 			require.Equal(t, c.onStandby, where(t, r, c.opts...))
 		})
 	}
+	t.Run("the default isolation is repeatable read on a standby, serializable on the primary", func(t *testing.T) {
+		isolation := tx.QueryOne("SELECT current_setting('transaction_isolation')", pgx.RowTo[string])
+		got, err := tx.Run(ctx, r, isolation, tx.ReadOnly())
+		require.NoError(t, err)
+		require.Equal(t, "repeatable read", got)
+		got, err = tx.Run(ctx, r, isolation)
+		require.NoError(t, err)
+		require.Equal(t, "serializable", got)
+		got, err = tx.Run(ctx, p.primary, isolation, tx.ReadOnly())
+		require.NoError(t, err)
+		require.Equal(t, "serializable", got, "read-only on a primary keeps the default")
+	})
+	t.Run("a connection lent as a replica's begins at repeatable read without the server's word", func(t *testing.T) {
+		// A "replica" that is a primary, as one behind pgbouncer looks: no in_hot_standby reaches the client.
+		asReplica := newPool(t, p.primary.Config().ConnString(), nil)
+		mislabelled := newRouter(t, p.primary, []*pgxpool.Pool{asReplica})
+		got, err := tx.Run(ctx, mislabelled, tx.QueryOne("SELECT current_setting('transaction_isolation')",
+			pgx.RowTo[string]), tx.ReadOnly())
+		require.NoError(t, err)
+		require.Equal(t, "repeatable read", got)
+	})
+	t.Run("a pool on a standby runs read-only work at the default isolation", func(t *testing.T) {
+		require.True(t, where(t, p.replica, tx.ReadOnly()))
+		_, err := tx.Run(ctx, p.replica, tx.Exec("SELECT 1"), tx.ReadOnly(), tx.WithIsolation(pgx.Serializable))
+		requireSQLState(t, "0A000", err)
+	})
 	t.Run("writes commit on the primary", func(t *testing.T) {
 		_, err := tx.Run(ctx, r, insert(1))
 		require.NoError(t, err)

@@ -12,6 +12,10 @@ import (
 // also when AcquireTx returns an error along with a non-nil release. A nil connection or release without an error is
 // invalid (ErrInvalid). The connection may be inside a transaction already only on purpose (txtest's Injector): Run
 // sends its BEGIN regardless.
+//
+// opts.IsoLevel is empty for a read-only transaction (not DEFERRABLE) left at Run's default isolation: Run begins it
+// SERIALIZABLE on a primary and REPEATABLE READ on a hot standby, which refuses SERIALIZABLE (see WithIsolation), so
+// either may serve it.
 type Acquirer interface {
 	DB
 	AcquireTx(ctx context.Context, opts pgx.TxOptions) (conn *pgx.Conn, release func(), err error)

@@ -3,6 +3,7 @@ package tx
 import (
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgxact/pgxact/internal/standby"
 	"github.com/pgxact/pgxact/retry"
 )
 
@@ -12,6 +13,7 @@ type Option func(*config)
 
 type config struct {
 	iso        pgx.TxIsoLevel
+	isoSet     bool // iso was asked for (WithIsolation with a level), not left at the default
 	readOnly   bool
 	deferrable bool
 	fuse       bool
@@ -23,20 +25,27 @@ type config struct {
 // WithIsolation sets the isolation level (default pgx.Serializable: correct by default, at a cost measured in
 // single-digit percent by Ports & Grittner, VLDB 2012). The empty level means the default; any level other than the
 // four PostgreSQL knows is invalid input.
+//
+// The default has one exception: a ReadOnly transaction (not Deferrable) that lands on a hot standby — a replica a
+// replica.Router chose, or a pool on one — runs REPEATABLE READ there, because a standby refuses SERIALIZABLE. Its
+// reads see one consistent snapshot of the primary's past; what they give up is SERIALIZABLE's protection against the
+// rare read-only anomaly. Ask for pgx.Serializable by name to keep it: a Router then sends the transaction to the
+// primary.
 func WithIsolation(level pgx.TxIsoLevel) Option {
 	return func(c *config) {
 		switch level {
 		case "":
-			c.iso = pgx.Serializable
+			c.iso, c.isoSet = pgx.Serializable, false
 		case pgx.Serializable, pgx.RepeatableRead, pgx.ReadCommitted, pgx.ReadUncommitted:
-			c.iso = level
+			c.iso, c.isoSet = level, true
 		default:
 			c.err = invalid("isolation level %q", level)
 		}
 	}
 }
 
-// ReadOnly makes the transaction READ ONLY. Read-only transactions may be routed to replicas, and their COMMIT is
+// ReadOnly makes the transaction READ ONLY. Read-only transactions may be routed to replicas (at REPEATABLE READ
+// unless an isolation level is asked for: see WithIsolation), and their COMMIT is
 // never ambiguous: they cannot have written anything. A notification (NOTIFY, pg_notify), which PostgreSQL allows in
 // them, is the exception: a read-only transaction whose SQL mentions one is resolved like one that writes.
 func ReadOnly() Option { return func(c *config) { c.readOnly = true } }
@@ -97,13 +106,33 @@ func (c config) txOptions() pgx.TxOptions {
 	return o
 }
 
-// beginSQL spells BEGIN from validated options only; no caller text reaches it. The spellings are made once, not
-// per Run: a string built per transaction is an allocation on the hot path.
-func (c config) beginSQL() string {
-	if sql, ok := beginSQLs[beginKey{c.iso, c.readOnly, c.deferrable}]; ok {
+// acquireOptions are the options an Acquirer chooses a connection by. A read-only transaction left at the default
+// isolation, and not DEFERRABLE, names none (IsoLevel ""): it can run on a hot standby, at REPEATABLE READ (see
+// WithIsolation and beginSQL).
+func (c config) acquireOptions() pgx.TxOptions {
+	o := c.txOptions()
+	if c.standbyable() {
+		o.IsoLevel = ""
+	}
+	return o
+}
+
+// standbyable reports whether the transaction runs REPEATABLE READ on a hot standby rather than fail there.
+func (c config) standbyable() bool { return c.readOnly && !c.isoSet && !c.deferrable }
+
+// beginSQL spells BEGIN for a transaction on conn, from validated options only; no caller text reaches it. Whether
+// conn is a hot standby costs no round trip (standby.Is). The spellings are made once, not per Run: a string built per transaction is an allocation on the hot path.
+func (c config) beginSQL(conn *pgx.Conn) string {
+	iso := c.iso
+	if c.standbyable() && conn != nil && standby.Is(conn) {
+		iso = pgx.RepeatableRead
+	}
+	if sql, ok := beginSQLs[beginKey{iso, c.readOnly, c.deferrable}]; ok {
 		return sql
 	}
-	return spellBegin(c.txOptions())
+	o := c.txOptions()
+	o.IsoLevel = iso
+	return spellBegin(o)
 }
 
 type beginKey struct {

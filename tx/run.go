@@ -359,7 +359,7 @@ func (r *runner) acquire(ctx context.Context, s *session) error {
 	case r.conn != nil:
 		s.conn = r.conn
 	default:
-		conn, release, err := r.acquirer.AcquireTx(context.WithValue(ctx, attemptKey{}, r.attempts), r.cfg.txOptions())
+		conn, release, err := r.acquirer.AcquireTx(context.WithValue(ctx, attemptKey{}, r.attempts), r.cfg.acquireOptions())
 		if err == nil && (conn == nil || release == nil) {
 			err = invalid("the Acquirer lent no connection or no release function, and no error")
 		}
@@ -433,6 +433,6 @@ func (r *runner) open(ctx context.Context) (*session, error) {
 			"or finish it before Run", st)
 	}
 	s.q = s.conn
-	s.pending = append(s.pendingBuf[:0], r.cfg.beginSQL())
+	s.pending = append(s.pendingBuf[:0], r.cfg.beginSQL(s.conn))
 	return s, nil
 }

@@ -28,7 +28,7 @@ func TestDelayedConnRoundTripTakesTheRequestedTime(t *testing.T) {
 	for _, rtt := range []time.Duration{500 * time.Microsecond, 2 * time.Millisecond, 10 * time.Millisecond} {
 		t.Run(rtt.String(), func(t *testing.T) {
 			c := dialDelayed(t, echo, rtt)
-			requireRoundTrips(t, c, rtt)
+			requireRoundTrips(t, c, rtt, 1)
 		})
 	}
 }

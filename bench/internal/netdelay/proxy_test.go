@@ -16,8 +16,8 @@ import (
 	"github.com/pgxact/pgxact/bench/internal/netdelay"
 )
 
-// The median round trip of a small message through the proxy is the requested round-trip time plus what loopback,
-// the echo and the timers add, which stays well under a millisecond on an idle machine.
+// A round trip of a small message through the proxy takes the requested round-trip time plus what loopback, the echo
+// and the timers add, which stays well under a millisecond on an idle machine.
 func TestRoundTripTakesTheRequestedTime(t *testing.T) {
 	echo := startEcho(t)
 	for _, rtt := range []time.Duration{500 * time.Microsecond, 2 * time.Millisecond, 10 * time.Millisecond} {
@@ -25,7 +25,7 @@ func TestRoundTripTakesTheRequestedTime(t *testing.T) {
 			p := startProxy(t, echo, rtt)
 			require.Equal(t, rtt, p.RTT())
 			c := dial(t, p)
-			requireRoundTrips(t, c, rtt)
+			requireRoundTrips(t, c, rtt, 2) // half the delay each way
 		})
 	}
 }

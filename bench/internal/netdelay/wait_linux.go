@@ -72,8 +72,10 @@ const (
 	maxLateness       = 100 * time.Microsecond
 )
 
-// lateness is the median time by which a timerfd wakes its reader late, measured once per process: on an idle
-// machine some tens of microseconds, which would add up to a tenth of a 0.5ms round trip.
+// lateness is the time by which a timerfd wakes its reader late, measured once per process: on an idle machine some
+// tens of microseconds, which would add up to a tenth of a 0.5ms round trip. It is the least of the samples, not their
+// median: load only ever adds to a wake-up's lateness, and a median measured during a burst of it would have every
+// later wait aimed too early, round trips shorter than asked for.
 var lateness = sync.OnceValue(func() time.Duration {
 	w := newWaiter()
 	defer w.close()
@@ -88,8 +90,7 @@ var lateness = sync.OnceValue(func() time.Duration {
 		}
 		late = append(late, time.Since(began)-calibrationSleep)
 	}
-	slices.Sort(late)
-	return min(max(late[len(late)/2], 0), maxLateness)
+	return min(max(slices.Min(late), 0), maxLateness)
 })
 
 // settime sets the timer fd to fire once, d from now.
