@@ -17,6 +17,7 @@ import (
 	"github.com/pgxact/pgxact/pgtest"
 	"github.com/pgxact/pgxact/replica"
 	"github.com/pgxact/pgxact/tx"
+	"github.com/pgxact/pgxact/txtest"
 )
 
 func TestRouting(t *testing.T) {
@@ -68,6 +69,14 @@ func TestRouting(t *testing.T) {
 		require.True(t, where(t, p.replica, tx.ReadOnly()))
 		_, err := tx.Run(ctx, p.replica, tx.Exec("SELECT 1"), tx.ReadOnly(), tx.WithIsolation(pgx.Serializable))
 		requireSQLState(t, "0A000", err)
+	})
+	t.Run("an Injector over the router arms read-only work on the primary", func(t *testing.T) {
+		inj := txtest.Inject(r)
+		got, err := tx.Run(ctx, inj, tx.QueryOne("SELECT pg_is_in_recovery()", pgx.RowTo[bool]), tx.ReadOnly(),
+			tx.WithPolicy(txtest.Policy()))
+		require.NoError(t, err)
+		require.False(t, got)
+		require.Equal(t, 2, inj.Attempts())
 	})
 	t.Run("writes commit on the primary", func(t *testing.T) {
 		_, err := tx.Run(ctx, r, insert(1))

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"strings"
 	"unsafe"
 
 	"github.com/jackc/pgx/v5"
@@ -14,7 +13,7 @@ import (
 )
 
 // handle is the pgx.Tx that Func code receives. It sends what the session has pending before anything of the user's,
-// in the same round trip where it can, so fused BEGINs and deferred savepoint statements reach the server in order. Commit and Rollback on the top-level
+// so fused BEGINs and deferred savepoint statements reach the server in order. Commit and Rollback on the top-level
 // handle fail with ErrTxControl; on handles from Begin they release or roll back a savepoint, as in pgx.
 //
 // Every Func call gets a handle of its own, closed when its function returns, with the savepoint handles begun from
@@ -32,10 +31,12 @@ type handle struct {
 var _ pgx.Tx = (*handle)(nil)
 
 // handle prepares the session for user pgx code, and returns the handle of one Func call.
-// What the session has pending stays pending: it rides with the first statement the code sends.
-func (s *session) handle() *handle {
+func (s *session) handle(ctx context.Context) (*handle, error) {
+	if err := s.flush(ctx); err != nil {
+		return nil, err
+	}
 	s.xidStale, s.owed = true, true // user code may write without our noticing
-	return &handle{s: s}
+	return &handle{s: s}, nil
 }
 
 // close ends the handle of a Func call whose function has returned, and the savepoint handles it left open. Their
@@ -164,27 +165,18 @@ func (h *handle) Prepare(ctx context.Context, name, sql string) (*pgconn.Stateme
 	return sd, err
 }
 
-// Exec runs sql. While the session has statements pending (the BEGIN of the transaction's first round trip, a
-// savepoint's SAVEPOINT), they travel in the same round trip, ahead of it, as they do with the runner's own statements;
-// so does the transaction-id look while no id is known. An Exec without arguments keeps pgx's simple protocol, which
-// runs several statements in one text: the pending statements go first, on their own.
 func (h *handle) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	if h.done {
-		return pgconn.CommandTag{}, pgx.ErrTxClosed
-	}
-	batch := plainArgs(args) && !h.s.aborted()
-	if !batch {
-		if err := h.s.flush(ctx); err != nil {
-			return pgconn.CommandTag{}, err
-		}
+	if err := h.ready(ctx); err != nil {
+		return pgconn.CommandTag{}, err
 	}
 	u := unseenWrite(sql)
 	h.s.noteUnseen(u)
-	look := batch && h.s.trackXid && h.s.xid == 0 && (u != 0 || !readsOnly(sql))
 	var tag pgconn.CommandTag
 	var err error
-	if look || batch && len(h.s.pending) > 0 {
-		tag, err = h.s.execBatch(ctx, sql, args, look)
+	// Not for a text of several statements: pgx's simple protocol runs them all, and the look would read the
+	// result of the second as the transaction id. COMMIT's batch looks then.
+	if h.s.trackXid && h.s.xid == 0 && plainArgs(args) && (u != 0 || !readsOnly(sql)) && !severalStatements(sql) {
+		tag, err = h.s.execLooking(ctx, sql, args)
 	} else {
 		tag, err = h.s.q.Exec(ctx, sql, args...)
 	}
@@ -192,17 +184,17 @@ func (h *handle) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 	return tag, err
 }
 
-// execBatch runs an Exec of user code in one round trip with what the session has pending ahead of it and, if look,
-// the transaction-id look after it. Without the look, the only one after user code would be in the COMMIT batch,
-// whose answer a lost COMMIT takes with it. Only an id found is kept: "no id yet" says nothing about what user code
-// sends next, perhaps through Conn(), so the session stays unlooked and COMMIT still looks.
-func (s *session) execBatch(ctx context.Context, sql string, args []any, look bool) (pgconn.CommandTag, error) {
-	br, withHist, err := s.sendPendingWith(ctx, sql, args, look)
-	if err != nil {
-		return pgconn.CommandTag{}, err
-	}
+// execLooking runs an Exec of user code with the transaction-id look in the same round trip, while no id is known.
+// Otherwise the only look after user code is the one in the COMMIT batch, whose answer a lost COMMIT takes with it.
+// Only an id found is kept: "no id yet" says nothing about what user code sends next, perhaps through Conn(), so
+// the session stays unlooked and COMMIT still looks.
+func (s *session) execLooking(ctx context.Context, sql string, args []any) (pgconn.CommandTag, error) {
+	b := &pgx.Batch{}
+	b.Queue(sql, args...)
+	withHist := s.queueXid(b)
+	br := s.q.SendBatch(ctx, b)
 	tag, err := br.Exec()
-	if err == nil && look {
+	if err == nil {
 		err = s.readXid(br, withHist)
 		if s.xid == 0 {
 			s.xidStale, s.owed = true, true
@@ -211,79 +203,20 @@ func (s *session) execBatch(ctx context.Context, sql string, args []any, look bo
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
-	s.lostInBatch = s.lostInBatch || s.closed()
 	return tag, err
 }
 
-// sendPendingWith sends the session's pending statements, then sql (and the look, if look), as one batch, and reads
-// the pending statements' results: the batch returned is at sql's. If pgx could not prepare the batch, nothing was
-// sent, and the pending statements stay pending.
-func (s *session) sendPendingWith(ctx context.Context, sql string, args []any, look bool) (pgx.BatchResults, bool,
-	error) {
-	pending := s.pending
-	b := &pgx.Batch{}
-	for _, p := range pending {
-		b.Queue(p)
-	}
-	b.Queue(sql, args...)
-	withHist := look && s.queueXid(b)
-	s.pending, s.trips = nil, s.trips+1
-	br := s.q.SendBatch(ctx, b)
-	for _, p := range pending {
-		if _, err := br.Exec(); err != nil {
-			_ = br.Close()
-			s.lostInBatch = s.lostInBatch || s.closed()
-			if _, _, ok := preprocessing(err); ok {
-				s.pending, s.trips = pending, s.trips-1
-				return nil, false, err
-			}
-			return nil, false, fmt.Errorf("tx: %s: %w", strings.ToLower(p), err)
-		}
-	}
-	return br, withHist, nil
-}
-
-// Query runs sql, with what the session has pending ahead of it in the same round trip, as Exec does.
 func (h *handle) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	if h.done {
+	if err := h.ready(ctx); err != nil {
 		// Rows that report the error too, as pgx's: its documentation lets callers read the error from the rows.
-		return errRows{pgx.ErrTxClosed}, pgx.ErrTxClosed
-	}
-	h.seen(sql)
-	if len(h.s.pending) > 0 && !h.s.aborted() && batchable(args) {
-		br, _, err := h.s.sendPendingWith(ctx, sql, args, false)
-		if err != nil {
-			return errRows{err}, err
-		}
-		rows, err := br.Query()
-		if err != nil {
-			_ = br.Close()
-			h.s.lostInBatch = h.s.lostInBatch || h.s.closed()
-			return rows, err
-		}
-		return &handleRows{Rows: rows, h: h, sql: sql, batch: br}, nil
-	}
-	if err := h.s.flush(ctx); err != nil {
 		return errRows{err}, err
 	}
+	h.seen(sql)
 	rows, err := h.s.q.Query(ctx, sql, args...)
 	if err != nil {
 		return rows, err // nothing ran: no tag to read
 	}
 	return &handleRows{Rows: rows, h: h, sql: sql}, nil
-}
-
-// batchable reports whether a statement with args can go in a pgx.Batch as it would go alone: a batch honours no
-// query option but a QueryRewriter, and would send the others as parameters.
-func batchable(args []any) bool {
-	if len(args) == 0 {
-		return true
-	}
-	switch args[0].(type) {
-	case pgx.QueryExecMode, pgx.QueryResultFormats, pgx.QueryResultFormatsByOID:
-		return false
-	}
-	return true
 }
 
 // QueryRow goes through Query, so that the tag of its statement is read as well; pgx's rows give no way to it.
@@ -301,15 +234,8 @@ func (h *handle) seen(sql string) {
 }
 
 // Conn returns the connection, also once h is closed, as pgx's Tx does once ended. What code sends on it directly
-// escapes the handle: its closing and the reading of command tags (see Func). What the session has pending (BEGIN,
-// which otherwise rides with the first statement sent through h, or a savepoint's SAVEPOINT) is sent first, so that
-// such code runs inside the transaction; if that fails, the connection is lost, and so is the code's first statement.
+// escapes the handle: its pending statements, its closing, and the reading of command tags (see Func).
 func (h *handle) Conn() *pgx.Conn {
-	if !h.done && len(h.s.pending) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
-		_ = h.s.flush(ctx)
-		cancel()
-	}
 	if h.s.tx != nil {
 		return h.s.tx.Conn()
 	}
@@ -318,38 +244,23 @@ func (h *handle) Conn() *pgx.Conn {
 
 // handleRows are the rows of a Query through a handle, whose command tag is read once they are closed: by Close, or
 // by Next when they end (pgx's rows close themselves then, out of sight of this wrapper).
-//
-// Rows of a Query that carried the session's pending statements belong to a batch, which holds the connection until
-// it is closed too: ending the rows ends it.
 type handleRows struct {
 	pgx.Rows
-	h     *handle
-	sql   string
-	batch pgx.BatchResults // nil, or the batch the rows came in, until closed
+	h   *handle
+	sql string
 }
 
 func (r *handleRows) Next() bool {
 	if r.Rows.Next() {
 		return true
 	}
-	r.end()
+	r.h.noteTag(r.sql, r.Rows.CommandTag())
 	return false
 }
 
 func (r *handleRows) Close() {
 	r.Rows.Close()
-	r.end()
-}
-
-// end reads the tag of the closed rows and closes their batch. The batch's error is the rows' own, or that of a
-// connection lost after them, which the next statement meets.
-func (r *handleRows) end() {
 	r.h.noteTag(r.sql, r.Rows.CommandTag())
-	if r.batch != nil {
-		_ = r.batch.Close()
-		r.batch = nil
-		r.h.s.lostInBatch = r.h.s.lostInBatch || r.h.s.closed()
-	}
 }
 
 // handleRow is the pgx.Row of QueryRow through a handle: it scans as pgx's does, from rows whose tag the handle reads.

@@ -16,7 +16,7 @@ package tx
 //     statement. Work that ends in Go (a Bind whose last step is Pure) is looked at in the COMMIT batch, and its
 //     outcome is unknown if that answer is lost.
 //   - User pgx code (Func) is not seen statement by statement. Its Exec with arguments that may write carries the
-//     look while no id is known (execBatch); whatever else it does, COMMIT's batch looks too, unless an id was
+//     look while no id is known (execLooking); whatever else it does, COMMIT's batch looks too, unless an id was
 //     found, so a lost COMMIT after user code that wrote unseen is unknown, never "wrote nothing".
 //   - A read-only transaction (ReadOnly) never looks: it cannot write.
 //   - A notification (NOTIFY, pg_notify) is the exception to both rules: it is delivered only if the transaction

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pgxact/pgxact/internal/faultproxy"
+	"github.com/pgxact/pgxact/retry"
 	"github.com/pgxact/pgxact/tx"
 )
 
@@ -172,51 +173,24 @@ func TestThenChainsBuiltOnTwiceKeepTheirOwnStatements(t *testing.T) {
 	}
 }
 
-// TestFuncCarriesBEGINInItsFirstStatement: the BEGIN the runner has pending (and the SAVEPOINT of a handle from
-// Begin) travels with the first statement of Func code, as with the runner's own statements, so a transaction of one
-// generated query costs two round trips, not pgx's three. An Exec without arguments keeps pgx's simple protocol (it
-// may hold several statements), and sends what is pending first.
-func TestFuncCarriesBEGINInItsFirstStatement(t *testing.T) {
+// TestFuncRoundTrips: each Func is a round-trip boundary, and BEGIN goes out on its own before a Func that starts the
+// transaction (examples/sqlc and Func's documentation say so): BEGIN riding with user code's first statement would be
+// lost or taken down with it when pgx fails that statement before sending it, or the server while preparing it.
+func TestFuncRoundTrips(t *testing.T) {
 	one := func(f func(ctx context.Context, q pgx.Tx) error) tx.Tx[struct{}] {
 		return tx.Func(func(ctx context.Context, q pgx.Tx) (struct{}, error) { return struct{}{}, f(ctx, q) })
 	}
+	read := one(func(ctx context.Context, q pgx.Tx) error {
+		var b int
+		return q.QueryRow(ctx, "SELECT balance FROM accounts WHERE id = $1", 1).Scan(&b)
+	})
 	cases := []struct {
 		name  string
 		work  tx.Tx[struct{}]
 		trips int
 	}{
-		{"QueryRow", one(func(ctx context.Context, q pgx.Tx) error {
-			var b int
-			return q.QueryRow(ctx, "SELECT balance FROM accounts WHERE id = $1", 1).Scan(&b)
-		}), 2},
-		{"Query without arguments", one(func(ctx context.Context, q pgx.Tx) error {
-			rows, _ := q.Query(ctx, "SELECT balance FROM accounts ORDER BY id")
-			_, err := pgx.CollectRows(rows, pgx.RowTo[int])
-			return err
-		}), 2},
-		{"Exec with arguments", one(func(ctx context.Context, q pgx.Tx) error {
-			_, err := q.Exec(ctx, "UPDATE accounts SET balance = balance + 1 WHERE id = $1", 1)
-			return err
-		}), 2},
-		{"Exec without arguments", one(func(ctx context.Context, q pgx.Tx) error {
-			_, err := q.Exec(ctx, "UPDATE accounts SET balance = balance + 1 WHERE id = 1; SELECT 1")
-			return err
-		}), 3},
-		{"savepoint and Exec", one(func(ctx context.Context, q pgx.Tx) error {
-			sp, err := q.Begin(ctx)
-			if err != nil {
-				return err
-			}
-			if _, err := sp.Exec(ctx, "UPDATE accounts SET balance = balance + 1 WHERE id = $1", 1); err != nil {
-				return err
-			}
-			return sp.Commit(ctx)
-		}), 2},
-		{"after a statement of the runner", tx.Then(tx.Exec("SELECT 1"), tx.Nested(one(func(ctx context.Context,
-			q pgx.Tx) error {
-			_, err := q.Exec(ctx, "UPDATE accounts SET balance = balance + 1 WHERE id = $1", 1)
-			return err
-		}))), 3},
+		{"one query: BEGIN, the query, COMMIT", read, 3},
+		{"after a statement of the runner, which carries BEGIN", tx.Then(tx.Exec("SELECT 1"), read), 3},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -227,39 +201,34 @@ func TestFuncCarriesBEGINInItsFirstStatement(t *testing.T) {
 	}
 }
 
-// TestFuncStatementThatCannotBePreparedKeepsBEGINPending: a statement pgx cannot prepare fails before anything is
-// sent, BEGIN included, which then goes with the next statement: the transaction is whole, and one.
-func TestFuncStatementThatCannotBePreparedKeepsBEGINPending(t *testing.T) {
-	pool := newPool(t, 1)
-	work := tx.Func(func(ctx context.Context, q pgx.Tx) (int64, error) {
-		if _, err := q.Exec(ctx, "UPDATE no_such_table SET x = $1", 1); err == nil {
-			return 0, errors.New("an update of a missing table succeeded")
-		}
-		if _, err := q.Exec(ctx, "INSERT INTO log(note) VALUES ($1)", "after"); err != nil {
-			return 0, err
-		}
-		var xid int64
-		err := q.QueryRow(ctx, "SELECT pg_current_xact_id()::text::bigint").Scan(&xid)
-		return xid, err
+// TestFuncSeveralStatementsAreNotReadAsTheLook: under the simple protocol pgx runs a Func's Exec of several
+// statements, arguments and all, and answers each: a look sent after it read the second statement's result as the
+// transaction id (here another transaction's, which reads "committed"), and a COMMIT that never reached the server
+// was reported done.
+func TestFuncSeveralStatementsAreNotReadAsTheLook(t *testing.T) {
+	pool, check, proxy := ledgerPools(t, 1, func(c *pgxpool.Config) {
+		c.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
 	})
-	for _, mode := range everyExecMode() {
-		t.Run(mode.String(), func(t *testing.T) {
-			pool := wirePool(t, func(c *pgxpool.Config) { c.ConnConfig.DefaultQueryExecMode = mode })
-			_, err := pool.Exec(ctxT(t), "CREATE TABLE log (id serial PRIMARY KEY, note text NOT NULL UNIQUE)")
-			require.NoError(t, err)
-			_, err = tx.Run(ctxT(t), pool, work)
-			if mode == pgx.QueryExecModeCacheStatement || mode == pgx.QueryExecModeCacheDescribe ||
-				mode == pgx.QueryExecModeDescribeExec {
-				require.NoError(t, err) // the failed prepare sent nothing
-				require.Equal(t, []string{"after"}, notes(t, pool))
-				return
-			}
-			// Without a prepare, the UPDATE ran, after BEGIN, and failed: the transaction is aborted.
-			require.Error(t, err)
-			require.Empty(t, notes(t, pool))
-		})
-	}
-	_ = pool
+	// A first transaction on the one connection, so that its server history is known and the look reads an id alone.
+	_, err := tx.Run(ctxT(t), pool, tx.Exec("INSERT INTO ledger VALUES ($1)", 1))
+	require.NoError(t, err)
+	proxy.SetRule(func(m faultproxy.Message) faultproxy.Action {
+		if faultproxy.IsCommit(m) {
+			return faultproxy.CutBefore
+		}
+		return faultproxy.Forward
+	})
+	var other int64 // the id of a transaction that committed
+	require.NoError(t, check.QueryRow(ctxT(t), "SELECT pg_current_xact_id()::text::bigint").Scan(&other))
+	work := tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+		_, err := q.Exec(ctx, "INSERT INTO ledger VALUES ($1); SELECT $2::bigint", 7, other)
+		return 0, err
+	})
+	_, err = tx.Run(ctxT(t), pool, work, tx.WithPolicy(retry.Never()))
+	require.Error(t, err, "the COMMIT never reached the server")
+	var n int
+	require.NoError(t, check.QueryRow(ctxT(t), "SELECT count(*) FROM ledger WHERE id = 7").Scan(&n))
+	require.Zero(t, n)
 }
 
 // TestFuncConnectionLostWithBEGINIsRetried: the connection lost in the round trip that carries BEGIN with Func code's

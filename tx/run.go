@@ -14,7 +14,7 @@ import (
 )
 
 // DB is what Run executes transactions on. *pgxpool.Pool and *pgx.Conn satisfy it, and Run recognises both: it then
-// owns BEGIN and fuses it into the transaction's first round trip. Any other DB (a wrapper, a test double) is driven
+// owns BEGIN and fuses it into the transaction's first round trip of statements (a Func sends it on its own first). Any other DB (a wrapper, a test double) is driven
 // through BeginTx and the pgx.Tx it returns, one statement batch at a time.
 //
 // A *pgx.Conn serves one goroutine at a time, and cannot come back from a lost connection; use a pool to get retries

@@ -80,23 +80,20 @@ type session struct {
 	hooks      []func(context.Context)
 	open       []*handle // savepoints begun by user pgx code (Func's Begin) and not yet ended, outermost first
 
-	trackXid   bool    // false for read-only transactions, which cannot write (unless they notify)
-	assignLook bool    // a statement may have sent a notification (unseenWrite): looks assign an id
-	writable   bool    // a statement may have made a ReadOnly transaction writable (unseenWrite)
-	xid        int64   // the transaction's id once assigned; 0 while none is known
-	hist       history // the server history xid belongs to, learned in the round trip that learned xid
-	xidStale   bool    // statements ran since the last look at the xid: COMMIT looks (see probe.go)
-	owed       bool    // user code ran on the connection: the next round trip looks, whatever its statements
-	more       int     // steps still to come after the one running (Bind and Then left sides): see probe.go
-	fuse       bool    // FuseCommit: plain, sure work commits in its first round trip
-	wantLSN    bool    // the db records commit LSNs
-	lsn        string  // the WAL insert position right after COMMIT, when wanted and known
-	timeline   uint32  // the primary's timeline at lsn
-	ended      bool    // a statement of the work ended the transaction (endedBy)
-	// lostInBatch: the connection was lost during a round trip of Func code that carried BEGIN (sendPendingWith).
-	// Its status is then that of its last ReadyForQuery, from before BEGIN: an 'I' that says nothing of the work.
-	lostInBatch bool
-	prepared    map[string]string // texts of the statements Func code prepared by name, by name; nil until one is
+	trackXid   bool              // false for read-only transactions, which cannot write (unless they notify)
+	assignLook bool              // a statement may have sent a notification (unseenWrite): looks assign an id
+	writable   bool              // a statement may have made a ReadOnly transaction writable (unseenWrite)
+	xid        int64             // the transaction's id once assigned; 0 while none is known
+	hist       history           // the server history xid belongs to, learned in the round trip that learned xid
+	xidStale   bool              // statements ran since the last look at the xid: COMMIT looks (see probe.go)
+	owed       bool              // user code ran on the connection: the next round trip looks, whatever its statements
+	more       int               // steps still to come after the one running (Bind and Then left sides): see probe.go
+	fuse       bool              // FuseCommit: plain, sure work commits in its first round trip
+	wantLSN    bool              // the db records commit LSNs
+	lsn        string            // the WAL insert position right after COMMIT, when wanted and known
+	timeline   uint32            // the primary's timeline at lsn
+	ended      bool              // a statement of the work ended the transaction (endedBy)
+	prepared   map[string]string // texts of the statements Func code prepared by name, by name; nil until one is
 }
 
 // txStatus is the server's transaction status as of the last ReadyForQuery: 'I' idle, 'T' in a transaction, 'E' in
@@ -115,7 +112,7 @@ func (s *session) aborted() bool { return s.txStatus() == 'E' }
 // ROLLBACK in user SQL ended it, and whatever ran since ran in autocommit mode. Going on would report an atomic
 // success that did not happen.
 func (s *session) checkOpen() error {
-	if s.began() && (s.ended || s.txStatus() == 'I' && !s.lostInBatch) {
+	if s.began() && (s.ended || s.txStatus() == 'I') {
 		return errEnded()
 	}
 	return nil

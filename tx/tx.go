@@ -124,10 +124,11 @@ func funcOutcome(s *session, err error) error {
 // Queries (New(q)) work unchanged. f must not call Commit or Rollback on q (savepoints via q.Begin are fine), and must
 // keep side effects outside the database for AfterCommit, because f runs again on every retry.
 //
-// The BEGIN of a transaction that starts with f, and the SAVEPOINT of a handle from q.Begin, ride in the same round
-// trip as the first statement sent through q (Query, QueryRow, or Exec with arguments), as they do with the runner's
-// own statements. An Exec without arguments goes by pgx's simple protocol, which takes several statements in one
-// text, and anything else (SendBatch, CopyFrom, Prepare, q.Conn()) sends them on their own first.
+// Each Func is a round-trip boundary. The BEGIN of a transaction that starts with f goes out on its own before f runs
+// (a transaction of one statement in a Func costs three round trips, as with pgx.BeginTxFunc); statements of the
+// runner before f carry it as usual. User code's statements can fail in ways that leave nothing sent (a QueryRewriter,
+// an argument pgx cannot encode) or abort the transaction while preparing, and BEGIN riding with them would be lost or
+// taken down with them.
 //
 // q is valid only while f runs: once f returns, q and the savepoints begun from it refuse every call with
 // pgx.ErrTxClosed, as pgx's own Tx does once ended (Conn still returns the connection, as pgx's does).
@@ -141,7 +142,11 @@ func Func[T any](f func(ctx context.Context, q pgx.Tx) (T, error)) Tx[T] {
 		return Fail[T](invalid("Func with a nil function"))
 	}
 	return Tx[T]{&step[T]{run: func(ctx context.Context, s *session) (T, error) {
-		h := s.handle()
+		h, err := s.handle(ctx)
+		if err != nil {
+			var zero T
+			return zero, err
+		}
 		defer h.close() // also when f panics: a q it stored must not outlive it
 		v, err := f(ctx, h)
 		return v, funcOutcome(s, err)

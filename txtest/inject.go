@@ -81,7 +81,8 @@ var _ tx.Acquirer = (*Injector)(nil)
 
 // Inject returns an Injector over db, configured by opts: by default it fails the first attempt at COMMIT. db is a
 // *pgxpool.Pool, a *pgx.Conn (then, as for tx.Run on one, for one goroutine at a time) or a tx.Acquirer such as a
-// replica.Router, which still chooses each attempt's connection. A nil db, any other, or an invalid option makes
+// replica.Router, which still chooses each attempt's connection (but sends read-only work at the default isolation to
+// the primary, where the faults can be set up). A nil db, any other, or an invalid option makes
 // every Run on the Injector fail with an error for which errors.Is(err, tx.ErrInvalid) is true.
 func Inject(db tx.DB, opts ...Option) *Injector {
 	i := &Injector{remaining: 1, first: 1}

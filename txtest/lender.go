@@ -59,10 +59,15 @@ func (c connLender) lend(context.Context, pgx.TxOptions) (*pgx.Conn, func(), err
 }
 
 // acquirerLender lends what another Acquirer lends (a replica.Router, a replica.Session, another Injector), with the
-// transaction's options, so that it chooses the connection as it would without the Injector.
+// transaction's options, so that it chooses the connection as it would without the Injector. One exception: a
+// read-only transaction at the default isolation, which tx.Run lets a hot standby serve (IsoLevel ""), is asked for
+// as SERIALIZABLE, so that a Router lends the primary: the faults are set up with writes, which a standby refuses.
 type acquirerLender struct{ tx.Acquirer }
 
 func (a acquirerLender) lend(ctx context.Context, opts pgx.TxOptions) (*pgx.Conn, func(), error) {
+	if opts.IsoLevel == "" {
+		opts.IsoLevel = pgx.Serializable
+	}
 	conn, release, err := a.AcquireTx(ctx, opts)
 	if err != nil {
 		if release != nil {

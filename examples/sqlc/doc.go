@@ -8,6 +8,7 @@
 //
 // From there the usual combinators apply: Transfer chains generated calls with tx.Bind, and tx.Run retries the whole
 // chain on serialization failures. Each tx.Func is a round-trip boundary (pgxact cannot see inside it), so generated
-// queries cost one round trip each; BEGIN still rides along with the first (a :one or :many query, or an :exec one
-// with arguments: pgx sends an Exec without arguments by the simple protocol, and BEGIN then goes ahead on its own).
+// queries cost one round trip each, as with pgx; BEGIN goes out on its own before a transaction's first Func (see
+// tx.Func for why), so a transaction that is one generated query costs three round trips, as pgx.BeginTxFunc does.
+// What pgxact adds is the retry of the whole chain and the settled outcome of a lost COMMIT.
 package ledger
