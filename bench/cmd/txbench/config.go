@@ -143,6 +143,31 @@ func (c *config) fill(workloads, impls, workers string) error {
 	if len(c.workloads) == 0 || len(c.impls) == 0 || len(c.workers) == 0 {
 		return fmt.Errorf("%w: -workloads, -impls and -workers must not be empty", errUsage)
 	}
+	if c.duration/time.Duration(c.rounds) < minSlice {
+		return fmt.Errorf("%w: -duration %v in %d rounds gives slices under %v, too short to measure", errUsage,
+			c.duration, c.rounds, minSlice)
+	}
+	return c.checkFlows()
+}
+
+// minSlice is the shortest time one round of one cell may run.
+const minSlice = time.Millisecond
+
+// checkFlows refuses a workload run through flows (readheavy) together with implementations that cannot run them:
+// those would run a different transaction, and the table would set their figures side by side as if it were the same.
+func (c *config) checkFlows() error {
+	for _, name := range c.workloads {
+		w, _ := workload.New(name, c.wl)
+		if _, ok := w.(workload.Flowing); !ok {
+			continue
+		}
+		for _, im := range c.impls {
+			if !im.Flows {
+				return fmt.Errorf("%w: workload %s runs only with the pgxact implementations (its read-your-writes "+
+					"flow is theirs), not %s", errUsage, name, im.Name)
+			}
+		}
+	}
 	return nil
 }
 

@@ -170,6 +170,9 @@ func TestParseFlags(t *testing.T) {
 		{"an unknown way to delay", []string{"-rtt", "1ms", "-rtt-via", "netem"}},
 		{"a scale of zero", []string{"-scale", "0"}},
 		{"stray arguments", []string{"extra"}},
+		{"slices under a millisecond", []string{"-duration", "3ms", "-rounds", "4"}},
+		{"readheavy with an implementation that runs another transaction", []string{"-workloads", "readheavy",
+			"-impls", "pgxact,pgx"}},
 	}
 	for _, b := range bad {
 		t.Run("rejects "+b.name, func(t *testing.T) {
@@ -220,4 +223,18 @@ func TestPrepareOutMakesTheDirectory(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, entries, "the probe file is removed")
 	require.NoError(t, prepareOut(""), "no -out, nothing to check")
+}
+
+// TestPreflightRefusesWhatWouldFailLate: more workers than the server takes connections are refused before the
+// sweep, not when it reaches that cell.
+func TestPreflightRefusesWhatWouldFailLate(t *testing.T) {
+	c, err := parseFlags([]string{"-workloads", "single", "-impls", "pgx", "-workers", "1,4,5000"}, io.Discard)
+	require.NoError(t, err)
+	err = preflight(t.Context(), c, pgtest.ConnString(t))
+	require.ErrorIs(t, err, errUsage)
+	require.ErrorContains(t, err, "5000 workers")
+
+	c, err = parseFlags([]string{"-pgbench", "-impls", "pgx", "-workers", "1,16"}, io.Discard)
+	require.NoError(t, err)
+	require.NoError(t, preflight(t.Context(), c, pgtest.ConnString(t)), "pgbench is installed with the server")
 }

@@ -34,7 +34,7 @@ func runPgbench(ctx context.Context, c config, pool *pgxpool.Pool, w workload.Wo
 		if err != nil {
 			return nil, fmt.Errorf("txbench: %w", err)
 		}
-		client.ConnInfo = pgbench.ConnInfo(*config)
+		client.ConnInfo, client.Password = pgbench.ConnInfo(*config), config.Password
 	}
 	var out []harness.Result
 	for _, run := range []struct {

@@ -48,6 +48,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer cleanup(stderr) // also when a panic ends the run: the database it made must go
+	if err := preflight(ctx, c, dbs.primary); err != nil {
+		fmt.Fprintln(stderr, err)
+		if errors.Is(err, errUsage) {
+			return 2
+		}
+		return 1
+	}
 	err = execute(ctx, c, dbs, args, stdout, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, err)

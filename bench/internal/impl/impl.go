@@ -21,6 +21,9 @@ type Runner func(ctx context.Context, r *rand.Rand) (attempts int, err error)
 type Impl struct {
 	Name string
 	New  newRunner
+	// Flows: for a workload.Flowing workload, the runner runs each worker's Flow (the pgxact implementations); the
+	// others run the workload's Body, a different transaction, so their figures do not compare with these.
+	Flows bool
 	// onReplica, if not nil, returns the New that reads from standby.
 	onReplica func(standby *pgxpool.Pool) newRunner
 }
@@ -41,10 +44,10 @@ func (im Impl) OnReplica(standby *pgxpool.Pool) Impl {
 
 // all lists every implementation; Defaults names those the benchmark runs unless told otherwise.
 var all = []Impl{
-	{Name: "pgxact", New: newPgxact},
-	{Name: "pgxact-unbudgeted", New: newPgxactUnbudgeted},
-	{Name: "pgxact-ungated", New: newPgxactUngated},
-	{Name: "pgxact-fused", New: newPgxactFused},
+	{Name: "pgxact", Flows: true, New: newPgxact},
+	{Name: "pgxact-unbudgeted", Flows: true, New: newPgxactUnbudgeted},
+	{Name: "pgxact-ungated", Flows: true, New: newPgxactUngated},
+	{Name: "pgxact-fused", Flows: true, New: newPgxactFused},
 	{Name: "pgx", New: newPgx},
 	{Name: "pgx-naive-retry", New: newNaiveRetry},
 	{Name: "crdb", New: newCrdb},

@@ -21,7 +21,7 @@ var ErrNoReplica = errors.New("impl: this implementation needs a standby (Impl.O
 // stale. Workers share one Router per primary pool, as the goroutines of a server would.
 func routed(name string, session bool) Impl {
 	unbound := func(*pgxpool.Pool, workload.Workload) Runner { return failing(ErrNoReplica) }
-	return Impl{Name: name, New: unbound, onReplica: func(standby *pgxpool.Pool) newRunner {
+	return Impl{Name: name, Flows: true, New: unbound, onReplica: func(standby *pgxpool.Pool) newRunner {
 		routers := &routers{standby: standby, by: map[*pgxpool.Pool]*replica.Router{}}
 		return func(db *pgxpool.Pool, w workload.Workload) Runner {
 			router, err := routers.get(db)

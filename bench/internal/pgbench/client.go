@@ -22,7 +22,8 @@ var ErrNoPgbench = errors.New("pgbench: no pgbench program found (apt-get instal
 // goroutines, though two pgbench runs at once measure each other.
 type Client struct {
 	Bin      string // the pgbench program
-	ConnInfo string // libpq connection string of the database
+	ConnInfo string // libpq connection string of the database, without the password
+	Password string // passed in PGPASSWORD: a command line is readable by every local user (ps)
 }
 
 // For returns a Client for db's database, with the pgbench of db's server version if there is one.
@@ -35,7 +36,8 @@ func For(ctx context.Context, db *pgxpool.Pool) (Client, error) {
 	if err != nil {
 		return Client{}, err
 	}
-	return Client{Bin: bin, ConnInfo: ConnInfo(db.Config().ConnConfig.Config)}, nil
+	cfg := db.Config().ConnConfig.Config
+	return Client{Bin: bin, ConnInfo: ConnInfo(cfg), Password: cfg.Password}, nil
 }
 
 func find(major int) (string, error) {
@@ -65,7 +67,7 @@ func debianVersion(dir string) int {
 	return v
 }
 
-// ConnInfo returns a libpq keyword/value connection string for c's first host. TLS is required when c uses it with no
+// ConnInfo returns a libpq keyword/value connection string for c's first host, without c's password (see Client). TLS is required when c uses it with no
 // way around it, preferred when c falls back to the same server without it (pgconn's sslmode=prefer), and disabled
 // otherwise.
 func ConnInfo(c pgconn.Config) string {
@@ -81,9 +83,6 @@ func ConnInfo(c pgconn.Config) string {
 	parts := []string{
 		"host=" + quote(c.Host), "port=" + strconv.Itoa(int(c.Port)), "user=" + quote(c.User),
 		"dbname=" + quote(c.Database), "sslmode=" + sslmode,
-	}
-	if c.Password != "" {
-		parts = append(parts, "password="+quote(c.Password))
 	}
 	return strings.Join(parts, " ")
 }
@@ -105,6 +104,9 @@ func (c Client) command(ctx context.Context, dir string, args ...string) (string
 	cmd := exec.CommandContext(ctx, c.Bin, append(args, c.ConnInfo)...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), `PGOPTIONS=-c default_transaction_isolation=read\ committed`)
+	if c.Password != "" {
+		cmd.Env = append(cmd.Env, "PGPASSWORD="+c.Password)
+	}
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

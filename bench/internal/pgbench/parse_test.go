@@ -1,6 +1,10 @@
 package pgbench_test
 
 import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,8 +70,26 @@ func TestParse(t *testing.T) {
 
 func TestConnInfoQuotesValues(t *testing.T) {
 	config := pgtestConfig(t, "postgres://o'brien:pa%5Css@127.0.0.1:5433/db%20x?sslmode=disable")
-	require.Equal(t, `host='127.0.0.1' port=5433 user='o\'brien' dbname='db x' sslmode=disable password='pa\\ss'`,
+	require.Equal(t, `host='127.0.0.1' port=5433 user='o\'brien' dbname='db x' sslmode=disable`,
 		pgbench.ConnInfo(config))
+}
+
+// TestPasswordIsNotOnTheCommandLine: pgbench gets the password in its environment, where other local users cannot
+// read it, not in its arguments, which ps shows them.
+func TestPasswordIsNotOnTheCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	seen := filepath.Join(dir, "seen")
+	fake := filepath.Join(dir, "pgbench")
+	script := "#!/bin/sh\nprintf '%s\\n' \"$@\" > " + seen + "\nprintf 'PGPASSWORD=%s\\n' \"$PGPASSWORD\" >> " + seen + "\n"
+	require.NoError(t, os.WriteFile(fake, []byte(script), 0o755))
+	config := pgtestConfig(t, "postgres://u:s3cret@127.0.0.1:5433/db?sslmode=disable")
+	c := pgbench.Client{Bin: fake, ConnInfo: pgbench.ConnInfo(config), Password: config.Password}
+	require.NoError(t, c.Init(context.Background(), 1))
+	got, err := os.ReadFile(seen)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(got)), "\n")
+	require.Equal(t, "PGPASSWORD=s3cret", lines[len(lines)-1])
+	require.NotContains(t, strings.Join(lines[:len(lines)-1], " "), "s3cret", "the password is on the command line")
 }
 
 func TestConnInfoKeepsTheTLSChoice(t *testing.T) {
