@@ -18,8 +18,10 @@
 //
 // Both spans carry db.system.name = "postgresql". The transaction span records pgxact.attempts; each attempt span
 // records pgxact.attempt, and when it failed, db.response.status_code (the SQLSTATE), the error, and an event named
-// "pgxact.retry" when another attempt follows (attributes db.response.status_code, pgxact.retry.class,
-// pgxact.retry.delay in seconds) or "pgxact.attempt.failed" when none does.
+// "pgxact.retry" when another attempt is to follow (attributes db.response.status_code, pgxact.retry.class,
+// pgxact.retry.delay in seconds; a ctx that ends during the pause still stops the run, as tx.AttemptInfo.Retry
+// says) or "pgxact.attempt.failed" when none is. A Run refused for invalid input has a transaction span, marked as
+// an error, and no attempt span.
 //
 // This package lives in its own module, so the pgxact library itself depends on no OpenTelemetry code.
 package otelpgxact

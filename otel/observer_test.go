@@ -151,6 +151,23 @@ func TestFailedTransactionIsMarkedAsError(t *testing.T) {
 	require.Equal(t, otelpgxact.FailedEvent, tries[0].Events[len(tries[0].Events)-1].Name)
 }
 
+// TestInvalidRunsHaveAnErrorSpan: a Run refused for invalid input runs no attempt, but still has its transaction span,
+// marked as an error, as the package documents for every Run that returns one.
+func TestInvalidRunsHaveAnErrorSpan(t *testing.T) {
+	pool, exp, tp := traced(t)
+	_, err := tx.Run(ctxT(t), pool, tx.Tx[int]{}, tx.WithObserver(otelpgxact.Observer(tp)))
+	require.ErrorIs(t, err, tx.ErrInvalid)
+	_, err = tx.Run(ctxT(t), pool, tx.Pure(1), tx.WithObserver(otelpgxact.Observer(tp)), tx.WithIsolation("bogus"))
+	require.ErrorIs(t, err, tx.ErrInvalid)
+	spans := exp.GetSpans()
+	runs := named(spans, otelpgxact.TransactionSpan)
+	require.Len(t, runs, 2)
+	for _, run := range runs {
+		require.Equal(t, codes.Error, run.Status.Code)
+	}
+	require.Empty(t, named(spans, otelpgxact.AttemptSpan))
+}
+
 // TestGoSideFailureHasNoStatusCode: a failure that is not the server's (here the work's own error) has no SQLSTATE,
 // so its attempt span carries no db.response.status_code at all rather than an empty one.
 func TestGoSideFailureHasNoStatusCode(t *testing.T) {

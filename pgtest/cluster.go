@@ -2,11 +2,14 @@ package pgtest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -38,12 +41,19 @@ type Cluster struct {
 	down     atomic.Bool // stopped by Crash, not yet restarted
 }
 
-// dbCounter makes generated database names unique within the process; the pid makes them unique across
-// test binaries sharing one DATABASE_URL server.
+// dbCounter makes generated database names unique within the process; the pid and a random tag made once per
+// process make them unique across test binaries sharing one DATABASE_URL server, also across runs: a binary killed
+// before its cleanup leaves its databases there, and a later one may get the same pid (containers start from 1).
 var dbCounter atomic.Uint64
 
+var processTag = func() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b) // crypto/rand does not fail on Linux; a zero tag still leaves the pid and the counter
+	return hex.EncodeToString(b)
+}()
+
 func generatedName() string {
-	return fmt.Sprintf("pgtest_%d_%d", os.Getpid(), dbCounter.Add(1))
+	return fmt.Sprintf("pgtest_%d_%s_%d", os.Getpid(), processTag, dbCounter.Add(1))
 }
 
 // ConnString returns a connection string for database dbname on the cluster. It does not check that the
@@ -118,18 +128,28 @@ func (c *Cluster) stopEmbedded() error {
 	ctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
 	var err error
-	if !c.down.Load() {
+	// A server Crash stopped may be running again all the same: a Restart that failed (its ctx ended during crash
+	// recovery) leaves behind the postmaster pg_ctl launched. Its pid file says so.
+	if !c.down.Load() || c.pidFileExists() {
 		err = runCommand(c.pgCtl(ctx, "stop", "-m", "immediate"))
+	}
+	if err != nil {
+		c.watchdog.fire() // before the directory goes: the watchdog stops the server through it
 	}
 	if rmErr := os.RemoveAll(c.dir); rmErr != nil {
 		err = errors.Join(err, fmt.Errorf("pgtest: remove %s: %w", c.dir, rmErr))
 	}
-	if err != nil {
-		c.watchdog.fire()
-	} else {
+	if err == nil {
 		c.watchdog.dismiss()
 	}
 	return err
+}
+
+// pidFileExists reports whether the data directory holds a postmaster.pid: a server runs on it, or died without
+// removing it.
+func (c *Cluster) pidFileExists() bool {
+	_, err := os.Stat(filepath.Join(c.dataDir(), "postmaster.pid"))
+	return err == nil
 }
 
 // openAdmin connects to the maintenance database, from which databases are created and dropped, and

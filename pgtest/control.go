@@ -2,6 +2,7 @@ package pgtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -37,7 +38,17 @@ func (c *Cluster) Restart(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	if err := runCommand(c.pgCtl(ctx, "start", "-l", c.logFile())); err != nil {
-		return fmt.Errorf("%w\nlast lines of %s:\n%s", err, c.logFile(), logTail(c.logFile(), 20))
+		err = fmt.Errorf("%w\nlast lines of %s:\n%s", err, c.logFile(), logTail(c.logFile(), 20))
+		// pg_ctl may have launched the postmaster before it failed (its ctx ended during crash recovery): stop it,
+		// so that the cluster is down as the error says, and Crash, Restart and Stop go on to work.
+		if c.pidFileExists() {
+			stopCtx, stopCancel := context.WithTimeout(context.Background(), stopTimeout)
+			defer stopCancel()
+			if stopErr := runCommand(c.pgCtl(stopCtx, "stop", "-m", "immediate")); stopErr != nil {
+				err = errors.Join(err, stopErr)
+			}
+		}
+		return err
 	}
 	c.down.Store(false)
 	return nil

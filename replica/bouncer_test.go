@@ -47,7 +47,7 @@ func bouncedPool(t *testing.T, c *pgtest.Cluster, dbname string) *pgxpool.Pool {
 	t.Helper()
 	bouncer, err := c.StartPgbouncer(ctxT(t))
 	if errors.Is(err, pgtest.ErrNoPgbouncer) {
-		t.Skip(err)
+		t.Fatal(err)
 	}
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, bouncer.Stop()) })

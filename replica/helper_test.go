@@ -40,7 +40,7 @@ func newPair(t *testing.T) *pair {
 	require.NoError(t, err)
 	p.standby, err = cluster.StartReplica(ctxT(t))
 	if errors.Is(err, pgtest.ErrExternal) {
-		t.Skip("replica tests need an embedded cluster: unset DATABASE_URL")
+		t.Fatal("replica tests need an embedded cluster: unset DATABASE_URL")
 	}
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, p.standby.Stop()) })

@@ -71,3 +71,41 @@ func TestObserverHearsEveryEndEvenOnPanics(t *testing.T) {
 		})
 	}
 }
+
+// TestObserverHearsOfInvalidRuns: a run refused for invalid input (a zero Tx, an invalid option before or after the
+// observer's, a nil db) starts no attempt, but its observer hears of it, with the error: "told about every run".
+func TestObserverHearsOfInvalidRuns(t *testing.T) {
+	pool := newPool(t, 1)
+	cases := []struct {
+		name string
+		run  func(o tx.Observer) error
+	}{
+		{"a zero Tx", func(o tx.Observer) error {
+			_, err := tx.Run(ctxT(t), pool, tx.Tx[int]{}, tx.WithObserver(o))
+			return err
+		}},
+		{"an invalid option after the observer", func(o tx.Observer) error {
+			_, err := tx.Run(ctxT(t), pool, tx.Pure(1), tx.WithObserver(o), tx.WithIsolation("bogus"))
+			return err
+		}},
+		{"an invalid option before it", func(o tx.Observer) error {
+			_, err := tx.Run(ctxT(t), pool, tx.Pure(1), nil, tx.WithObserver(o))
+			return err
+		}},
+		{"a nil db", func(o tx.Observer) error {
+			_, err := tx.Run(ctxT(t), nil, tx.Pure(1), tx.WithObserver(o))
+			return err
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := &countingObserver{}
+			err := c.run(o)
+			require.ErrorIs(t, err, tx.ErrInvalid)
+			require.Equal(t, int32(1), o.startRun.Load())
+			require.Equal(t, int32(1), o.endRun.Load())
+			require.Zero(t, o.startAttempt.Load())
+			require.ErrorIs(t, o.runErr.Load().(error), tx.ErrInvalid)
+		})
+	}
+}

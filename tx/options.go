@@ -1,6 +1,8 @@
 package tx
 
 import (
+	"cmp"
+
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgxact/pgxact/internal/standby"
@@ -80,19 +82,20 @@ func WithObserver(o Observer) Option {
 // defaultPolicy is shared by every Run without WithPolicy, so its retry budget spans them all.
 var defaultPolicy = retry.Default()
 
-// apply sets c to the defaults, then applies opts in order.
+// apply sets c to the defaults, then applies opts in order, and returns the first one's error. It goes on past an
+// invalid option, so that an observer given after it still hears of the run.
 func (c *config) apply(opts []Option) error {
 	*c = config{iso: pgx.Serializable, policy: defaultPolicy, observer: nopObserver{}}
+	var first error
 	for _, o := range opts {
 		if o == nil {
-			return invalid("nil Option")
+			first = cmp.Or(first, invalid("nil Option"))
+			continue
 		}
 		o(c)
-		if c.err != nil {
-			return c.err
-		}
+		first, c.err = cmp.Or(first, c.err), nil
 	}
-	return nil
+	return first
 }
 
 func (c config) txOptions() pgx.TxOptions {
@@ -121,7 +124,8 @@ func (c config) acquireOptions() pgx.TxOptions {
 func (c config) standbyable() bool { return c.readOnly && !c.isoSet && !c.deferrable }
 
 // beginSQL spells BEGIN for a transaction on conn, from validated options only; no caller text reaches it. Whether
-// conn is a hot standby costs no round trip (standby.Is). The spellings are made once, not per Run: a string built per transaction is an allocation on the hot path.
+// conn is a hot standby costs no round trip (standby.Is). The spellings are made once, not per Run: a string built
+// per transaction is an allocation on the hot path.
 func (c config) beginSQL(conn *pgx.Conn) string {
 	iso := c.iso
 	if c.standbyable() && conn != nil && standby.Is(conn) {

@@ -40,11 +40,14 @@ type DB interface {
 func Run[T any](ctx context.Context, db DB, t Tx[T], opts ...Option) (T, error) {
 	var zero T
 	r, err := newRunner(db, opts)
-	if err != nil {
-		return zero, err
+	if err == nil && t.s == nil {
+		err = invalid("zero Tx value (build Tx values with the tx constructors)")
 	}
-	if t.s == nil {
-		return zero, invalid("zero Tx value (build Tx values with the tx constructors)")
+	if err != nil {
+		// Invalid input runs nothing, but the observer hears of the run: a dashboard of failed runs must see it.
+		obs := r.cfg.observer
+		obs.EndRun(obs.StartRun(ctx), RunInfo{Err: err})
+		return zero, err
 	}
 	start := time.Now()
 	ctx = r.cfg.observer.StartRun(ctx)
@@ -374,15 +377,17 @@ func (r *runner) acquire(ctx context.Context, s *session) error {
 	return nil
 }
 
+// newRunner returns the runner of one Run. On invalid input it returns the error with the runner, whose options are
+// applied as far as they go, so that the run can still be reported to its observer.
 func newRunner(db DB, opts []Option) (*runner, error) {
-	if isNil(db) {
-		return nil, invalid("nil db")
-	}
 	r := &runner{db: db}
 	// The options are applied to the runner's own config: a config of its own would escape to the heap through the
 	// option functions, one allocation more per Run.
 	if err := r.cfg.apply(opts); err != nil {
-		return nil, err
+		return r, err
+	}
+	if isNil(db) {
+		return r, invalid("nil db")
 	}
 	switch d := db.(type) {
 	case *pgxpool.Pool:

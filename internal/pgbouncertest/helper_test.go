@@ -42,7 +42,7 @@ func newSetup(t *testing.T) *setup {
 	require.NoError(t, err)
 	bouncer, err := cluster.StartPgbouncer(ctxT(t))
 	if errors.Is(err, pgtest.ErrExternal) || errors.Is(err, pgtest.ErrNoPgbouncer) {
-		t.Skipf("pgbouncer tests need an embedded cluster and pgbouncer: %v", err)
+		t.Fatalf("pgbouncer tests need an embedded cluster and pgbouncer: %v", err)
 	}
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, bouncer.Stop()) })

@@ -47,7 +47,7 @@ func withStandby(t *testing.T) databases {
 	require.NoError(t, err)
 	standby, err := startStandby(t.Context(), cluster)
 	if errors.Is(err, pgtest.ErrExternal) {
-		t.Skip(err)
+		t.Fatal(err, ": a standby needs the embedded cluster (unset DATABASE_URL)")
 	}
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, standby.Stop()) })

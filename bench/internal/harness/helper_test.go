@@ -33,7 +33,7 @@ func newStandby(t *testing.T, primary *pgxpool.Pool) *pgxpool.Pool {
 	require.NoError(t, err)
 	standby, err := cluster.StartReplica(t.Context())
 	if errors.Is(err, pgtest.ErrExternal) {
-		t.Skip("a standby needs the embedded cluster: unset DATABASE_URL")
+		t.Fatal("a standby needs the embedded cluster: unset DATABASE_URL")
 	}
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, standby.Stop()) })
