@@ -2,12 +2,14 @@ package pgtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // haPollInterval is how often waits look at the monitor and the nodes.
@@ -22,10 +24,33 @@ func (h *HA) Switchover(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.monitor.Exec(ctx, "SELECT pgautofailover.perform_failover('default', 0)"); err != nil {
+	if err := h.performFailover(ctx); err != nil {
 		return fmt.Errorf("pgtest: switchover: %w", err)
 	}
 	_, err = h.waitStable(ctx, h.other(old).Name)
+	return err
+}
+
+// performFailoverTries bounds the monitor calls of one Switchover.
+const performFailoverTries = 5
+
+// performFailover asks the monitor for the failover. The monitor's function updates the node rows that the keepers'
+// own calls update every few hundred milliseconds, and now and then the two deadlock: the server then rolls the
+// call back (40P01), and asking again is safe.
+func (h *HA) performFailover(ctx context.Context) error {
+	var err error
+	for try := 1; try <= performFailoverTries; try++ {
+		_, err = h.monitor.Exec(ctx, "SELECT pgautofailover.perform_failover('default', 0)")
+		var pgErr *pgconn.PgError
+		if err == nil || !errors.As(err, &pgErr) || (pgErr.Code != "40P01" && pgErr.Code != "40001") {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(try) * haPollInterval):
+		}
+	}
 	return err
 }
 

@@ -9,7 +9,7 @@ func Map[A, B any](t Tx[A], f func(A) B) Tx[B] {
 	}
 	if t.static() {
 		st := t.s
-		return Tx[B]{&step[B]{stmts: st.stmts, grow: st.grow, fails: st.fails, finish: func(s *session, res []any) (B, error) {
+		return Tx[B]{&step[B]{stmts: st.stmts, room: st.room, fails: st.fails, finish: func(s *session, res []any) (B, error) {
 			a, err := st.done(s, res)
 			if err != nil {
 				var zero B

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -123,53 +124,73 @@ func TestStandardStringsEndAtTheirQuote(t *testing.T) {
 	require.False(t, errors.Is(err, tx.ErrCommitUnknown))
 }
 
-// TestLongThenChainsAreBuiltInLinearSpace: a chain grown one Then at a time used to copy every earlier statement at
-// each step. What building it allocates is measured, not how long it takes: doubling the chain must about double the
-// bytes (quadratic building quadruples them).
+// TestLongThenChainsAreBuiltInLinearSpace: a chain grown one Then at a time, at its end or at its front, used to copy
+// every earlier statement at each step. What building it allocates is measured, not how long it takes: doubling the
+// chain must about double the bytes (quadratic building quadruples them).
 func TestLongThenChainsAreBuiltInLinearSpace(t *testing.T) {
-	build := func(n int) uint64 {
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		w := tx.Map(tx.Exec("SELECT 1"), func(pgconn.CommandTag) int { return 0 })
-		for range n {
-			w = tx.Then(w, tx.Map(tx.Exec("SELECT 1"), func(pgconn.CommandTag) int { return 0 }))
-		}
-		runtime.ReadMemStats(&after)
-		runtime.KeepAlive(w)
-		return after.TotalAlloc - before.TotalAlloc
+	one := func() tx.Tx[int] { return tx.Map(tx.Exec("SELECT 1"), func(pgconn.CommandTag) int { return 0 }) }
+	for _, c := range []struct {
+		name string
+		grow func(w tx.Tx[int]) tx.Tx[int]
+	}{
+		{"at the end", func(w tx.Tx[int]) tx.Tx[int] { return tx.Then(w, one()) }},
+		{"at the front", func(w tx.Tx[int]) tx.Tx[int] { return tx.Then(one(), w) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			build := func(n int) uint64 {
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				w := one()
+				for range n {
+					w = c.grow(w)
+				}
+				runtime.ReadMemStats(&after)
+				runtime.KeepAlive(w)
+				return after.TotalAlloc - before.TotalAlloc
+			}
+			small, large := build(4000), build(8000)
+			require.Less(t, float64(large)/float64(small), 2.6, "bytes for 4,000 steps: %d, for 8,000: %d", small,
+				large)
+		})
 	}
-	small, large := build(4000), build(8000)
-	require.Less(t, float64(large)/float64(small), 2.6, "bytes for 4,000 steps: %d, for 8,000: %d", small, large)
 }
 
-// TestThenChainsBuiltOnTwiceKeepTheirOwnStatements: two chains extended from one base share its statements, and
-// each runs exactly its own (the first extension appends into the base's spare room; the second must copy).
+// TestThenChainsBuiltOnTwiceKeepTheirOwnStatements: chains extended from one base, at either end, share its
+// statements, and each runs exactly its own (the first extension at an end writes into the room there; a second one
+// at the same end must copy).
 func TestThenChainsBuiltOnTwiceKeepTheirOwnStatements(t *testing.T) {
 	pool := newPool(t, 1)
 	base := note("0")
+	baseNotes := []string{"0"}
 	for i := 1; i < 40; i++ {
 		base = tx.Then(base, note(strconv.Itoa(i)))
+		baseNotes = append(baseNotes, strconv.Itoa(i))
 	}
 	left := tx.Then(base, note("left"))
 	right := tx.Then(base, tx.Then(note("right"), note("right 2")))
 	again := tx.Then(left, note("left 2"))
+	before := tx.Then(note("before"), base)
+	before2 := tx.Then(tx.Then(note("before 2"), note("before 3")), base)
+	around := tx.Then(note("around"), again)
 	for _, c := range []struct {
-		work tx.Tx[pgconn.CommandTag]
-		last []string
+		work        tx.Tx[pgconn.CommandTag]
+		first, last []string
 	}{
-		{right, []string{"right", "right 2"}},
-		{base, []string{}},
-		{left, []string{"left"}},
-		{again, []string{"left", "left 2"}},
+		{right, nil, []string{"right", "right 2"}},
+		{base, nil, nil},
+		{left, nil, []string{"left"}},
+		{again, nil, []string{"left", "left 2"}},
+		{before, []string{"before"}, nil},
+		{before2, []string{"before 2", "before 3"}, nil},
+		{around, []string{"around"}, []string{"left", "left 2"}},
 	} {
 		_, err := pool.Exec(ctxT(t), "TRUNCATE log")
 		require.NoError(t, err)
 		_, err = tx.Run(ctxT(t), pool, c.work)
 		require.NoError(t, err)
 		got := notes(t, pool)
-		require.Len(t, got, 40+len(c.last))
-		require.Equal(t, "39", got[39])
-		require.Equal(t, c.last, got[40:])
+		want := append(append(slices.Clone(c.first), baseNotes...), c.last...)
+		require.Equal(t, want, got)
 	}
 }
 

@@ -40,16 +40,16 @@ func thenStatic[A, B any](a Tx[A], b Tx[B]) Tx[B] {
 	n, sa, sb := len(a.s.stmts), a.s, b.s
 	if sa.fails {
 		// b can never run: send only a's statements, so none of b's reaches the server.
-		return Tx[B]{&step[B]{stmts: sa.stmts, grow: sa.grow, fails: true, finish: func(s *session, res []any) (B, error) {
+		return Tx[B]{&step[B]{stmts: sa.stmts, room: sa.room, fails: true, finish: func(s *session, res []any) (B, error) {
 			var zero B
 			_, err := sa.done(s, res)
 			return zero, err
 		}}}
 	}
-	stmts, grow := concat(sa.stmts, sa.grow, sb.stmts, sb.grow)
+	stmts, room := concat(sa.stmts, sa.room, sb.stmts, sb.room)
 	return Tx[B]{&step[B]{
 		stmts: stmts,
-		grow:  grow,
+		room:  room,
 		fails: sb.fails,
 		sure:  sa.sure && sb.sure,
 		finish: func(s *session, res []any) (B, error) {
@@ -62,36 +62,57 @@ func thenStatic[A, B any](a Tx[A], b Tx[B]) Tx[B] {
 	}}
 }
 
-// concat joins the statements of two steps, a's then b's, and returns the claim of the result's spare capacity.
-// Steps never change their statements, so one side alone is shared, not copied.
+// concat joins the statements of two steps, a's then b's, and returns where the result lies in a grower's array, if
+// it does. Steps never change their statements, so one side alone is shared, not copied.
 //
-// Why the claim: a chain grown one Then at a time (w = Then(w, next), in a loop) would copy all earlier statements at
-// every step, quadratic in its length. So a long enough joined slice gets spare capacity, and the first extension of
-// a given step appends into it in place, after claiming it: claim holds how much of the backing array is taken, and
-// only the step whose statements end there may take more. Every other extension of the same step (a value built on
-// twice, perhaps concurrently) fails the claim and copies.
-func concat(a []stmt, aGrow *atomic.Int64, b []stmt, bGrow *atomic.Int64) ([]stmt, *atomic.Int64) {
+// Why growers: a chain grown one Then at a time, at its end (w = Then(w, next), in a loop) or at its front
+// (w = Then(next, w)), would copy all its statements at every step, quadratic in its length. So a long enough joined
+// list is laid in the middle of an array three times its length, and the first extension of a given step at either
+// end writes into the room there, after claiming it: the grower holds which part of the array is taken, and only a
+// step whose statements end (or start) where the taken part does may take more. Every other extension of the same
+// step (a value built on twice, perhaps concurrently) fails the claim and copies.
+func concat(a []stmt, ar room, b []stmt, br room) ([]stmt, room) {
 	switch {
 	case len(b) == 0:
-		return a, aGrow
+		return a, ar
 	case len(a) == 0:
-		return b, bGrow
+		return b, br
 	}
 	n := len(a) + len(b)
-	if aGrow != nil && cap(a)-len(a) >= len(b) && aGrow.CompareAndSwap(int64(len(a)), int64(n)) {
-		return append(a, b...), aGrow
+	if g, end := ar.g, ar.at+len(a); g != nil && end+len(b) <= len(g.buf) &&
+		g.hi.CompareAndSwap(int64(end), int64(end+len(b))) {
+		copy(g.buf[end:], b)
+		return g.buf[ar.at : ar.at+n : ar.at+n], ar
+	}
+	if g, start := br.g, br.at-len(a); g != nil && start >= 0 && g.lo.CompareAndSwap(int64(br.at), int64(start)) {
+		copy(g.buf[start:], a)
+		return g.buf[start : start+n : start+n], room{g, start}
 	}
 	if n < growFrom {
-		// Short joins, the common case, are built exactly: spare room and a claim would cost every transaction
-		// built anew an allocation.
+		// Short joins, the common case, are built exactly: room and a grower would cost every transaction built anew
+		// an allocation.
 		out := make([]stmt, 0, n)
-		return append(append(out, a...), b...), nil
+		return append(append(out, a...), b...), room{}
 	}
-	out := make([]stmt, 0, 2*n)
-	grow := new(atomic.Int64)
-	grow.Store(int64(n))
-	return append(append(out, a...), b...), grow
+	g := &grower{buf: make([]stmt, 3*n)}
+	copy(g.buf[n:], a)
+	copy(g.buf[n+len(a):], b)
+	g.lo.Store(int64(n))
+	g.hi.Store(int64(2 * n))
+	return g.buf[n : 2*n : 2*n], room{g, n}
 }
 
-// growFrom is the length from which a joined slice of statements gets spare capacity (see concat).
+// growFrom is the length from which a joined list of statements is laid in a grower (see concat).
 const growFrom = 16
+
+// grower is the array in which long joined lists of statements lie, with the part of it that steps have taken.
+type grower struct {
+	buf    []stmt
+	lo, hi atomic.Int64 // buf[lo:hi] is taken: the statements of steps are windows inside it
+}
+
+// room is where a step's statements lie in a grower's array, from buf[at]; the zero room is none.
+type room struct {
+	g  *grower
+	at int
+}

@@ -3,7 +3,6 @@ package tx
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -23,7 +22,7 @@ type Tx[T any] struct {
 type step[T any] struct {
 	stmts  []stmt
 	one    [1]stmt                                // the backing array of stmts for a step of a single statement (see own)
-	grow   *atomic.Int64                          // nil, or the claim on spare capacity after stmts (see concat)
+	room   room                                   // where stmts lie in a grower's array, if they do (see concat)
 	finish func(s *session, res []any) (T, error) // nil: the step yields value, or its single result (yieldsResult)
 	run    func(ctx context.Context, s *session) (T, error)
 	value  T
