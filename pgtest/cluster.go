@@ -131,7 +131,7 @@ func (c *Cluster) stopEmbedded() error {
 	// A server Crash stopped may be running again all the same: a Restart that failed (its ctx ended during crash
 	// recovery) leaves behind the postmaster pg_ctl launched. Its pid file says so.
 	if !c.down.Load() || c.pidFileExists() {
-		err = runCommand(c.pgCtl(ctx, "stop", "-m", "immediate"))
+		err = c.stopImmediate(ctx)
 	}
 	if err != nil {
 		c.watchdog.fire() // before the directory goes: the watchdog stops the server through it
@@ -143,6 +143,11 @@ func (c *Cluster) stopEmbedded() error {
 		c.watchdog.dismiss()
 	}
 	return err
+}
+
+// stopImmediate stops the server at once, as a crash would (pg_ctl stop -m immediate).
+func (c *Cluster) stopImmediate(ctx context.Context) error {
+	return runCommand(c.pgCtl(ctx, "stop", "-m", "immediate"))
 }
 
 // pidFileExists reports whether the data directory holds a postmaster.pid: a server runs on it, or died without

@@ -19,7 +19,7 @@ func (c *Cluster) Crash(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, stopTimeout)
 	defer cancel()
-	if err := runCommand(c.pgCtl(ctx, "stop", "-m", "immediate")); err != nil {
+	if err := c.stopImmediate(ctx); err != nil {
 		return err
 	}
 	c.down.Store(true)
@@ -44,7 +44,7 @@ func (c *Cluster) Restart(ctx context.Context) error {
 		if c.pidFileExists() {
 			stopCtx, stopCancel := context.WithTimeout(context.Background(), stopTimeout)
 			defer stopCancel()
-			if stopErr := runCommand(c.pgCtl(stopCtx, "stop", "-m", "immediate")); stopErr != nil {
+			if stopErr := c.stopImmediate(stopCtx); stopErr != nil {
 				err = errors.Join(err, stopErr)
 			}
 		}

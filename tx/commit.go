@@ -203,10 +203,10 @@ func (r *runner) endOldBackend(ctx context.Context, s *session) (forced bool, er
 		}
 		defer rows.Close()
 		for rows.Next() {
-			// The signal went out whatever pg_terminate_backend returned: false only means the backend had not
-			// exited within its timeout.
-			var ended, syncNamed bool
-			if err := rows.Scan(&ended, &syncNamed); err != nil {
+			// The signal went out whatever pg_terminate_backend returned (false only means the backend had not
+			// exited within its timeout), so its answer is skipped.
+			var syncNamed bool
+			if err := rows.Scan(nil, &syncNamed); err != nil {
 				return err
 			}
 			forced = forced || syncNamed

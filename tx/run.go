@@ -14,8 +14,9 @@ import (
 )
 
 // DB is what Run executes transactions on. *pgxpool.Pool and *pgx.Conn satisfy it, and Run recognises both: it then
-// owns BEGIN and fuses it into the transaction's first round trip of statements (a Func sends it on its own first). Any other DB (a wrapper, a test double) is driven
-// through BeginTx and the pgx.Tx it returns, one statement batch at a time.
+// owns BEGIN and fuses it into the transaction's first round trip of statements (a Func sends it on its own first).
+// Any other DB (a wrapper, a test double) is driven through BeginTx and the pgx.Tx it returns, one statement batch at
+// a time.
 //
 // A *pgx.Conn serves one goroutine at a time, and cannot come back from a lost connection; use a pool to get retries
 // after connection failures.
@@ -290,7 +291,7 @@ func execCommit[T any](ctx context.Context, s *session, t Tx[T]) (T, error) {
 		if s.ended {
 			// The same, behind an error that does not wrap ErrTxControl (a MapError that replaced it): without this
 			// Run would report nothing committed, and a retryable one would run the work again.
-			return zero, fmt.Errorf("%w; the work then failed: %v", errEnded(), err)
+			return zero, endedThen(errEnded(), err)
 		}
 		if !s.closed() { // pgconn closes the connection on a FATAL too
 			// The connection still works, so a network error in err is not its loss: it came from elsewhere (a

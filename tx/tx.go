@@ -115,9 +115,13 @@ func funcOutcome(s *session, err error) error {
 	case err == nil:
 		return ctl
 	default:
-		return fmt.Errorf("%w; the work then failed: %v", ctl, err)
+		return endedThen(ctl, err)
 	}
 }
+
+// endedThen is the error of work whose transaction ended inside it (ctl, wrapping ErrTxControl) and which then failed
+// with err: ctl is what Run must act on (nothing of it may run again), err what the caller wants to read.
+func endedThen(ctl, err error) error { return fmt.Errorf("%w; the work then failed: %v", ctl, err) }
 
 // Func lifts plain pgx code into a Tx: f runs with the transaction as a pgx.Tx, so raw pgx calls and sqlc-generated
 // Queries (New(q)) work unchanged. f must not call Commit or Rollback on q (savepoints via q.Begin are fine), and must
