@@ -123,7 +123,7 @@ func runSlice(ctx context.Context, db *pgxpool.Pool, w workload.Workload, im imp
 	if c, ok := w.(workload.Counter); ok {
 		addCounts(res, c.Counts())
 	}
-	err = w.Check(ctx, db, s.commits)
+	err = w.Check(ctx, db, s.allCommits)
 	switch {
 	case errors.Is(err, workload.ErrInvariant):
 		res.violate(err)

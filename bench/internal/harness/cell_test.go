@@ -31,7 +31,7 @@ func TestEveryWorkloadKeepsItsInvariantWithEverySafeImplementation(t *testing.T)
 				require.Positive(t, r.Commits, "%s committed nothing: %v", r.Impl, r.TopErrorKinds())
 				require.GreaterOrEqual(t, r.Attempts, r.Commits+r.Errors, r.Impl)
 				require.Len(t, r.Latencies, int(r.Commits), r.Impl)
-				requireRoundsAddUp(t, r, 3)
+				requireRoundsAddUp(t, r, 3, 4)
 				t.Logf("%-16s commits=%5d attempts=%5d errors=%4d p50=%v p99=%v %v", r.Impl, r.Commits, r.Attempts,
 					r.Errors, r.Percentile(50), r.Percentile(99), r.TopErrorKinds())
 			}
@@ -39,17 +39,23 @@ func TestEveryWorkloadKeepsItsInvariantWithEverySafeImplementation(t *testing.T)
 	}
 }
 
-// requireRoundsAddUp checks that r has one round per slice and that they add up to its totals.
-func requireRoundsAddUp(t *testing.T, r harness.Result, rounds int) {
+// requireRoundsAddUp checks that r has one round per slice, that they add up to its totals, and that each slice
+// left out of its figures the last transaction of each of its workers, which returned after the window.
+func requireRoundsAddUp(t *testing.T, r harness.Result, rounds, workers int) {
 	t.Helper()
 	require.Len(t, r.Rounds, rounds, r.Impl)
-	var commits int64
+	var commits, drained int64
 	var elapsed time.Duration
 	for _, rd := range r.Rounds {
 		require.Positive(t, rd.Elapsed, r.Impl)
+		// At most one per worker; fewer only when a worker started after its slice's window (33 ms here) closed.
+		require.True(t, rd.Drained >= 1 && rd.Drained <= int64(workers), "%s: %d drained", r.Impl, rd.Drained)
 		commits += rd.Commits
+		drained += rd.Drained
 		elapsed += rd.Elapsed
 	}
 	require.Equal(t, r.Commits, commits, r.Impl)
+	require.Equal(t, r.Drained, drained, r.Impl)
 	require.Equal(t, r.Elapsed, elapsed, r.Impl)
+	require.Positive(t, r.Drain, r.Impl)
 }

@@ -19,7 +19,8 @@ type Result struct {
 	Impl     string
 	Workers  int
 
-	Elapsed     time.Duration    // wall time of its slices
+	// The figures below count the transactions that returned within the slices' windows (see Drained).
+	Elapsed     time.Duration    // the slices' length: the time in which transactions were started
 	Commits     int64            // transactions that committed
 	Attempts    int64            // attempts made, by committed and failed transactions alike
 	Errors      int64            // transactions that failed for good
@@ -29,6 +30,10 @@ type Result struct {
 	Violation   string           // the first invariant violation, if any
 	Counts      map[string]int64 // what a workload.Counter counted in its slices; nil for other workloads
 	Rounds      []Round          // one per slice, in the order they ran (see Round)
+	// Drained counts the transactions that returned after their slice's window, at most one per worker and slice,
+	// and Drain the time from the windows' end to their last return: they are left out of every figure above.
+	Drained int64
+	Drain   time.Duration
 }
 
 // Round is what one slice of a Result measured. The implementations of a cell run their slices of a round one
@@ -37,6 +42,7 @@ type Result struct {
 type Round struct {
 	Elapsed time.Duration
 	Commits int64
+	Drained int64
 }
 
 // CommitsPerSec is the slice's goodput.

@@ -32,7 +32,9 @@ func WriteMarkdown(w io.Writer, m Meta, results []harness.Result, withPlots bool
 		"runs at READ COMMITTED, as pgbench does, on readheavy, whose reads run at REPEATABLE READ (what a standby "+
 		"takes), and unsafe-rc, which always runs at READ COMMITTED to show what that loses. commits/s counts committed transactions only; attempts counts every "+
 		"try, failed ones included; latencies are those of committed transactions, retries included; errors are "+
-		"transactions that failed for good.\n\n")
+		"transactions that failed for good. Every figure counts the transactions that returned within their slice's "+
+		"time; each worker's last one, still running when the time was up, returns after it and is left out (the "+
+		"drain runs below the worker count).\n\n")
 	if hasPgbench(results) {
 		fmt.Fprintf(b, "%s\n\n", pgbenchNote)
 	}
