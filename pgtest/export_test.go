@@ -30,3 +30,9 @@ const CreateUserAttempts = createUserAttempts
 func EnsureServerUser(lookup func(string) (*user.User, error), create func() error) (*user.User, error) {
 	return ensureServerUser(lookup, create, 0)
 }
+
+// FreePort and EphemeralLow expose the choice of server ports.
+var (
+	FreePort     = freePort
+	EphemeralLow = ephemeralLow
+)
