@@ -36,6 +36,7 @@ func (s *session) handle(ctx context.Context) (*handle, error) {
 		return nil, err
 	}
 	s.xidStale, s.owed = true, true // user code may write without our noticing
+	s.userConn = true
 	return &handle{s: s}, nil
 }
 

@@ -94,6 +94,7 @@ type session struct {
 	timeline   uint32            // the primary's timeline at lsn
 	ended      bool              // a statement of the work ended the transaction (endedBy)
 	prepared   map[string]string // texts of the statements Func code prepared by name, by name; nil until one is
+	userConn   bool              // Func code has had the connection in this attempt: the wire is not used (see wire)
 }
 
 // txStatus is the server's transaction status as of the last ReadyForQuery: 'I' idle, 'T' in a transaction, 'E' in
@@ -425,6 +426,12 @@ func (s *session) unsent(w *wire, err error, stmts []stmt, base int) error {
 func (s *session) wire(stmts []stmt) *wire {
 	if s.tx != nil {
 		return nil // a plain db's pgx.Tx: its connection is not the session's to drive
+	}
+	if s.userConn {
+		// Func code had the connection: it may have deallocated the wire's statements (pgx's DeallocateAll, which
+		// resets pgx's own cache but cannot tell the wire), and in an open transaction a Bind of a statement gone
+		// would abort it. pgx.Batch's statements are pgx's, which DeallocateAll accounts for.
+		return nil
 	}
 	w := wireFor(s.conn)
 	if w == nil || !w.takes(stmts) {

@@ -84,9 +84,14 @@ func newWire(conn *pgx.Conn) *wire {
 	return w
 }
 
-// takes reports whether the wire can send stmts: none of them starts its arguments with a pgx query option.
+// takes reports whether the wire can send stmts: none of them starts its arguments with a pgx query option, and none
+// is a text without spaces, which may be the name of a statement prepared on the connection with pgx's Prepare (an
+// AfterConnect idiom): pgx runs those by name, and the wire cannot see pgx's names. pgx.Batch does what pgx does.
 func (w *wire) takes(stmts []stmt) bool {
 	for i := range stmts {
+		if !strings.ContainsAny(stmts[i].sql, " \t\n\r\f\v") {
+			return false
+		}
 		if len(stmts[i].args) > 0 {
 			switch stmts[i].args[0].(type) {
 			case pgx.QueryRewriter, pgx.QueryExecMode:
@@ -173,7 +178,7 @@ func (w *wire) send(ctx context.Context, pc *pgconn.PgConn, sqls []string, args 
 		// One statement alone goes out through pgconn's own buffers, without building a batch.
 		sd := w.use(sqls[0])
 		if err := w.eqb.Build(w.types, sd, args[0]); err != nil {
-			return nil, &buildError{sql: sqls[0], pos: 0, err: err}
+			return nil, w.unbuildable(sd, 0, err)
 		}
 		w.sds = append(w.sds, sd)
 		rr := pc.ExecStatement(ctx, sd, w.eqb.ParamValues, w.eqb.ParamFormats, w.eqb.ResultFormats)
@@ -184,7 +189,7 @@ func (w *wire) send(ctx context.Context, pc *pgconn.PgConn, sqls []string, args 
 	for i, sql := range sqls {
 		sd := w.use(sql)
 		if err := w.eqb.Build(w.types, sd, args[i]); err != nil {
-			return nil, &buildError{sql: sql, pos: i, err: err}
+			return nil, w.unbuildable(sd, i, err)
 		}
 		at := len(w.formats)
 		w.formats = append(w.formats, w.eqb.ResultFormats...)
@@ -195,6 +200,14 @@ func (w *wire) send(ctx context.Context, pc *pgconn.PgConn, sqls []string, args 
 	}
 	w.res = wireResults{w: w, mrr: pc.ExecBatch(ctx, &b), sds: w.sds}
 	return &w.res, nil
+}
+
+// unbuildable reports arguments that could not be encoded for the parameters of sd, at position pos of its round
+// trip, and forgets sd: its parameter types may be stale (a column retyped int to bigint since it was prepared takes
+// a value over 2^31 only once prepared again), and pgx forgets a statement after any failure too.
+func (w *wire) unbuildable(sd *pgconn.StatementDescription, pos int, err error) error {
+	w.forget(sd)
+	return &buildError{sql: sd.SQL, pos: pos, err: err}
 }
 
 // lacks reports whether one of stmts is not prepared on the connection yet.
@@ -272,7 +285,7 @@ func (w *wire) prepareMissing(ctx context.Context, pc *pgconn.PgConn, sqls []str
 		}
 	}
 	if err == nil {
-		w.drop = w.drop[:0]
+		w.drop = w.drop[closes:] // those not sent, in a failed transaction, wait for the next time
 		for i, sql := range w.misses {
 			var res any
 			if res, err = p.GetResults(); err != nil {
@@ -314,9 +327,12 @@ func (w *wire) evict(p *prepared) {
 	w.drop = append(w.drop, p.sd.Name)
 }
 
-// invalidate forgets what a statement's failure shows the server no longer has as described: a plan whose result
-// type changed, or an error of class 42 (a table or column gone or retyped) from a statement that prepared fine.
-// A missing prepared statement (DISCARD ALL, DEALLOCATE) means the connection may have lost them all.
+// invalidate forgets a statement the server refused, as pgx does after any failure: a prepared statement's plan and
+// parameter types may have gone stale in many ways (a result type changed, 0A000; a table or column gone or retyped,
+// class 42; a parameter of a type since retyped, which refuses a value with 22P02; an enum dropped and made again,
+// XX000 "cache lookup failed"). Forgetting one wrongly costs a Parse. Only errors that say nothing about the statement
+// keep it, so that the retries of a hot spot do not prepare their statements again: see keepsStatement. A missing
+// prepared statement (DISCARD ALL, DEALLOCATE) means the connection may have lost them all.
 func (w *wire) invalidate(sd *pgconn.StatementDescription, err error) {
 	var pgErr *pgconn.PgError
 	if sd == nil || !errors.As(err, &pgErr) {
@@ -328,10 +344,27 @@ func (w *wire) invalidate(sd *pgconn.StatementDescription, err error) {
 		for w.recent.next != &w.recent {
 			w.evict(w.recent.next)
 		}
-	case pgErr.Code == "0A000" || strings.HasPrefix(pgErr.Code, "42"):
-		if p, ok := w.stmts[sd.SQL]; ok && p.sd == sd {
-			w.evict(p)
-		}
+	case !keepsStatement(pgErr.Code):
+		w.forget(sd)
+	}
+}
+
+// keepsStatement reports whether an error with this SQLSTATE leaves the statement that met it as it was prepared:
+// transaction rollback (40: serialization failures, deadlocks), integrity constraint violations (23), invalid
+// transaction state (25), connection exceptions (08), insufficient resources (53), object not in prerequisite state
+// (55: a lock not available), operator intervention (57: cancelled, terminated) and PL/pgSQL's RAISE (P0).
+func keepsStatement(code string) bool {
+	switch code[:min(2, len(code))] {
+	case "40", "23", "25", "08", "53", "55", "57", "P0":
+		return true
+	}
+	return false
+}
+
+// forget evicts sd if the wire still has it.
+func (w *wire) forget(sd *pgconn.StatementDescription) {
+	if p, ok := w.stmts[sd.SQL]; ok && p.sd == sd {
+		w.evict(p)
 	}
 }
 
