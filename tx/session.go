@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pgxact/pgxact/retry"
 )
 
 // querier is what a session sends statements through: the connection itself when the runner owns BEGIN, or the
@@ -524,6 +526,9 @@ func (s *session) readStmts(br results, stmts []stmt, base int) ([]any, error) {
 	for i, st := range stmts {
 		v, err := st.read(br)
 		if err != nil {
+			if later := s.readAfterGoFailure(br, stmts[i+1:], base+i+1, err); later != nil {
+				return nil, s.endedError(later)
+			}
 			return nil, s.endedError(&StatementError{SQL: st.sql, Index: base + i, Err: err})
 		}
 		if tag, ok := v.(pgconn.CommandTag); ok && endedBy(st.sql, tag) {
@@ -532,6 +537,32 @@ func (s *session) readStmts(br results, stmts []stmt, base int) ([]any, error) {
 		res[i] = v
 	}
 	return res, nil
+}
+
+// readAfterGoFailure reads the results of the statements after one that failed in the client (no rows for QueryOne,
+// a Scan error), which the server ran all the same. It notes a statement that ended the transaction (a COMMIT whose
+// work would otherwise be reported as not committed), and returns a later statement's failure that dooms the whole
+// transaction (40001, 40P01): the client's failure must not hide it, or Recover would roll back to its savepoint and
+// commit what SERIALIZABLE had refused. It returns nil otherwise, and after a failure of the server's own, which
+// made it skip the rest of the round trip.
+func (s *session) readAfterGoFailure(br results, rest []stmt, base int, err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) || s.closed() {
+		return nil
+	}
+	for i := range rest {
+		tag, err := br.Exec()
+		if err != nil {
+			if errors.As(err, &pgErr) && retry.Classify(err).TransactionFatal() {
+				return &StatementError{SQL: rest[i].sql, Index: base + i, Err: err}
+			}
+			return nil
+		}
+		if endedBy(rest[i].sql, tag) {
+			s.ended = true
+		}
+	}
+	return nil
 }
 
 // endedError is err, unless user SQL ended the transaction before it: then part of the work may have committed on
