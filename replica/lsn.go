@@ -113,7 +113,27 @@ func (m mark) merge(n mark) mark {
 // be equal: a higher one may be a sibling branch that never had m's commit, and a standby reports the timeline of
 // its last restartpoint, which lags behind a switch of timelines, never ahead of it (see replayPosition).
 func (m mark) coveredBy(at lsn, tl uint32) bool {
-	return at >= m.at && (m.timeline == 0 || m.timeline == tl)
+	return at >= m.at.recordEnd() && (m.timeline == 0 || m.timeline == tl)
+}
+
+// WAL page layout (PostgreSQL's defaults, which the distributions' packages keep): every page starts with a header,
+// a long one on the first page of a segment.
+const (
+	walPageSize        = 8192 // XLOG_BLCKSZ
+	walShortHeaderSize = 24   // SizeOfXLogShortPHD, MAXALIGNed
+	walLongHeaderSize  = 40   // SizeOfXLogLongPHD, MAXALIGNed
+)
+
+// recordEnd is the end of the last record written before l, an insert position (pg_current_wal_insert_lsn, where
+// tokens come from), as a standby's replay position reports it. They differ only when the last record ended exactly at
+// a page's start: the insert position is then past the next page's header, which no replay position ever reaches
+// until more WAL is written. Nothing else ends there: a record placed after a header is at least 24 bytes long, and
+// a record's continuation after a page header means no record ended at the page's start.
+func (l lsn) recordEnd() lsn {
+	if off := l % walPageSize; off == walShortHeaderSize || off == walLongHeaderSize {
+		return l - off
+	}
+	return l
 }
 
 // String formats l as PostgreSQL does: upper-case hex halves without leading zeros.

@@ -89,3 +89,31 @@ func TestParseLSNAgreesWithPostgreSQL(t *testing.T) {
 		})
 	}
 }
+
+// A token taken when the last record ended exactly at a page's start lies past the next page's header; a standby's
+// replay position is the page's start, and must cover it. Nothing else moves.
+func TestATokenPastAPageHeaderIsCoveredByThePageStart(t *testing.T) {
+	const page = lsn(0x303C000) // a page start inside a segment
+	const segment = lsn(0x3000000)
+	for _, c := range []struct {
+		name     string
+		token    lsn
+		replayed lsn
+		want     bool
+	}{
+		{"past a page's header", page + 24, page, true},
+		{"past a segment's long header", segment + 40, segment, true},
+		{"a record end just after a header", page + 48, page, false},
+		{"replayed short of the page", page + 24, page - 8, false},
+		{"an ordinary position", page + 4096, page + 4096, true},
+		{"an ordinary position not reached", page + 4096, page + 4088, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := mark{at: c.token, timeline: 1}
+			require.Equal(t, c.want, m.coveredBy(c.replayed, 1))
+			var mem member
+			mem.replayed.Store(uint64(c.replayed))
+			require.Equal(t, c.want, mem.hasReplayed(c.token))
+		})
+	}
+}

@@ -41,7 +41,7 @@ func (m *member) observe(at lsn) {
 	}
 }
 
-func (m *member) hasReplayed(token lsn) bool { return lsn(m.replayed.Load()) >= token }
+func (m *member) hasReplayed(token lsn) bool { return lsn(m.replayed.Load()) >= token.recordEnd() }
 
 // markSlow remembers that waiting for token timed out, so that reads needing as much do not wait again soon.
 // Smaller tokens still wait: one session's far-off token must not stop other sessions from waiting.

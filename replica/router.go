@@ -151,9 +151,11 @@ type pick struct {
 const replicaFloor = 250 * time.Millisecond
 
 func (r *Router) newPick(ctx context.Context, token mark) *pick {
-	start := time.Now()
-	bound, cancel := context.WithDeadline(ctx, start.Add(r.cfg.maxWait+replicaFloor))
-	return &pick{r: r, caller: ctx, bound: bound, cancel: cancel, waitUntil: start.Add(r.cfg.maxWait), token: token}
+	waitUntil := time.Now().Add(r.cfg.maxWait)
+	// Added one after the other, not summed first: time.Time.Add saturates, while a MaxWait near the largest Duration
+	// plus the floor would wrap negative and put the deadline in the past, sending every read to the primary.
+	bound, cancel := context.WithDeadline(ctx, waitUntil.Add(replicaFloor))
+	return &pick{r: r, caller: ctx, bound: bound, cancel: cancel, waitUntil: waitUntil, token: token}
 }
 
 // replica returns a connection to a replica that has replayed the token, or nil when none can be had in time.
@@ -229,8 +231,12 @@ func (p *pick) check(m *member, c *pgxpool.Conn, deadline time.Time) (replay, er
 }
 
 // lend acquires a connection from m's pool, waiting at most a share of replicaFloor, so that one exhausted pool
-// leaves time for the next. A pool that lends nothing in that time is busy, not broken: it is skipped, not left out.
-// A failure to connect leaves m out for the cooldown. Either way lend returns nil, unless the caller's ctx ended.
+// leaves time for the next. A pool whose connections are all lent out in that time is busy, not broken: it is
+// skipped, not left out. A failure to connect leaves m out for the cooldown, and so does a pool that had nothing but
+// a connection still being made when the time was up: a replica that accepts TCP and then says nothing (a frozen VM,
+// a stopped server) keeps pgx's dial waiting until connect_timeout, longer than the floor, and would otherwise cost
+// every read its share of the floor for as long as it lasts. Either way lend returns nil, unless the caller's ctx
+// ended.
 func (p *pick) lend(m *member) (*pgxpool.Conn, error) {
 	ctx, cancel := context.WithTimeout(p.bound, replicaFloor/time.Duration(len(p.r.replicas)))
 	defer cancel()
@@ -241,7 +247,7 @@ func (p *pick) lend(m *member) (*pgxpool.Conn, error) {
 	if ctxErr := p.caller.Err(); ctxErr != nil {
 		return nil, fmt.Errorf("replica: acquire replica connection: %w: %w", ctxErr, err)
 	}
-	if ctx.Err() == nil {
+	if st := m.pool.Stat(); ctx.Err() == nil || st.AcquiredConns() == 0 && st.IdleConns() == 0 {
 		m.fail(time.Now(), p.r.cfg.cooldown)
 	}
 	return nil, nil

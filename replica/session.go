@@ -25,6 +25,9 @@ type Session struct {
 	token   mark   // the highest commit position recorded or imported, on the latest timeline; zero for none
 	unknown bool   // a commit's position was lost: read from the primary until it is settled there
 	lost    uint64 // how many positions were lost, so that settling does not clear a loss it did not cover
+	// recorded counts the positions recorded, so that settling, which may replace the token with an earlier
+	// timeline's position, does not drop a commit recorded while it asked the primary.
+	recorded uint64
 }
 
 // AcquireTx lends a connection for a transaction with opts: like Router.AcquireTx, except that a read goes to a
@@ -35,10 +38,10 @@ func (s *Session) AcquireTx(ctx context.Context, opts pgx.TxOptions) (*pgx.Conn,
 		return s.r.acquirePrimary(ctx)
 	}
 	s.mu.Lock()
-	token, unknown, lost := s.token, s.unknown, s.lost
+	token, unknown, lost, recorded := s.token, s.unknown, s.lost, s.recorded
 	s.mu.Unlock()
 	if unknown {
-		return s.settle(ctx, lost)
+		return s.settle(ctx, lost, recorded)
 	}
 	conn, release, forked, err := s.r.acquireRead(ctx, token)
 	if err != nil || !forked {
@@ -86,6 +89,7 @@ func (s *Session) RecordCommit(_ context.Context, position string) {
 		return
 	}
 	s.token.at = max(s.token.at, at)
+	s.recorded++
 }
 
 // RecordTimelineCommit is called by tx.Run after each read-write transaction committed through s, with the primary's
@@ -104,6 +108,7 @@ func (s *Session) RecordTimelineCommit(_ context.Context, timeline uint32, posit
 		return
 	}
 	s.token = s.token.merge(mark{at: at, timeline: timeline})
+	s.recorded++
 }
 
 // Token returns the session's state as a short string for a cookie or a header: empty before the first commit,
@@ -127,7 +132,7 @@ func (s *Session) Token() string {
 // the lost commit: it committed before this read began, so the primary's current insert position is past it. The
 // primary's current timeline replaces the session's: whatever the session committed and the primary still has is in
 // its history.
-func (s *Session) settle(ctx context.Context, lost uint64) (*pgx.Conn, func(), error) {
+func (s *Session) settle(ctx context.Context, lost, recorded uint64) (*pgx.Conn, func(), error) {
 	conn, release, err := s.r.acquirePrimary(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -143,7 +148,9 @@ func (s *Session) settle(ctx context.Context, lost uint64) (*pgx.Conn, func(), e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if at.timeline == s.token.timeline {
+	if at.timeline == s.token.timeline || s.recorded != recorded {
+		// A commit recorded meanwhile (through this session, concurrently) may be on a later timeline than the one
+		// the primary was asked on: merging never goes below it.
 		s.token = s.token.merge(at)
 	} else {
 		// Another timeline, later or not (a failover; a cluster upgraded, whose timelines start again at 1): what

@@ -49,7 +49,9 @@ func WithIsolation(level pgx.TxIsoLevel) Option {
 // ReadOnly makes the transaction READ ONLY. Read-only transactions may be routed to replicas (at REPEATABLE READ
 // unless an isolation level is asked for: see WithIsolation), and their COMMIT is
 // never ambiguous: they cannot have written anything. A notification (NOTIFY, pg_notify), which PostgreSQL allows in
-// them, is the exception: a read-only transaction whose SQL mentions one is resolved like one that writes.
+// them, is the exception: a read-only transaction whose SQL mentions one is resolved like one that writes. A standby
+// refuses notifications (they cannot be sent during recovery), and a router cannot see the SQL before it picks a
+// server: give such work tx.WithIsolation(pgx.Serializable), which keeps it on the primary, or leave ReadOnly out.
 func ReadOnly() Option { return func(c *config) { c.readOnly = true } }
 
 // Deferrable makes the transaction DEFERRABLE: a SERIALIZABLE READ ONLY transaction then waits for a snapshot that
