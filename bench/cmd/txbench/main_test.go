@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"os"
@@ -218,11 +219,35 @@ func TestUnusableOutFailsBeforeTheServerStarts(t *testing.T) {
 
 func TestPrepareOutMakesTheDirectory(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a", "b")
-	require.NoError(t, prepareOut(dir))
+	made, err := prepareOut(dir)
+	require.NoError(t, err)
+	require.True(t, made)
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	require.Empty(t, entries, "the probe file is removed")
-	require.NoError(t, prepareOut(""), "no -out, nothing to check")
+	made, err = prepareOut(dir)
+	require.NoError(t, err)
+	require.False(t, made, "it was there already")
+	made, err = prepareOut("")
+	require.NoError(t, err, "no -out, nothing to check")
+	require.False(t, made)
+}
+
+// A run that fails before writing its report leaves no empty -out directory of its making behind, and never removes
+// one that was there before.
+func TestAFailedRunRemovesTheOutDirectoryItMade(t *testing.T) {
+	for _, existed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("existed %v", existed), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "out")
+			if existed {
+				require.NoError(t, os.Mkdir(dir, 0o755))
+			}
+			code := run(t.Context(), []string{"-out", dir, "-quick", "-workers", "100000"}, io.Discard, io.Discard)
+			require.Equal(t, 2, code, "refused by the preflight")
+			_, err := os.Stat(dir)
+			require.Equal(t, existed, err == nil, "%v", err)
+		})
+	}
 }
 
 // TestPreflightRefusesWhatWouldFailLate: more workers than the server takes connections are refused before the

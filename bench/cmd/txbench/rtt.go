@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -33,7 +35,7 @@ type route struct {
 // delayed returns the route to dbs that adds rtt to every round trip, the way via says, with rtt 0 the direct one.
 // With -rtt-via client the pools dial through netdelay.Dialer and only pgbench, a C program, goes through a proxy,
 // and only if it runs.
-func delayed(dbs databases, rtt time.Duration, via string, withPgbench bool) (route, error) {
+func delayed(ctx context.Context, dbs databases, rtt time.Duration, via string, withPgbench bool) (route, error) {
 	var proxies []*netdelay.Proxy
 	r := route{dbs: dbs, close: func() {
 		for _, p := range proxies {
@@ -44,7 +46,7 @@ func delayed(dbs databases, rtt time.Duration, via string, withPgbench bool) (ro
 		return r, nil
 	}
 	proxied := func(cs string) (string, error) {
-		p, out, err := throughProxy(cs, rtt)
+		p, out, err := throughProxy(ctx, cs, rtt)
 		if err != nil {
 			r.close()
 			return "", err
@@ -61,7 +63,7 @@ func delayed(dbs databases, rtt time.Duration, via string, withPgbench bool) (ro
 		if withPgbench {
 			r.pgbench, err = proxied(dbs.primary)
 		} else {
-			_, err = tcpTarget(dbs.primary) // refused as the proxy would refuse it
+			_, err = tcpTarget(ctx, dbs.primary) // refused as the proxy would refuse it
 		}
 		return r, err
 	}
@@ -78,8 +80,9 @@ func delayed(dbs databases, rtt time.Duration, via string, withPgbench bool) (ro
 	return r, nil
 }
 
-// tcpTarget returns the "host:port" of connString's one server over TCP.
-func tcpTarget(connString string) (string, error) {
+// tcpTarget returns the "ip:port" of connString's one server over TCP. A host name (localhost) is resolved, and
+// must name loopback addresses only: the proxy forwards to one of them.
+func tcpTarget(ctx context.Context, connString string) (string, error) {
 	config, err := pgconn.ParseConfig(connString)
 	if err != nil {
 		return "", fmt.Errorf("txbench: -rtt: %w", err)
@@ -87,7 +90,41 @@ func tcpTarget(connString string) (string, error) {
 	if strings.HasPrefix(config.Host, "/") || !oneServer(config) {
 		return "", fmt.Errorf("txbench: -rtt needs one server over TCP, not %q", config.Host)
 	}
-	return net.JoinHostPort(config.Host, strconv.Itoa(int(config.Port))), nil
+	ip, err := loopbackIP(ctx, config.Host)
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort(ip.String(), strconv.Itoa(int(config.Port))), nil
+}
+
+func ipv4(a netip.Addr) int {
+	if a.Unmap().Is4() {
+		return 1
+	}
+	return 0
+}
+
+// loopbackIP returns host's address, preferring IPv4, when every address it resolves to is a loopback one.
+func loopbackIP(ctx context.Context, host string) (netip.Addr, error) {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ip, nil // netdelay checks it
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("txbench: -rtt: %w", err)
+	}
+	slices.SortStableFunc(ips, func(a, b netip.Addr) int { return cmp.Compare(ipv4(b), ipv4(a)) })
+	for _, ip := range ips {
+		if !ip.IsLoopback() {
+			return netip.Addr{}, fmt.Errorf("txbench: -rtt: %q resolves to %v, which is not a loopback address", host, ip)
+		}
+	}
+	if len(ips) == 0 {
+		return netip.Addr{}, fmt.Errorf("txbench: -rtt: %q resolves to no address", host)
+	}
+	return ips[0].Unmap(), nil
 }
 
 // oneServer reports whether every fallback of config is its own server again: sslmode=prefer (the default) adds
@@ -102,8 +139,8 @@ func oneServer(config *pgconn.Config) bool {
 }
 
 // throughProxy starts a proxy in front of connString's server and returns it and connString pointing at it.
-func throughProxy(connString string, rtt time.Duration) (*netdelay.Proxy, string, error) {
-	target, err := tcpTarget(connString)
+func throughProxy(ctx context.Context, connString string, rtt time.Duration) (*netdelay.Proxy, string, error) {
+	target, err := tcpTarget(ctx, connString)
 	if err != nil {
 		return nil, "", err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -83,7 +84,7 @@ func TestWithAddrPointsTheConnectionStringElsewhere(t *testing.T) {
 func TestRTTRefusesAUnixSocket(t *testing.T) {
 	for _, via := range []string{viaClient, viaProxy} {
 		for _, withPgbench := range []bool{false, true} {
-			_, err := delayed(databases{primary: "host=/tmp dbname=db"}, time.Millisecond, via, withPgbench)
+			_, err := delayed(t.Context(), databases{primary: "host=/tmp dbname=db"}, time.Millisecond, via, withPgbench)
 			require.ErrorContains(t, err, "over TCP", "%s, pgbench %v", via, withPgbench)
 		}
 	}
@@ -97,10 +98,25 @@ func TestRTTTakesOneServerWhateverItsSSLMode(t *testing.T) {
 		"postgres://u@127.0.0.1:5432/x?sslmode=prefer",
 		"postgres://u@127.0.0.1:5432/x?sslmode=disable",
 	} {
-		target, err := tcpTarget(cs)
+		target, err := tcpTarget(t.Context(), cs)
 		require.NoError(t, err, cs)
 		require.Equal(t, "127.0.0.1:5432", target)
 	}
-	_, err := tcpTarget("postgres://u@127.0.0.1:5432,127.0.0.2:5433/x?sslmode=disable")
+	_, err := tcpTarget(t.Context(), "postgres://u@127.0.0.1:5432,127.0.0.2:5433/x?sslmode=disable")
 	require.ErrorContains(t, err, "one server over TCP")
+}
+
+// A DATABASE_URL may name its loopback server localhost, as pgtest accepts: the proxies of -rtt forward to its
+// loopback address. A name that resolves elsewhere is refused.
+func TestRTTResolvesLocalhost(t *testing.T) {
+	target, err := tcpTarget(t.Context(), "postgres://u@localhost:5432/x")
+	require.NoError(t, err)
+	host, _, err := net.SplitHostPort(target)
+	require.NoError(t, err)
+	require.True(t, net.ParseIP(host).IsLoopback(), target)
+	for _, via := range []string{viaProxy, viaClient} {
+		r, err := delayed(t.Context(), databases{primary: "postgres://u@localhost:5432/db"}, time.Millisecond, via, true)
+		require.NoError(t, err, via)
+		r.close()
+	}
 }

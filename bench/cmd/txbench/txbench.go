@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,10 +39,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	// Like an unusable -cpuprofile (exit 1), but checked before the server starts: a sweep takes minutes, and
 	// finding out only when writing the report would throw them away.
-	if err := prepareOut(c.out); err != nil {
+	made, err := prepareOut(c.out)
+	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	succeeded := false
+	defer func() {
+		if made && !succeeded {
+			_ = os.Remove(c.out) // the directory this run made, if nothing was written into it
+		}
+	}()
 	dbs, cleanup, err := database(ctx, c.needsReplica())
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -60,6 +68,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
+	succeeded = true
 	return 0
 }
 
@@ -137,7 +146,7 @@ func databaseName(connString string) string {
 
 // execute runs the sweep on the databases dbs and writes what c asks for.
 func execute(ctx context.Context, c config, dbs databases, args []string, stdout, stderr io.Writer) error {
-	r, err := delayed(dbs, c.rtt, c.rttVia, c.pgbench)
+	r, err := delayed(ctx, dbs, c.rtt, c.rttVia, c.pgbench)
 	if err != nil {
 		return err
 	}
@@ -299,6 +308,7 @@ func sweep(ctx context.Context, c config, pool, standby *pgxpool.Pool, name stri
 			rs = append(rs, pb...)
 		}
 		if c.json {
+			prog.done() // on a terminal stdout and stderr share the screen: the record must start a line of its own
 			if err := report.WriteJSON(stdout, rs); err != nil {
 				return nil, err
 			}
@@ -328,18 +338,24 @@ func newPool(ctx context.Context, connString string, maxConns int, dial pgconn.D
 
 // prepareOut creates the report directory dir, if given, and checks that a file can be created in it, so that an
 // unusable -out (a regular file, a directory that cannot be written) fails the run before the sweep does any work.
-func prepareOut(dir string) error {
+func prepareOut(dir string) (made bool, err error) {
 	if dir == "" {
-		return nil
+		return false, nil
+	}
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		made = true
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("txbench: -out %s: %w", dir, err)
+		return false, fmt.Errorf("txbench: -out %s: %w", dir, err)
 	}
 	probe, err := os.CreateTemp(dir, ".txbench-probe-*")
 	if err != nil {
-		return fmt.Errorf("txbench: -out %s: cannot write the report there: %w", dir, err)
+		if made {
+			_ = os.Remove(dir)
+		}
+		return false, fmt.Errorf("txbench: -out %s: cannot write the report there: %w", dir, err)
 	}
-	return errors.Join(probe.Close(), os.Remove(probe.Name()))
+	return made, errors.Join(probe.Close(), os.Remove(probe.Name()))
 }
 
 // writeReport writes report.md and the plots into c.out, which prepareOut made.
