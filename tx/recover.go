@@ -31,7 +31,8 @@ func Recover[T any](t Tx[T], f func(error) Tx[T]) Tx[T] {
 // session's connection: one from elsewhere (a Func that called a web service, read a file) leaves the transaction
 // as it was, and the savepoint can take back what the failed work did.
 func recoverable(s *session, err error) bool {
-	if errors.Is(err, ErrInvalid) || errors.Is(err, ErrTxControl) ||
+	var hidden *hiddenFailure
+	if errors.Is(err, ErrInvalid) || errors.Is(err, ErrTxControl) || errors.As(err, &hidden) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}

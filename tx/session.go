@@ -284,10 +284,13 @@ func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []a
 	pending := s.pending
 	s.pending, s.trips = nil, s.trips+1
 	defer func() {
-		if cerr := br.Close(); err == nil && cerr != nil {
+		cerr := br.Close()
+		switch {
+		case err != nil:
+			err = s.afterClientFailure(err, cerr)
+		case cerr != nil:
 			res, err = nil, fmt.Errorf("tx: batch: %w", cerr)
-		}
-		if err == nil {
+		default:
 			if err = s.checkOpen(); err != nil {
 				res = nil
 			}
@@ -474,7 +477,7 @@ func (s *session) sendOne(ctx context.Context, st *stmt, base int) ([]any, error
 	s.trips++
 	v, err := st.read(oneQuery{ctx: ctx, q: s.q, st: st})
 	if err != nil {
-		return nil, &StatementError{SQL: st.sql, Index: base, Err: err}
+		return nil, s.afterClientFailure(&StatementError{SQL: st.sql, Index: base, Err: err}, nil)
 	}
 	if seen := s.batchSeen(); seen != nil {
 		seen[st.sql] = struct{}{}
@@ -526,9 +529,6 @@ func (s *session) readStmts(br results, stmts []stmt, base int) ([]any, error) {
 	for i, st := range stmts {
 		v, err := st.read(br)
 		if err != nil {
-			if later := s.readAfterGoFailure(br, stmts[i+1:], base+i+1, err); later != nil {
-				return nil, s.endedError(later)
-			}
 			return nil, s.endedError(&StatementError{SQL: st.sql, Index: base + i, Err: err})
 		}
 		if tag, ok := v.(pgconn.CommandTag); ok && endedBy(st.sql, tag) {
@@ -539,31 +539,49 @@ func (s *session) readStmts(br results, stmts []stmt, base int) ([]any, error) {
 	return res, nil
 }
 
-// readAfterGoFailure reads the results of the statements after one that failed in the client (no rows for QueryOne,
-// a Scan error), which the server ran all the same. It notes a statement that ended the transaction (a COMMIT whose
-// work would otherwise be reported as not committed), and returns a later statement's failure that dooms the whole
-// transaction (40001, 40P01): the client's failure must not hide it, or Recover would roll back to its savepoint and
-// commit what SERIALIZABLE had refused. It returns nil otherwise, and after a failure of the server's own, which
-// made it skip the rest of the round trip.
-func (s *session) readAfterGoFailure(br results, rest []stmt, base int, err error) error {
+// afterClientFailure judges err, the failure of a round trip's statement, once the round trip is over (closeErr is
+// what closing its results returned, nil if nothing did). A failure in the client (no rows for QueryOne, a Scan
+// error) does not stop the server, which runs the rest of the round trip, and the rest of the failed statement's rows:
+// what it did there must still count, though the client read none of it.
+//
+//   - The transaction ended (a COMMIT in user SQL after the failure): its work may have committed; ErrTxControl.
+//   - The server failed the transaction after the client's failure: with a serialization failure or a deadlock, that
+//     error is returned, for Run to restart the transaction; Recover must not roll it back to its savepoint and
+//     commit what SERIALIZABLE refused. When pgx did not return the server's error (it keeps the first error of a
+//     batch, a Scan's), the client's failure is returned marked so that Recover does not take it (hiddenFailure).
+//
+// A failure of the server's own made it skip the rest of the round trip, and is returned as it is.
+func (s *session) afterClientFailure(err, closeErr error) error {
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) || s.closed() {
-		return nil
+	if errors.As(err, &pgErr) || errors.Is(err, ErrTxControl) || s.closed() {
+		return err
 	}
-	for i := range rest {
-		tag, err := br.Exec()
-		if err != nil {
-			if errors.As(err, &pgErr) && retry.Classify(err).TransactionFatal() {
-				return &StatementError{SQL: rest[i].sql, Index: base + i, Err: err}
-			}
-			return nil
-		}
-		if endedBy(rest[i].sql, tag) {
+	switch s.txStatus() {
+	case 'I':
+		if s.began() {
 			s.ended = true
+			return s.endedError(err)
+		}
+	case 'E':
+		if !errors.As(closeErr, &pgErr) {
+			return &hiddenFailure{err: err}
+		}
+		if retry.Classify(closeErr).TransactionFatal() {
+			return fmt.Errorf("tx: %w (the round trip had failed in the client first: %v)", closeErr, err)
 		}
 	}
-	return nil
+	return err
 }
+
+// hiddenFailure is a failure in the client after which the server failed the transaction with an error pgx did not
+// return. It may have been a serialization failure, so Recover does not roll it back (see afterClientFailure).
+type hiddenFailure struct{ err error }
+
+func (e *hiddenFailure) Error() string {
+	return e.err.Error() + " (the server then failed the transaction too, with an error pgx did not return)"
+}
+
+func (e *hiddenFailure) Unwrap() error { return e.err }
 
 // endedError is err, unless user SQL ended the transaction before it: then part of the work may have committed on
 // its own, and the error says so, wrapping ErrTxControl and no longer what failed after (whose class, a lost

@@ -221,31 +221,36 @@ func TestPrepareOutMakesTheDirectory(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a", "b")
 	made, err := prepareOut(dir)
 	require.NoError(t, err)
-	require.True(t, made)
+	require.Equal(t, []string{dir, filepath.Dir(dir)}, made, "deepest first")
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	require.Empty(t, entries, "the probe file is removed")
 	made, err = prepareOut(dir)
 	require.NoError(t, err)
-	require.False(t, made, "it was there already")
+	require.Empty(t, made, "it was there already")
 	made, err = prepareOut("")
 	require.NoError(t, err, "no -out, nothing to check")
-	require.False(t, made)
+	require.Empty(t, made)
 }
 
-// A run that fails before writing its report leaves no empty -out directory of its making behind, and never removes
-// one that was there before.
-func TestAFailedRunRemovesTheOutDirectoryItMade(t *testing.T) {
+// A run that fails before writing its report leaves no empty -out directory of its making behind, parents included,
+// and never removes one that was there before.
+func TestAFailedRunRemovesTheOutDirectoriesItMade(t *testing.T) {
 	for _, existed := range []bool{false, true} {
 		t.Run(fmt.Sprintf("existed %v", existed), func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), "out")
+			base := t.TempDir()
+			dir := filepath.Join(base, "results", "out")
 			if existed {
-				require.NoError(t, os.Mkdir(dir, 0o755))
+				require.NoError(t, os.MkdirAll(dir, 0o755))
 			}
 			code := run(t.Context(), []string{"-out", dir, "-quick", "-workers", "100000"}, io.Discard, io.Discard)
 			require.Equal(t, 2, code, "refused by the preflight")
 			_, err := os.Stat(dir)
 			require.Equal(t, existed, err == nil, "%v", err)
+			_, err = os.Stat(filepath.Join(base, "results"))
+			require.Equal(t, existed, err == nil, "the parent: %v", err)
+			_, err = os.Stat(base)
+			require.NoError(t, err, "what was there stays")
 		})
 	}
 }

@@ -46,8 +46,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	succeeded := false
 	defer func() {
-		if made && !succeeded {
-			_ = os.Remove(c.out) // the directory this run made, if nothing was written into it
+		if !succeeded {
+			removeEmpty(made) // the directories this run made, if nothing was written into them
 		}
 	}()
 	dbs, cleanup, err := database(ctx, c.needsReplica())
@@ -338,24 +338,42 @@ func newPool(ctx context.Context, connString string, maxConns int, dial pgconn.D
 
 // prepareOut creates the report directory dir, if given, and checks that a file can be created in it, so that an
 // unusable -out (a regular file, a directory that cannot be written) fails the run before the sweep does any work.
-func prepareOut(dir string) (made bool, err error) {
+// It returns the directories it made, deepest first, for a failed run to remove.
+func prepareOut(dir string) (made []string, err error) {
 	if dir == "" {
-		return false, nil
+		return nil, nil
 	}
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		made = true
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		made = append(made, d)
+		if filepath.Dir(d) == d {
+			break
+		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return false, fmt.Errorf("txbench: -out %s: %w", dir, err)
+		removeEmpty(made)
+		return nil, fmt.Errorf("txbench: -out %s: %w", dir, err)
 	}
 	probe, err := os.CreateTemp(dir, ".txbench-probe-*")
-	if err != nil {
-		if made {
-			_ = os.Remove(dir)
-		}
-		return false, fmt.Errorf("txbench: -out %s: cannot write the report there: %w", dir, err)
+	if err == nil {
+		err = errors.Join(probe.Close(), os.Remove(probe.Name()))
 	}
-	return made, errors.Join(probe.Close(), os.Remove(probe.Name()))
+	if err != nil {
+		removeEmpty(made)
+		return nil, fmt.Errorf("txbench: -out %s: cannot write the report there: %w", dir, err)
+	}
+	return made, nil
+}
+
+// removeEmpty removes the directories dirs, deepest first, as long as they are empty.
+func removeEmpty(dirs []string) {
+	for _, d := range dirs {
+		if os.Remove(d) != nil {
+			return
+		}
+	}
 }
 
 // writeReport writes report.md and the plots into c.out, which prepareOut made.
