@@ -83,7 +83,7 @@ func (s *session) sendCommittingOnce(ctx context.Context, stmts []stmt) ([]any, 
 			return nil, s.lostBeforeCommit(named(err, stmts))
 		}
 		if s.skippedCommit(br) {
-			return nil, s.unsent(nil, err, stmts, 0)
+			return nil, s.unsent(ctx, nil, err, stmts, 0)
 		}
 		return nil, s.fusedFailure(err, true)
 	}

@@ -2,6 +2,7 @@ package tx_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -33,6 +34,9 @@ func clientFailurePool(t *testing.T, configure func(*pgxpool.Config)) *pgxpool.P
 	return pool
 }
 
+// replaced is a MapError function that keeps nothing of the error it is given.
+func replaced(error) error { return errors.New("something went wrong") }
+
 var sendModes = []struct {
 	name      string
 	configure func(*pgxpool.Config)
@@ -60,6 +64,13 @@ func TestServerOutcomesAfterAClientSideFailureInTheSameRoundTripCount(t *testing
 				{"a Scan error, then a 40001", func(_ bool, bump tx.Tx[int]) tx.Tx[int] { return tx.Then(scanFails, bump) }},
 				{"too many rows, then a 40001 in the same result", func(fire bool, _ tx.Tx[int]) tx.Tx[int] {
 					return tx.QueryOne("SELECT boom(g, $1) FROM generate_series(1, 3) g", pgx.RowTo[int], fire)
+				}},
+				// MapError may make anything of a 40001; Recover must still not take it.
+				{"a 40001 that MapError replaced", func(_ bool, bump tx.Tx[int]) tx.Tx[int] {
+					return tx.MapError(bump, replaced)
+				}},
+				{"a 40001 that MapError replaced around a Bind", func(_ bool, bump tx.Tx[int]) tx.Tx[int] {
+					return tx.MapError(tx.Bind(tx.Pure(0), func(int) tx.Tx[int] { return bump }), replaced)
 				}},
 			} {
 				t.Run(c.name, func(t *testing.T) {
@@ -99,10 +110,88 @@ func requireNeverRecoveredOnARefusedSnapshot(t *testing.T, pool *pgxpool.Pool, w
 	_, err := tx.Run(ctxT(t), pool, run)
 	if err == nil {
 		require.Equal(t, int32(2), attempts.Load(), "the 40001 restarted the transaction")
-		require.Equal(t, []string{"fallback2"}, notes(t, pool))
+		require.NotContains(t, notes(t, pool), "fallback1", "the first attempt's fallback did not commit")
 		return
 	}
 	t.Logf("Run failed (pgx did not return the server's error): %v", err)
 	require.Empty(t, notes(t, pool), "nothing committed")
 	require.Equal(t, 50, balance(t, pool, 1))
+}
+
+// A COMMIT AND CHAIN, or a COMMIT then a BEGIN, after a client-side failure leaves the connection in a transaction
+// again: the status cannot tell that the work committed, the statements' texts do.
+func TestACommitThatChainsAfterAClientSideFailureIsReported(t *testing.T) {
+	noRows := tx.QueryOne("SELECT 1 WHERE false", pgx.RowTo[int])
+	for _, m := range sendModes {
+		t.Run(m.name, func(t *testing.T) {
+			for name, end := range map[string]tx.Tx[pgconn.CommandTag]{
+				"COMMIT AND CHAIN":   tx.Exec("COMMIT AND CHAIN"),
+				"COMMIT, then BEGIN": tx.Then(tx.Exec("COMMIT"), tx.Exec("BEGIN")),
+			} {
+				t.Run(name, func(t *testing.T) {
+					pool := clientFailurePool(t, m.configure)
+					_, err := tx.Run(ctxT(t), pool, tx.Then(note("committed"), tx.Then(noRows, end)))
+					require.Equal(t, []string{"committed"}, notes(t, pool))
+					require.ErrorIs(t, err, tx.ErrTxControl, "the work committed: Run must say so")
+				})
+			}
+		})
+	}
+}
+
+// A server's refusal that MapError turned into an error of the caller's is still the server's: Recover takes it, on
+// every path a statement can go by (alone after a Bind, with a SAVEPOINT sent first, in a batch).
+func TestAMappedServerErrorIsRecovered(t *testing.T) {
+	errDup := errors.New("duplicate note")
+	insert := func(note string) tx.Tx[string] {
+		return tx.Map(tx.MapError(tx.Exec("INSERT INTO log (note) VALUES ($1)", note), func(error) error { return errDup }),
+			func(pgconn.CommandTag) string { return "inserted" })
+	}
+	recoverDup := func(work tx.Tx[string]) tx.Tx[string] {
+		return tx.Recover(work, func(err error) tx.Tx[string] {
+			if errors.Is(err, errDup) {
+				return tx.Pure("dup")
+			}
+			return tx.Fail[string](fmt.Errorf("not recovered as a duplicate: %w", err))
+		})
+	}
+	for _, m := range sendModes {
+		t.Run(m.name, func(t *testing.T) {
+			for name, work := range map[string]tx.Tx[string]{
+				"the statement alone": recoverDup(insert("a")),
+				"after a Bind": recoverDup(tx.Bind(tx.QueryOne("SELECT $1::text", pgx.RowTo[string], "a"),
+					func(n string) tx.Tx[string] { return insert(n) })),
+			} {
+				t.Run(name, func(t *testing.T) {
+					pool := clientFailurePool(t, m.configure)
+					v, err := tx.Run(ctxT(t), pool, tx.Bind(note("a"), func(pgconn.CommandTag) tx.Tx[string] { return work }))
+					require.NoError(t, err)
+					require.Equal(t, "dup", v)
+					require.Equal(t, []string{"a"}, notes(t, pool))
+				})
+			}
+		})
+	}
+}
+
+// Named arguments pgx cannot rewrite fail the round trip before anything is sent: not a transaction that ended, and
+// under Recover the savepoint queued with it was never sent either.
+func TestNamedArgumentsPgxCannotRewriteSendNothing(t *testing.T) {
+	bad := tx.Exec("INSERT INTO log (note) VALUES (@n)", pgx.StrictNamedArgs{"m": "x"})
+	for _, m := range sendModes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Run("first round trip", func(t *testing.T) {
+				_, err := tx.Run(ctxT(t), clientFailurePool(t, m.configure), bad)
+				require.ErrorContains(t, err, "StrictNamedArgs")
+				require.NotErrorIs(t, err, tx.ErrTxControl)
+			})
+			t.Run("under Recover", func(t *testing.T) {
+				pool := clientFailurePool(t, m.configure)
+				_, err := tx.Run(ctxT(t), pool, tx.Then(note("a"),
+					tx.Recover(bad, func(error) tx.Tx[pgconn.CommandTag] { return note("b") })))
+				require.NoError(t, err)
+				require.Equal(t, []string{"a", "b"}, notes(t, pool))
+			})
+		})
+	}
 }

@@ -32,7 +32,7 @@ func Recover[T any](t Tx[T], f func(error) Tx[T]) Tx[T] {
 // as it was, and the savepoint can take back what the failed work did.
 func recoverable(s *session, err error) bool {
 	var hidden *hiddenFailure
-	if errors.Is(err, ErrInvalid) || errors.Is(err, ErrTxControl) || errors.As(err, &hidden) ||
+	if s.doomed || errors.Is(err, ErrInvalid) || errors.Is(err, ErrTxControl) || errors.As(err, &hidden) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}

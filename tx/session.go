@@ -97,6 +97,22 @@ type session struct {
 	ended      bool              // a statement of the work ended the transaction (endedBy)
 	prepared   map[string]string // texts of the statements Func code prepared by name, by name; nil until one is
 	userConn   bool              // Func code has had the connection in this attempt: the wire is not used (see wire)
+	opened     bool              // BEGIN has run: a round trip that carried it, or came after it, was read
+	// doomed: the server failed the transaction in a way no savepoint can undo (a serialization failure, a
+	// deadlock), or in a way pgx did not report; whatever error the work's code made of it, Recover does not roll
+	// back to a savepoint and go on (see recoverable).
+	doomed bool
+}
+
+// noteDoom marks the session doomed when one of errs, as the server or pgx reported it before any MapError, is a
+// failure that dooms the whole transaction.
+func (s *session) noteDoom(errs ...error) {
+	for _, err := range errs {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && retry.Classify(err).TransactionFatal() {
+			s.doomed = true
+		}
+	}
 }
 
 // txStatus is the server's transaction status as of the last ReadyForQuery: 'I' idle, 'T' in a transaction, 'E' in
@@ -285,9 +301,10 @@ func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []a
 	s.pending, s.trips = nil, s.trips+1
 	defer func() {
 		cerr := br.Close()
+		s.noteDoom(err, cerr)
 		switch {
 		case err != nil:
-			err = s.afterClientFailure(err, cerr)
+			err = s.afterClientFailure(err, cerr, after(err, stmts, base))
 		case cerr != nil:
 			res, err = nil, fmt.Errorf("tx: batch: %w", cerr)
 		default:
@@ -297,11 +314,12 @@ func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []a
 		}
 	}()
 	if err := readPending(br, pending); err != nil {
-		return nil, s.notSent(w, err, stmts, base, pending)
+		return nil, s.notSent(ctx, w, err, stmts, base, pending)
 	}
+	s.opened = true // BEGIN, if it was pending, has run
 	if res, err = s.readStmts(br, stmts, base); err != nil {
 		if se := (*StatementError)(nil); errors.As(err, &se) && se.Index == base {
-			return nil, s.notSent(w, err, stmts, base, pending)
+			return nil, s.notSent(ctx, w, err, stmts, base, pending)
 		}
 		return nil, err
 	}
@@ -389,8 +407,8 @@ func (s *session) savepointPending() bool {
 
 // notSent is unsent for a batch whose pending statements it had taken: when unsent finds that pgx sent nothing (an
 // argument it could not encode), they are pending again, so that a savepoint among them counts as never sent.
-func (s *session) notSent(w *wire, err error, stmts []stmt, base int, pending []string) error {
-	uerr := s.unsent(w, err, stmts, base)
+func (s *session) notSent(ctx context.Context, w *wire, err error, stmts []stmt, base int, pending []string) error {
+	uerr := s.unsent(ctx, w, err, stmts, base)
 	if uerr != err {
 		s.pending, s.trips = pending, s.trips-1
 	}
@@ -402,7 +420,7 @@ func (s *session) notSent(w *wire, err error, stmts []stmt, base int, pending []
 // naming the statement; the wire and pgx's describing modes name it themselves. The statement is found by encoding
 // each one again as the exec mode does — only on this failure path. A failure that is the server's, or that closed
 // the connection (network, cancellation), is about the batch and stays as it is.
-func (s *session) unsent(w *wire, err error, stmts []stmt, base int) error {
+func (s *session) unsent(ctx context.Context, w *wire, err error, stmts []stmt, base int) error {
 	var pgErr *pgconn.PgError
 	if w != nil || s.conn == nil || errors.As(err, &pgErr) || s.closed() {
 		return err
@@ -415,9 +433,17 @@ func (s *session) unsent(w *wire, err error, stmts []stmt, base int) error {
 	for i := range stmts {
 		args := stmts[i].args
 		if len(args) > 0 {
-			switch args[0].(type) {
-			case pgx.QueryRewriter, pgx.QueryExecMode:
-				continue // pgx rewrites these arguments before encoding them; they cannot be judged as they are
+			if _, ok := args[0].(pgx.QueryExecMode); ok {
+				args = args[1:]
+			}
+		}
+		if len(args) > 0 {
+			// pgx rewrites these arguments (pgx.NamedArgs) before encoding them, and fails the batch if it cannot.
+			if rw, ok := args[0].(pgx.QueryRewriter); ok {
+				var rerr error
+				if _, args, rerr = rw.RewriteQuery(ctx, s.conn, stmts[i].sql, args[1:]); rerr != nil {
+					return stmtError(&stmts[i], base+i, cause)
+				}
 			}
 		}
 		if eqb.Build(s.conn.TypeMap(), nil, args) != nil {
@@ -475,10 +501,13 @@ func queueWire(w *wire, pending []string, stmts []stmt) {
 // plain query path: the same messages as a batch of one, for less client work than pgx's pipeline bookkeeping.
 func (s *session) sendOne(ctx context.Context, st *stmt, base int) ([]any, error) {
 	s.trips++
-	v, err := st.read(oneQuery{ctx: ctx, q: s.q, st: st})
+	one := &oneQuery{ctx: ctx, q: s.q, st: st}
+	v, err := st.read(one)
 	if err != nil {
-		return nil, s.afterClientFailure(&StatementError{SQL: st.sql, Index: base, Err: err}, nil)
+		s.noteDoom(one.serverErr())
+		return nil, s.afterClientFailure(&StatementError{SQL: st.sql, Index: base, Err: err}, one.serverErr(), nil)
 	}
+	s.opened = true
 	if seen := s.batchSeen(); seen != nil {
 		seen[st.sql] = struct{}{}
 	}
@@ -500,14 +529,35 @@ func plainArgs(args []any) bool {
 }
 
 // oneQuery is the results of a single statement sent on its own: the statement reads them as it would from a batch.
+// It keeps what the server answered, for afterClientFailure to judge once the statement has been read.
 type oneQuery struct {
-	ctx context.Context
-	q   querier
-	st  *stmt
+	ctx     context.Context
+	q       querier
+	st      *stmt
+	execErr error
+	rows    pgx.Rows
 }
 
-func (o oneQuery) Exec() (pgconn.CommandTag, error) { return o.q.Exec(o.ctx, o.st.sql, o.st.args...) }
-func (o oneQuery) Query() (pgx.Rows, error)         { return o.q.Query(o.ctx, o.st.sql, o.st.args...) }
+func (o *oneQuery) Exec() (pgconn.CommandTag, error) {
+	tag, err := o.q.Exec(o.ctx, o.st.sql, o.st.args...)
+	o.execErr = err
+	return tag, err
+}
+
+func (o *oneQuery) Query() (pgx.Rows, error) {
+	rows, err := o.q.Query(o.ctx, o.st.sql, o.st.args...)
+	o.execErr, o.rows = err, rows
+	return rows, err
+}
+
+// serverErr is the statement's error as pgx returned it, before the statement's reading made anything of it: that of
+// Exec or Query, or else that of the rows, closed by then (the first error they met, the server's unless a Scan's).
+func (o *oneQuery) serverErr() error {
+	if o.execErr != nil || o.rows == nil {
+		return o.execErr
+	}
+	return o.rows.Err()
+}
 
 func readPending(br results, pending []string) error {
 	for _, p := range pending {
@@ -551,19 +601,29 @@ func (s *session) readStmts(br results, stmts []stmt, base int) ([]any, error) {
 //     batch, a Scan's), the client's failure is returned marked so that Recover does not take it (hiddenFailure).
 //
 // A failure of the server's own made it skip the rest of the round trip, and is returned as it is.
-func (s *session) afterClientFailure(err, closeErr error) error {
+func (s *session) afterClientFailure(err, closeErr error, later []stmt) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) || errors.Is(err, ErrTxControl) || s.closed() {
 		return err
 	}
+	for i := range later {
+		// Its tag was not read. The status alone misses COMMIT AND CHAIN, and COMMIT followed by BEGIN; nor can it
+		// tell whether a failure the server met came before the statement or after. Either way it may have
+		// committed the work.
+		if endsTransaction(later[i].sql) {
+			s.ended = true
+			return s.endedError(err)
+		}
+	}
 	switch s.txStatus() {
 	case 'I':
-		if s.began() {
+		if s.opened || s.tx != nil { // not when BEGIN never ran (pgx refused the round trip before sending it)
 			s.ended = true
 			return s.endedError(err)
 		}
 	case 'E':
 		if !errors.As(closeErr, &pgErr) {
+			s.doomed = true
 			return &hiddenFailure{err: err}
 		}
 		if retry.Classify(closeErr).TransactionFatal() {
@@ -571,6 +631,18 @@ func (s *session) afterClientFailure(err, closeErr error) error {
 		}
 	}
 	return err
+}
+
+// after returns the statements of stmts (from position base of the caller's list) after the one err names, which the
+// server ran or skipped unread; all of them when err names none.
+func after(err error, stmts []stmt, base int) []stmt {
+	var se *StatementError
+	if errors.As(err, &se) {
+		if j := se.Index - base; j >= 0 && j < len(stmts) {
+			return stmts[j+1:]
+		}
+	}
+	return stmts
 }
 
 // hiddenFailure is a failure in the client after which the server failed the transaction with an error pgx did not
@@ -730,8 +802,10 @@ func (s *session) flush(ctx context.Context) error {
 	sql := strings.Join(s.pending, "; ")
 	s.pending, s.trips = nil, s.trips+1
 	if _, err := s.q.Exec(ctx, sql); err != nil {
+		s.noteDoom(err)
 		return fmt.Errorf("tx: %s: %w", strings.ToLower(sql), err)
 	}
+	s.opened = true
 	return nil
 }
 

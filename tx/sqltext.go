@@ -19,6 +19,25 @@ func savepointRollback(sql string) bool {
 	return len(words) > 1 && oneOf(words[1], "to")
 }
 
+// endsTransaction reports whether sql, by its first words, is a statement that ends the transaction: COMMIT, END,
+// ROLLBACK or ABORT (not ROLLBACK TO a savepoint), or PREPARE TRANSACTION, with or without AND CHAIN. For a round trip
+// whose command tags could not all be read (see session.afterClientFailure).
+func endsTransaction(sql string) bool {
+	words := lastStatementWords(sql, 3)
+	if len(words) == 0 {
+		return false
+	}
+	switch {
+	case oneOf(words[0], "commit", "end", "abort"):
+		return true
+	case oneOf(words[0], "rollback"):
+		return !savepointRollback(sql)
+	case oneOf(words[0], "prepare"):
+		return len(words) > 1 && oneOf(words[1], "transaction")
+	}
+	return false
+}
+
 // lastStatementWords returns up to n leading words of the last non-empty statement of sql. Comments (-- and nested
 // /* */) are skipped; a quoted string, identifier or dollar-quoted body counts as one word that is no keyword ("").
 // It is a lexer, not a parser: enough to read a statement's first keywords.

@@ -33,6 +33,31 @@ func TestSavepointRollback(t *testing.T) {
 	}
 }
 
+func TestEndsTransaction(t *testing.T) {
+	cases := map[string]bool{
+		"COMMIT":                        true,
+		"commit and chain":              true,
+		"END":                           true,
+		"ABORT":                         true,
+		"ROLLBACK":                      true,
+		"/* undo */ ROLLBACK AND CHAIN": true,
+		"PREPARE TRANSACTION 'x'":       true,
+		"ROLLBACK TO a":                 false,
+		"ROLLBACK WORK TO SAVEPOINT a":  false,
+		"PREPARE q AS SELECT 1":         false,
+		"SELECT 'commit'":               false,
+		"-- COMMIT\nSELECT 1":           false,
+		"UPDATE t SET commit = 1":       false,
+		"BEGIN":                         false,
+		"":                              false,
+	}
+	for sql, want := range cases {
+		t.Run(sql, func(t *testing.T) {
+			require.Equal(t, want, endsTransaction(sql))
+		})
+	}
+}
+
 func TestSeveralStatements(t *testing.T) {
 	cases := map[string]bool{
 		"SELECT 1":                                 false,
