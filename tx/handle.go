@@ -110,7 +110,9 @@ func (h *handle) CopyFrom(ctx context.Context, table pgx.Identifier, cols []stri
 	if err := h.ready(ctx); err != nil {
 		return 0, err
 	}
-	return h.s.q.CopyFrom(ctx, table, cols, src)
+	n, err := h.s.q.CopyFrom(ctx, table, cols, src)
+	h.s.noteDoom(err)
+	return n, err
 }
 
 func (h *handle) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
@@ -157,6 +159,7 @@ func (h *handle) Prepare(ctx context.Context, name, sql string) (*pgconn.Stateme
 	}
 	h.seen(sql) // an Exec by name later shows nothing of the text
 	sd, err := h.s.q.Prepare(ctx, name, sql)
+	h.s.noteDoom(err)
 	if err == nil && name != "" {
 		if h.s.prepared == nil {
 			h.s.prepared = map[string]string{}
@@ -182,6 +185,7 @@ func (h *handle) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 		tag, err = h.s.q.Exec(ctx, sql, args...)
 	}
 	h.noteTag(sql, tag)
+	h.s.noteDoom(err) // before user code can make anything else of it
 	return tag, err
 }
 
@@ -215,7 +219,8 @@ func (h *handle) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 	h.seen(sql)
 	rows, err := h.s.q.Query(ctx, sql, args...)
 	if err != nil {
-		return rows, err // nothing ran: no tag to read
+		h.s.noteDoom(err)
+		return rows, err // no tag to read
 	}
 	return &handleRows{Rows: rows, h: h, sql: sql}, nil
 }
@@ -256,12 +261,14 @@ func (r *handleRows) Next() bool {
 		return true
 	}
 	r.h.noteTag(r.sql, r.Rows.CommandTag())
+	r.h.s.noteDoom(r.Rows.Err())
 	return false
 }
 
 func (r *handleRows) Close() {
 	r.Rows.Close()
 	r.h.noteTag(r.sql, r.Rows.CommandTag())
+	r.h.s.noteDoom(r.Rows.Err())
 }
 
 // handleRow is the pgx.Row of QueryRow through a handle: it scans as pgx's does, from rows whose tag the handle reads.
@@ -320,6 +327,7 @@ func (b *handleBatch) Exec() (pgconn.CommandTag, error) {
 }
 
 func (b *handleBatch) fail(err error) {
+	b.h.s.noteDoom(err)
 	if b.failed == nil {
 		b.failed = err
 	}

@@ -104,15 +104,24 @@ type session struct {
 	doomed bool
 }
 
-// noteDoom marks the session doomed when one of errs, as the server or pgx reported it before any MapError, is a
-// failure that dooms the whole transaction.
+// noteDoom marks the session doomed when one of errs, as the server or pgx reported it before any MapError or user
+// code could make something else of it, is a serialization failure or a deadlock.
 func (s *session) noteDoom(errs ...error) {
 	for _, err := range errs {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && retry.Classify(err).TransactionFatal() {
+		if dooms(err) {
 			s.doomed = true
 		}
 	}
+}
+
+// dooms reports whether err is the server's serialization failure or deadlock, which no savepoint can undo.
+func dooms(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	c := retry.Classify(err)
+	return c == retry.Serialization || c == retry.Deadlock
 }
 
 // txStatus is the server's transaction status as of the last ReadyForQuery: 'I' idle, 'T' in a transaction, 'E' in
@@ -272,6 +281,7 @@ func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []a
 	var withHist bool
 	if w != nil {
 		if br, withHist, err = s.sendWire(ctx, w, stmts, capture); err != nil {
+			s.noteDoom(err) // Parse takes locks, and can deadlock, before any MapError sees the error
 			var be *buildError
 			if errors.As(err, &be) {
 				if j := be.pos - len(s.pending); j >= 0 && j < len(stmts) { // by position: the same text may come twice
@@ -596,11 +606,14 @@ func (s *session) readStmts(br results, stmts []stmt, base int) ([]any, error) {
 //
 //   - The transaction ended (a COMMIT in user SQL after the failure): its work may have committed; ErrTxControl.
 //   - The server failed the transaction after the client's failure: with a serialization failure or a deadlock, that
-//     error is returned, for Run to restart the transaction; Recover must not roll it back to its savepoint and
-//     commit what SERIALIZABLE refused. When pgx did not return the server's error (it keeps the first error of a
-//     batch, a Scan's), the client's failure is returned marked so that Recover does not take it (hiddenFailure).
+//     error is wrapped with err, for Run to restart the transaction; Recover must not roll it back to its savepoint
+//     and commit what SERIALIZABLE refused (noteDoom has marked the session). When pgx did not return the server's
+//     error (it keeps the first error of a batch, a Scan's), the client's failure is returned marked so that
+//     Recover does not take it (hiddenFailure).
 //
-// A failure of the server's own made it skip the rest of the round trip, and is returned as it is.
+// err may also be the server's own failure of the statement that a MapError replaced; closeErr is then that failure,
+// and the same rules hold. A failure the server reported as it is made it skip the rest of the round trip, and is
+// returned as it is.
 func (s *session) afterClientFailure(err, closeErr error, later []stmt) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) || errors.Is(err, ErrTxControl) || s.closed() {
@@ -626,8 +639,10 @@ func (s *session) afterClientFailure(err, closeErr error, later []stmt) error {
 			s.doomed = true
 			return &hiddenFailure{err: err}
 		}
-		if retry.Classify(closeErr).TransactionFatal() {
-			return fmt.Errorf("tx: %w (the round trip had failed in the client first: %v)", closeErr, err)
+		if dooms(closeErr) {
+			// Both stay reachable: what the work's code made of its failure (a MapError's error, ErrNoRows), and the
+			// server's failure, by which Run restarts the transaction.
+			return fmt.Errorf("%w (the server failed the transaction: %w)", err, closeErr)
 		}
 	}
 	return err

@@ -1,0 +1,127 @@
+package tx_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pgxact/pgxact/retry"
+	"github.com/pgxact/pgxact/tx"
+)
+
+// A serialization failure met by Func code dooms the transaction whatever the code, or a MapError, makes of the error:
+// Recover must not roll it back to its savepoint and commit on the refused snapshot.
+func TestASerializationFailureInFuncCodeIsNeverRecovered(t *testing.T) {
+	bump := func(wrap func(error) error) tx.Tx[int] {
+		return tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+			if _, err := q.Exec(ctx, "UPDATE accounts SET balance = balance + 1 WHERE id = 1"); err != nil {
+				return 0, wrap(err)
+			}
+			return 0, nil
+		})
+	}
+	for _, m := range sendModes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Run("replaced by MapError", func(t *testing.T) {
+				requireNeverRecoveredOnARefusedSnapshot(t, clientFailurePool(t, m.configure), func(bool, tx.Tx[int]) tx.Tx[int] {
+					return tx.MapError(bump(func(err error) error { return err }), replaced)
+				})
+			})
+			t.Run("wrapped with %v", func(t *testing.T) {
+				requireNeverRecoveredOnARefusedSnapshot(t, clientFailurePool(t, m.configure), func(bool, tx.Tx[int]) tx.Tx[int] {
+					return bump(func(err error) error { return fmt.Errorf("bump: %v", err) })
+				})
+			})
+		})
+	}
+}
+
+// What MapError makes of a server failure is what Run returns and Recover sees, also for the classes that doom the
+// transaction; and a read-only transaction's refused write (25006), which a savepoint undoes, is recovered.
+func TestMapErrorOfAServerFailureKeepsItsResult(t *testing.T) {
+	errMine := errors.New("mine")
+	mapped := func(error) error { return errMine }
+	for _, m := range sendModes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Run("25006", func(t *testing.T) {
+				_, err := tx.Run(ctxT(t), clientFailurePool(t, m.configure), tx.Then(tx.QueryOne("SELECT 1", pgx.RowTo[int]),
+					tx.MapError(note("x"), mapped)), tx.ReadOnly())
+				require.ErrorIs(t, err, errMine)
+			})
+			t.Run("40001, not retried", func(t *testing.T) {
+				_, err := tx.Run(ctxT(t), clientFailurePool(t, m.configure), tx.MapError(tx.Exec("SELECT boom(3, true)"), mapped),
+					tx.WithPolicy(retry.Never()))
+				require.ErrorIs(t, err, errMine)
+			})
+			t.Run("25006 recovered", func(t *testing.T) {
+				work := tx.Then(
+					tx.Recover(tx.MapError(note("audit"), mapped), func(err error) tx.Tx[pgconn.CommandTag] {
+						if errors.Is(err, errMine) {
+							return tx.Pure(pgconn.CommandTag{})
+						}
+						return tx.Fail[pgconn.CommandTag](err)
+					}),
+					tx.QueryOne("SELECT balance FROM accounts WHERE id = 1", pgx.RowTo[int]))
+				v, err := tx.Run(ctxT(t), clientFailurePool(t, m.configure), work, tx.ReadOnly())
+				require.NoError(t, err)
+				require.Equal(t, 100, v)
+			})
+		})
+	}
+}
+
+// Preparing a statement takes its table's locks, and can deadlock. A deadlock met there dooms the transaction like
+// any other, though the statement never ran: Recover must not take what a MapError made of it.
+func TestADeadlockWhilePreparingIsNeverRecovered(t *testing.T) {
+	for _, m := range sendModes {
+		t.Run(m.name, func(t *testing.T) {
+			pool := clientFailurePool(t, m.configure)
+			ctx := ctxT(t)
+			_, err := pool.Exec(ctx, "CREATE TABLE x (v int); INSERT INTO x VALUES (1); CREATE TABLE y (v int)")
+			require.NoError(t, err)
+			other := connTo(t, pool)
+			var attempts atomic.Int32
+			done := make(chan error, 1)
+			work := tx.Bind(tx.Exec("UPDATE x SET v = v + 1"), func(pgconn.CommandTag) tx.Tx[pgconn.CommandTag] {
+				if attempts.Add(1) == 1 {
+					// The other transaction holds y and waits for x, which this one holds; it waits 20 s before it
+					// looks for a deadlock, this one 1 s (the default): this one is the victim, when it wants y.
+					_, err := other.Exec(ctx, "BEGIN; SET LOCAL deadlock_timeout = '20s'; LOCK TABLE y IN ACCESS EXCLUSIVE MODE")
+					require.NoError(t, err)
+					var pid int // the server's, asked in the transaction: through pgbouncer the connection's is not
+					require.NoError(t, other.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid))
+					go func() {
+						_, err := other.Exec(ctx, "UPDATE x SET v = v + 10")
+						if err == nil {
+							_, err = other.Exec(ctx, "COMMIT")
+						}
+						done <- err
+					}()
+					require.Eventually(t, func() bool {
+						return count(t, pool, "SELECT count(*)::int FROM pg_locks WHERE pid = $1 AND NOT granted", pid) > 0
+					}, 10*time.Second, 20*time.Millisecond)
+				}
+				read := tx.Map(tx.QueryOne("SELECT count(*) FROM y", pgx.RowTo[int]), func(int) pgconn.CommandTag {
+					return pgconn.CommandTag{}
+				})
+				return tx.Recover(tx.MapError(read, replaced), func(error) tx.Tx[pgconn.CommandTag] { return note("fallback") })
+			})
+			_, err = tx.Run(ctx, pool, work)
+			t.Logf("Run: %v after %d attempts", err, attempts.Load())
+			select {
+			case err := <-done:
+				require.NoError(t, err, "the other transaction went on once this one gave way")
+			case <-time.After(30 * time.Second):
+				t.Fatal("the other transaction is still waiting")
+			}
+			require.NotContains(t, notes(t, pool), "fallback", "Recover took a deadlock")
+		})
+	}
+}
