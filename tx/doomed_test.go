@@ -125,3 +125,98 @@ func TestADeadlockWhilePreparingIsNeverRecovered(t *testing.T) {
 		})
 	}
 }
+
+// What pgx returns to Func code may hide the server's failure (a Scan's error first, a batch callback's): the
+// transaction the server failed is doomed all the same.
+func TestAServerFailureHiddenFromFuncCodeIsNeverRecovered(t *testing.T) {
+	for _, m := range sendModes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Run("a Scan error, then a 40001 in the same result", func(t *testing.T) {
+				requireNeverRecoveredOnARefusedSnapshot(t, clientFailurePool(t, m.configure), func(fire bool, _ tx.Tx[int]) tx.Tx[int] {
+					return tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+						rows, err := q.Query(ctx, "SELECT boom(g, $1), NULL::int FROM generate_series(1, 3) g", fire)
+						if err != nil {
+							return 0, err
+						}
+						defer rows.Close()
+						for rows.Next() {
+							var a, b int
+							if err := rows.Scan(&a, &b); err != nil {
+								return 0, err
+							}
+						}
+						return 0, rows.Err()
+					})
+				})
+			})
+			t.Run("a batch callback's error, then a 40001", func(t *testing.T) {
+				requireNeverRecoveredOnARefusedSnapshot(t, clientFailurePool(t, m.configure), func(fire bool, _ tx.Tx[int]) tx.Tx[int] {
+					return tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+						b := &pgx.Batch{}
+						b.Queue("SELECT 1").QueryRow(func(pgx.Row) error { return errors.New("a check in the client") })
+						b.Queue("SELECT boom(3, $1)", fire)
+						return 0, q.SendBatch(ctx, b).Close()
+					})
+				})
+			})
+		})
+	}
+}
+
+// A deadlock Func code handles under a savepoint of its own (q.Begin), as PostgreSQL allows, is its choice: a later,
+// unrelated Recover still takes the failure it is there for.
+func TestADeadlockHandledUnderAFuncSavepointLeavesLaterRecoversAlone(t *testing.T) {
+	pool := clientFailurePool(t, nil)
+	ctx := ctxT(t)
+	_, err := pool.Exec(ctx, `CREATE FUNCTION deadlocks() RETURNS int LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01'; END $$;
+		INSERT INTO log (note) VALUES ('taken')`)
+	require.NoError(t, err)
+	handled := tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+		sp, err := q.Begin(ctx)
+		if err != nil {
+			return 0, err
+		}
+		var pgErr *pgconn.PgError
+		if _, err := sp.Exec(ctx, "SELECT deadlocks()"); errors.As(err, &pgErr) && pgErr.Code == "40P01" {
+			return 0, sp.Rollback(ctx)
+		}
+		return 0, errors.New("the deadlock was not raised")
+	})
+	insertOrNote := tx.Recover(note("taken"), func(error) tx.Tx[pgconn.CommandTag] { return note("fallback") })
+	_, err = tx.Run(ctx, pool, tx.Then(handled, insertOrNote))
+	require.NoError(t, err, "Recover takes the 23505")
+	require.Equal(t, []string{"taken", "fallback"}, notes(t, pool))
+}
+
+// A MapError that replaces a serialization failure restarts the transaction whatever the shape of the Tx under it.
+func TestAMappedSerializationFailureRestartsWhateverTheShape(t *testing.T) {
+	for _, m := range sendModes {
+		t.Run(m.name, func(t *testing.T) {
+			for name, mk := range map[string]func(fire bool) tx.Tx[pgconn.CommandTag]{
+				"a statement": func(fire bool) tx.Tx[pgconn.CommandTag] {
+					return tx.MapError(tx.Exec("SELECT boom(3, $1)", fire), replaced)
+				},
+				"a Bind": func(fire bool) tx.Tx[pgconn.CommandTag] {
+					return tx.MapError(tx.Bind(tx.Exec("SELECT boom(3, $1)", fire), tx.Pure[pgconn.CommandTag]), replaced)
+				},
+				"a Func": func(fire bool) tx.Tx[pgconn.CommandTag] {
+					return tx.MapError(tx.Func(func(ctx context.Context, q pgx.Tx) (pgconn.CommandTag, error) {
+						return q.Exec(ctx, "SELECT boom(3, $1)", fire)
+					}), replaced)
+				},
+			} {
+				t.Run(name, func(t *testing.T) {
+					pool := clientFailurePool(t, m.configure)
+					var attempts atomic.Int32
+					work := tx.Bind(tx.QueryOne("SELECT 1", pgx.RowTo[int]), func(int) tx.Tx[pgconn.CommandTag] {
+						return mk(attempts.Add(1) == 1)
+					})
+					_, err := tx.Run(ctxT(t), pool, work)
+					require.NoError(t, err)
+					require.Equal(t, int32(2), attempts.Load(), "restarted once")
+				})
+			}
+		})
+	}
+}

@@ -26,6 +26,9 @@ type handle struct {
 	s    *session
 	sp   *spMark // nil for the top level
 	done bool
+	// the session's doom when the savepoint began, which rolling back to it restores (see Rollback)
+	doomed  bool
+	doomErr error
 }
 
 var _ pgx.Tx = (*handle)(nil)
@@ -73,7 +76,7 @@ func (h *handle) Begin(ctx context.Context) (pgx.Tx, error) {
 		return nil, pgx.ErrTxClosed
 	}
 	m := h.s.savepoint()
-	child := &handle{s: h.s, sp: &m}
+	child := &handle{s: h.s, sp: &m, doomed: h.s.doomed, doomErr: h.s.doomErr}
 	h.s.open = append(h.s.open, child)
 	return child, nil
 }
@@ -83,7 +86,14 @@ func (h *handle) Commit(ctx context.Context) error {
 }
 
 func (h *handle) Rollback(ctx context.Context) error {
-	return h.end((*session).rollbackTo)
+	doomed, doomErr := h.doomed, h.doomErr
+	err := h.end((*session).rollbackTo)
+	if err == nil {
+		// User code handled what failed under its savepoint: its own choice, as with pgx. Recover and Run judge the
+		// transaction as it was before the savepoint.
+		h.s.doomed, h.s.doomErr = doomed, doomErr
+	}
+	return err
 }
 
 // end releases or rolls back h's savepoint. Savepoints begun after h and still open end with it, innermost first,
@@ -262,6 +272,7 @@ func (r *handleRows) Next() bool {
 	}
 	r.h.noteTag(r.sql, r.Rows.CommandTag())
 	r.h.s.noteDoom(r.Rows.Err())
+	r.h.s.noteHidden(r.Rows.Err())
 	return false
 }
 
@@ -269,6 +280,7 @@ func (r *handleRows) Close() {
 	r.Rows.Close()
 	r.h.noteTag(r.sql, r.Rows.CommandTag())
 	r.h.s.noteDoom(r.Rows.Err())
+	r.h.s.noteHidden(r.Rows.Err())
 }
 
 // handleRow is the pgx.Row of QueryRow through a handle: it scans as pgx's does, from rows whose tag the handle reads.
@@ -365,7 +377,9 @@ func (b *handleBatch) Close() error {
 		}
 	}
 	err := b.BatchResults.Close()
+	b.h.s.noteDoom(err)
 	if fnErr != nil {
+		b.h.s.noteHidden(fnErr)
 		return fnErr
 	}
 	return err

@@ -237,6 +237,7 @@ func attempt[T any](ctx context.Context, r *runner, t Tx[T]) (T, []func(context.
 		return zero, nil, err
 	}
 	v, err := execCommit(ctx, s, t)
+	err = s.carryDoom(err)
 	var amb *ambiguousError
 	if errors.As(err, &amb) {
 		// v is the work's result; it stands if the transaction turns out to have committed.

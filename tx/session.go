@@ -101,7 +101,8 @@ type session struct {
 	// doomed: the server failed the transaction in a way no savepoint can undo (a serialization failure, a
 	// deadlock), or in a way pgx did not report; whatever error the work's code made of it, Recover does not roll
 	// back to a savepoint and go on (see recoverable).
-	doomed bool
+	doomed  bool
+	doomErr error // the server's error that doomed the session, if it was read: the attempt's failure carries it
 }
 
 // noteDoom marks the session doomed when one of errs, as the server or pgx reported it before any MapError or user
@@ -110,8 +111,36 @@ func (s *session) noteDoom(errs ...error) {
 	for _, err := range errs {
 		if dooms(err) {
 			s.doomed = true
+			if s.doomErr == nil {
+				s.doomErr = err
+			}
 		}
 	}
+}
+
+// noteHidden marks the session doomed when err, an error pgx returned to user code, is not the server's while the
+// server has failed the transaction: pgx keeps a Scan's or a callback's error first and drops the server's, which may
+// have been a serialization failure.
+func (s *session) noteHidden(err error) {
+	var pgErr *pgconn.PgError
+	if err != nil && !errors.As(err, &pgErr) && !s.closed() && s.aborted() {
+		s.doomed = true
+	}
+}
+
+// carryDoom makes an attempt's failure on a doomed session carry the server's error that doomed it, when what the
+// work's code made of the failure (a MapError, Func code's own wrapping) dropped it: Run then restarts the
+// transaction, whatever shape of Tx the failure came through.
+func (s *session) carryDoom(err error) error {
+	if err == nil || s.doomErr == nil || dooms(err) {
+		return err
+	}
+	var amb *ambiguousError
+	if errors.Is(err, ErrTxControl) || errors.Is(err, ErrCommitUnknown) || errors.As(err, &amb) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err // it may have committed, or the caller gave up: never made retryable
+	}
+	return fmt.Errorf("%w (the server failed the transaction: %w)", err, s.doomErr)
 }
 
 // dooms reports whether err is the server's serialization failure or deadlock, which no savepoint can undo.
