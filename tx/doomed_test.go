@@ -163,30 +163,120 @@ func TestAServerFailureHiddenFromFuncCodeIsNeverRecovered(t *testing.T) {
 	}
 }
 
-// A deadlock Func code handles under a savepoint of its own (q.Begin), as PostgreSQL allows, is its choice: a later,
-// unrelated Recover still takes the failure it is there for.
-func TestADeadlockHandledUnderAFuncSavepointLeavesLaterRecoversAlone(t *testing.T) {
-	pool := clientFailurePool(t, nil)
-	ctx := ctxT(t)
-	_, err := pool.Exec(ctx, `CREATE FUNCTION deadlocks() RETURNS int LANGUAGE plpgsql AS $$
-		BEGIN RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01'; END $$;
-		INSERT INTO log (note) VALUES ('taken')`)
-	require.NoError(t, err)
-	handled := tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
-		sp, err := q.Begin(ctx)
-		if err != nil {
-			return 0, err
-		}
-		var pgErr *pgconn.PgError
-		if _, err := sp.Exec(ctx, "SELECT deadlocks()"); errors.As(err, &pgErr) && pgErr.Code == "40P01" {
-			return 0, sp.Rollback(ctx)
-		}
-		return 0, errors.New("the deadlock was not raised")
-	})
-	insertOrNote := tx.Recover(note("taken"), func(error) tx.Tx[pgconn.CommandTag] { return note("fallback") })
-	_, err = tx.Run(ctx, pool, tx.Then(handled, insertOrNote))
-	require.NoError(t, err, "Recover takes the 23505")
-	require.Equal(t, []string{"taken", "fallback"}, notes(t, pool))
+// A deadlock or serialization failure dooms the transaction even when Func code rolls back a savepoint of its own
+// over it (deferred, as pgx code does, or to handle it): Run restarts the transaction rather than going on, and a
+// later Recover does not take what follows from it. Here the deadlock happens on the first attempt only.
+func TestAFailureUnderAFuncSavepointStillRestarts(t *testing.T) {
+	for _, m := range sendModes {
+		t.Run(m.name, func(t *testing.T) {
+			pool := clientFailurePool(t, m.configure)
+			ctx := ctxT(t)
+			_, err := pool.Exec(ctx, `CREATE SEQUENCE calls;
+				CREATE FUNCTION deadlocks_once() RETURNS int LANGUAGE plpgsql AS $$
+				BEGIN IF nextval('calls') = 1 THEN RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01'; END IF;
+				RETURN 1; END $$;
+				INSERT INTO log (note) VALUES ('taken')`)
+			require.NoError(t, err)
+			var attempts atomic.Int32
+			handled := tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+				attempts.Add(1)
+				sp, err := q.Begin(ctx)
+				if err != nil {
+					return 0, err
+				}
+				defer sp.Rollback(ctx) //nolint:errcheck // after Commit it reports ErrTxClosed
+				if _, err := sp.Exec(ctx, "SELECT deadlocks_once()"); err != nil {
+					return 0, sp.Rollback(ctx) // handled, as its code sees it
+				}
+				return 0, sp.Commit(ctx)
+			})
+			insertOrNote := tx.Recover(note("taken"), func(error) tx.Tx[pgconn.CommandTag] { return note("fallback") })
+			_, err = tx.Run(ctx, pool, tx.Then(handled, insertOrNote))
+			require.NoError(t, err)
+			require.Equal(t, int32(2), attempts.Load(), "the deadlock restarted the transaction")
+			require.Equal(t, []string{"taken", "fallback"}, notes(t, pool), "the second attempt's Recover took the 23505")
+		})
+	}
+}
+
+// A deferred Rollback of Func code's own savepoint, on the way out with the failure it wrapped, must not make a
+// serialization failure recoverable.
+func TestADeferredSavepointRollbackKeepsTheDoom(t *testing.T) {
+	for _, m := range sendModes {
+		t.Run(m.name, func(t *testing.T) {
+			requireNeverRecoveredOnARefusedSnapshot(t, clientFailurePool(t, m.configure), func(bool, tx.Tx[int]) tx.Tx[int] {
+				return tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+					sp, err := q.Begin(ctx)
+					if err != nil {
+						return 0, err
+					}
+					defer sp.Rollback(ctx) //nolint:errcheck // after Commit it reports ErrTxClosed
+					if _, err := sp.Exec(ctx, "UPDATE accounts SET balance = balance + 1 WHERE id = 1"); err != nil {
+						return 0, fmt.Errorf("bump: %v", err)
+					}
+					return 0, sp.Commit(ctx)
+				})
+			})
+		})
+	}
+}
+
+// A batch callback that makes a domain error of its statement's 23505 is an ordinary mapping: Recover takes it.
+func TestABatchCallbackMappingAServerFailureIsRecovered(t *testing.T) {
+	errDup := errors.New("duplicate")
+	for _, m := range sendModes {
+		t.Run(m.name, func(t *testing.T) {
+			pool := clientFailurePool(t, m.configure)
+			_, err := pool.Exec(context.Background(), "INSERT INTO log (note) VALUES ('dup')")
+			require.NoError(t, err)
+			insert := tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+				b := &pgx.Batch{}
+				b.Queue("INSERT INTO log (note) VALUES ('dup') RETURNING id").QueryRow(func(row pgx.Row) error {
+					var id int
+					var pgErr *pgconn.PgError
+					if err := row.Scan(&id); errors.As(err, &pgErr) && pgErr.Code == "23505" {
+						return errDup
+					} else if err != nil {
+						return err
+					}
+					return nil
+				})
+				return 0, q.SendBatch(ctx, b).Close()
+			})
+			work := tx.Recover(insert, func(err error) tx.Tx[int] {
+				if !errors.Is(err, errDup) {
+					return tx.Fail[int](err)
+				}
+				return tx.Map(note("fallback"), func(pgconn.CommandTag) int { return -1 })
+			})
+			_, err = tx.Run(ctxT(t), pool, work)
+			require.NoError(t, err)
+			require.Equal(t, []string{"dup", "fallback"}, notes(t, pool))
+		})
+	}
+}
+
+// Func code that ignores a statement's serialization failure meets 25P02 at its next statement: Run restarts on the
+// serialization failure, not fails on the 25P02.
+func TestASerializationFailureIgnoredByFuncCodeRestarts(t *testing.T) {
+	for _, m := range sendModes {
+		t.Run(m.name, func(t *testing.T) {
+			pool := clientFailurePool(t, m.configure)
+			var attempts atomic.Int32
+			work := tx.Bind(tx.QueryOne("SELECT 1", pgx.RowTo[int]), func(int) tx.Tx[int] {
+				fire := attempts.Add(1) == 1
+				return tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+					_, _ = q.Exec(ctx, "SELECT boom(3, $1)", fire) // best effort, as its code sees it
+					var n int
+					return n, q.QueryRow(ctx, "SELECT 2").Scan(&n)
+				})
+			})
+			v, err := tx.Run(ctxT(t), pool, work)
+			require.NoError(t, err)
+			require.Equal(t, 2, v)
+			require.Equal(t, int32(2), attempts.Load())
+		})
+	}
 }
 
 // A MapError that replaces a serialization failure restarts the transaction whatever the shape of the Tx under it.

@@ -26,9 +26,6 @@ type handle struct {
 	s    *session
 	sp   *spMark // nil for the top level
 	done bool
-	// the session's doom when the savepoint began, which rolling back to it restores (see Rollback)
-	doomed  bool
-	doomErr error
 }
 
 var _ pgx.Tx = (*handle)(nil)
@@ -76,7 +73,7 @@ func (h *handle) Begin(ctx context.Context) (pgx.Tx, error) {
 		return nil, pgx.ErrTxClosed
 	}
 	m := h.s.savepoint()
-	child := &handle{s: h.s, sp: &m, doomed: h.s.doomed, doomErr: h.s.doomErr}
+	child := &handle{s: h.s, sp: &m}
 	h.s.open = append(h.s.open, child)
 	return child, nil
 }
@@ -86,14 +83,7 @@ func (h *handle) Commit(ctx context.Context) error {
 }
 
 func (h *handle) Rollback(ctx context.Context) error {
-	doomed, doomErr := h.doomed, h.doomErr
-	err := h.end((*session).rollbackTo)
-	if err == nil {
-		// User code handled what failed under its savepoint: its own choice, as with pgx. Recover and Run judge the
-		// transaction as it was before the savepoint.
-		h.s.doomed, h.s.doomErr = doomed, doomErr
-	}
-	return err
+	return h.end((*session).rollbackTo)
 }
 
 // end releases or rolls back h's savepoint. Savepoints begun after h and still open end with it, innermost first,
@@ -377,9 +367,8 @@ func (b *handleBatch) Close() error {
 		}
 	}
 	err := b.BatchResults.Close()
-	b.h.s.noteDoom(err)
+	b.h.s.noteDoom(err) // the server's failure after a callback's own error, which pgx's Close would have dropped
 	if fnErr != nil {
-		b.h.s.noteHidden(fnErr)
 		return fnErr
 	}
 	return err

@@ -9,6 +9,10 @@ import (
 //
 // MapError keeps t's statements batchable. When one of them fails in a round trip shared with other work, f receives
 // the statement's own error, and the *StatementError that reports the statement's position wraps what f returns.
+//
+// f cannot undo a serialization failure or a deadlock: the transaction stays doomed whatever f returns. Recover does
+// not take the result, and Run runs the transaction again as for the failure itself; if it fails for good, its error
+// wraps both what f returned and the server's error.
 func MapError[T any](t Tx[T], f func(error) error) Tx[T] {
 	if f == nil {
 		return Fail[T](invalid("MapError with a nil function"))

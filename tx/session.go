@@ -137,11 +137,22 @@ func (s *session) carryDoom(err error) error {
 	}
 	var amb *ambiguousError
 	if errors.Is(err, ErrTxControl) || errors.Is(err, ErrCommitUnknown) || errors.As(err, &amb) ||
-		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err // it may have committed, or the caller gave up: never made retryable
+		errors.Is(err, ErrInvalid) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err // it may have committed, the input is wrong, or the caller gave up: never made retryable
 	}
-	return fmt.Errorf("%w (the server failed the transaction: %w)", err, s.doomErr)
+	return &doomedError{doom: s.doomErr, err: err}
 }
+
+// doomedError is the failure of an attempt on a doomed session. The server's error comes first in its tree, so that
+// retry.Classify finds it before any other the work's error wraps (a 25P02 of a statement sent after it); what the
+// work's code made of the failure stays reachable with errors.Is and errors.As.
+type doomedError struct{ doom, err error }
+
+func (e *doomedError) Error() string {
+	return e.err.Error() + " (the server failed the transaction: " + e.doom.Error() + ")"
+}
+
+func (e *doomedError) Unwrap() []error { return []error{e.doom, e.err} }
 
 // dooms reports whether err is the server's serialization failure or deadlock, which no savepoint can undo.
 func dooms(err error) bool {
