@@ -310,3 +310,62 @@ func TestAMappedSerializationFailureRestartsWhateverTheShape(t *testing.T) {
 		})
 	}
 }
+
+// Rows that failed in the client and are closed later (deferred) are judged when they failed, not by the status
+// statements sent since left: a later 23505 is recovered.
+func TestRowsClosedLaterAreJudgedWhenTheyFailed(t *testing.T) {
+	pool := clientFailurePool(t, nil)
+	work := tx.Func(func(ctx context.Context, q pgx.Tx) (string, error) {
+		rows, err := q.Query(ctx, "SELECT 'not a number'::text")
+		if err != nil {
+			return "", err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var n int
+			if rows.Scan(&n) != nil {
+				break // a bad row: skip the lookup
+			}
+		}
+		_, err = q.Exec(ctx, "INSERT INTO log (note) VALUES ('a')")
+		return "inserted", err
+	})
+	recovered := tx.Recover(work, func(err error) tx.Tx[string] {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+			return tx.Pure("dup")
+		}
+		return tx.Fail[string](err)
+	})
+	v, err := tx.Run(ctxT(t), pool, tx.Bind(note("a"), func(pgconn.CommandTag) tx.Tx[string] { return recovered }))
+	require.NoError(t, err)
+	require.Equal(t, "dup", v)
+}
+
+// A server failure of the work's own, after a serialization failure its code handled under a savepoint, is what Run
+// reports, reachable with errors.As, and decides the retry as before.
+func TestTheWorksOwnServerFailureDecidesAfterAHandledDoom(t *testing.T) {
+	pool := clientFailurePool(t, nil)
+	_, err := pool.Exec(context.Background(), "INSERT INTO log (note) VALUES ('a')")
+	require.NoError(t, err)
+	attempts := 0
+	work := tx.Func(func(ctx context.Context, q pgx.Tx) (string, error) {
+		attempts++
+		sp, err := q.Begin(ctx)
+		if err != nil {
+			return "", err
+		}
+		if _, err := sp.Exec(ctx, "SELECT boom(3, true)"); err != nil {
+			_ = sp.Rollback(ctx)
+		} else {
+			_ = sp.Commit(ctx)
+		}
+		_, err = q.Exec(ctx, "INSERT INTO log (note) VALUES ('a')")
+		return "inserted", err
+	})
+	_, err = tx.Run(ctxT(t), pool, work)
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	require.Equal(t, "23505", pgErr.Code)
+	require.Equal(t, 1, attempts, "a unique violation is not retried by default")
+}

@@ -252,8 +252,9 @@ func (h *handle) Conn() *pgx.Conn {
 // by Next when they end (pgx's rows close themselves then, out of sight of this wrapper).
 type handleRows struct {
 	pgx.Rows
-	h   *handle
-	sql string
+	h      *handle
+	sql    string
+	judged bool // the rows' end was judged (see judge)
 }
 
 func (r *handleRows) Next() bool {
@@ -261,14 +262,41 @@ func (r *handleRows) Next() bool {
 		return true
 	}
 	r.h.noteTag(r.sql, r.Rows.CommandTag())
-	r.h.s.noteDoom(r.Rows.Err())
-	r.h.s.noteHidden(r.Rows.Err())
+	r.judge()
 	return false
+}
+
+// Scan and Values close pgx's rows when they fail: their end is judged then, not when user code closes them later.
+func (r *handleRows) Scan(dest ...any) error {
+	err := r.Rows.Scan(dest...)
+	if err != nil {
+		r.judge()
+	}
+	return err
+}
+
+func (r *handleRows) Values() ([]any, error) {
+	v, err := r.Rows.Values()
+	if err != nil {
+		r.judge()
+	}
+	return v, err
 }
 
 func (r *handleRows) Close() {
 	r.Rows.Close()
 	r.h.noteTag(r.sql, r.Rows.CommandTag())
+	r.judge()
+}
+
+// judge notes, once and as soon as the rows have ended, whether they doomed the session: the server's serialization
+// failure or deadlock, or a failure of the server's that pgx hid behind a Scan's error. Judged later (a deferred
+// Close), the connection's status would speak of statements sent since.
+func (r *handleRows) judge() {
+	if r.judged {
+		return
+	}
+	r.judged = true
 	r.h.s.noteDoom(r.Rows.Err())
 	r.h.s.noteHidden(r.Rows.Err())
 }

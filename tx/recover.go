@@ -20,8 +20,11 @@ func Recover[T any](t Tx[T], f func(error) Tx[T]) Tx[T] {
 	}
 	return Tx[T]{&step[T]{run: func(ctx context.Context, s *session) (T, error) {
 		v, err := scoped(ctx, s, t)
-		if err == nil || !recoverable(s, err) {
-			return v, err
+		if err == nil {
+			return v, nil
+		}
+		if !recoverable(s, err) {
+			return v, s.refused(err)
 		}
 		return f(err).exec(ctx, s)
 	}}}
@@ -31,8 +34,24 @@ func Recover[T any](t Tx[T], f func(error) Tx[T]) Tx[T] {
 // session's connection: one from elsewhere (a Func that called a web service, read a file) leaves the transaction
 // as it was, and the savepoint can take back what the failed work did.
 func recoverable(s *session, err error) bool {
+	return !s.doomed && mayRecover(s, err)
+}
+
+// refused is the error a scope returns when it does not recover err: when only the session's doom stood in the way
+// (a 23505 after a deadlock that Func code handled under its own savepoint), it carries the server's error that
+// doomed the session, so that Run restarts the transaction rather than fail for good with what the scope was there
+// to recover.
+func (s *session) refused(err error) error {
+	if s.doomErr == nil || dooms(err) || !mayRecover(s, err) {
+		return err
+	}
+	return &doomedError{doom: s.doomErr, err: err}
+}
+
+// mayRecover is recoverable without the session's doom.
+func mayRecover(s *session, err error) bool {
 	var hidden *hiddenFailure
-	if s.doomed || errors.Is(err, ErrInvalid) || errors.Is(err, ErrTxControl) || errors.As(err, &hidden) ||
+	if errors.Is(err, ErrInvalid) || errors.Is(err, ErrTxControl) || errors.As(err, &hidden) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}

@@ -34,7 +34,7 @@ func Retry[T any](p retry.Policy, t Tx[T]) Tx[T] {
 				return v, nil
 			}
 			if !recoverable(s, err) {
-				return v, err
+				return v, s.refused(err)
 			}
 			next, ok := p.Next(retry.Attempt{N: n, Err: err, Elapsed: time.Since(start), Delay: delay})
 			if !ok || !fits(ctx, next) {

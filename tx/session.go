@@ -140,12 +140,17 @@ func (s *session) carryDoom(err error) error {
 		errors.Is(err, ErrInvalid) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err // it may have committed, the input is wrong, or the caller gave up: never made retryable
 	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code != "25P02" {
+		return err // a server failure of the work's own (a 23505 after a deadlock its code handled) decides, as before
+	}
 	return &doomedError{doom: s.doomErr, err: err}
 }
 
-// doomedError is the failure of an attempt on a doomed session. The server's error comes first in its tree, so that
-// retry.Classify finds it before any other the work's error wraps (a 25P02 of a statement sent after it); what the
-// work's code made of the failure stays reachable with errors.Is and errors.As.
+// doomedError is the failure of an attempt on a doomed session whose error holds no server failure of its own, or
+// only a 25P02 (a statement sent after the failure, which says nothing more). The server's error comes first in its
+// tree, so that retry.Classify finds it before the 25P02; what the work's code made of the failure stays reachable
+// with errors.Is, and with errors.As for any type the server's error is not.
 type doomedError struct{ doom, err error }
 
 func (e *doomedError) Error() string {
