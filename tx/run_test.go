@@ -186,6 +186,25 @@ func TestBadInput(t *testing.T) {
 	_ = tag
 }
 
+// TestFunctionBodyInSQL: a routine whose body is written in SQL (BEGIN ATOMIC ... ; ... ; END) is one statement,
+// ';'s and all, in every way a statement can travel; it was refused as several.
+func TestFunctionBodyInSQL(t *testing.T) {
+	const create = `CREATE FUNCTION two() RETURNS int LANGUAGE sql
+		BEGIN ATOMIC
+			SELECT CASE WHEN true THEN 1 END;
+			SELECT 2;
+		END`
+	for _, m := range sendModes {
+		t.Run(m.name, func(t *testing.T) {
+			pool := clientFailurePool(t, m.configure)
+			ctx := ctxT(t)
+			got, err := tx.Run(ctx, pool, tx.Then(tx.Exec(create), tx.QueryOne("SELECT two()", pgx.RowTo[int])))
+			require.NoError(t, err)
+			require.Equal(t, 2, got, "a SQL function returns its last statement's value")
+		})
+	}
+}
+
 // TestConnAlreadyInATransaction: Run on a *pgx.Conn that its caller left inside a transaction must not send BEGIN
 // (a mere warning there) and then COMMIT the caller's transaction: it refuses, and the caller's work stays open.
 func TestConnAlreadyInATransaction(t *testing.T) {

@@ -43,71 +43,148 @@ func endsTransaction(sql string) bool {
 // It is a lexer, not a parser: enough to read a statement's first keywords.
 func lastStatementWords(sql string, n int) []string {
 	var words, last []string // the statement being read, and the last non-empty one before it
-	for i := 0; i < len(sql); {
-		c := sql[i]
+	var st statement
+	for l := (lexer{sql: sql}); ; {
+		kind, tok := l.next()
 		switch {
-		case c == ';':
+		case kind == tokEnd:
+			if len(words) == 0 {
+				return last
+			}
+			return words
+		case kind == tokSemicolon && st.ends():
 			if len(words) > 0 {
 				last = words
 			}
-			words, i = nil, i+1
-		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
-			for i < len(sql) && sql[i] != '\n' {
-				i++
-			}
-		case c == '/' && i+1 < len(sql) && sql[i+1] == '*':
-			i = skipBlockComment(sql, i)
-		case c == '\'' || c == '"':
-			i = skipQuoted(sql, i, c)
+			words, st = nil, statement{}
+		case kind == tokWord:
+			words = appendWord(words, tok, n)
+		case kind == tokLiteral:
 			words = appendWord(words, "", n)
-		case c == '$':
-			i = skipDollar(sql, i)
-			words = appendWord(words, "", n)
-		case isWordByte(c):
-			j := i
-			for j < len(sql) && isWordByte(sql[j]) {
-				j++
-			}
-			words, i = appendWord(words, sql[i:j], n), j
-		default:
-			i++
 		}
+		st.see(kind, tok)
 	}
-	if len(words) == 0 {
-		return last
-	}
-	return words
 }
 
-// severalStatements reports whether sql holds more than one statement: a ';' outside quotes and comments with more
-// than blanks and comments after it. Texts without a ';' are answered without scanning.
+// severalStatements reports whether sql holds more than one statement: a ';' outside quotes, comments and a
+// BEGIN ATOMIC body with more than blanks and comments after it. Texts without a ';' are answered without scanning.
 func severalStatements(sql string) bool {
 	if strings.IndexByte(sql, ';') < 0 {
 		return false
 	}
 	seen := false // a statement has begun
-	for i := 0; i < len(sql); {
-		c := sql[i]
+	var st statement
+	for l := (lexer{sql: sql}); ; {
+		kind, tok := l.next()
 		switch {
-		case c == ';':
-			if j := nextToken(sql, i+1); seen && j < len(sql) && sql[j] != ';' {
+		case kind == tokEnd:
+			return false
+		case kind == tokSemicolon && st.ends():
+			if seen && l.more() {
 				return true
 			}
-			i++
-		case c == '-' && i+1 < len(sql) && sql[i+1] == '-', c == '/' && i+1 < len(sql) && sql[i+1] == '*':
-			i = nextToken(sql, i)
-		case c == '\'' || c == '"':
-			i, seen = skipQuoted(sql, i, c), true
-		case c == '$':
-			i, seen = skipDollar(sql, i), true
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f':
-			i++
+			st = statement{}
 		default:
-			i, seen = i+1, true
+			seen = true
+		}
+		st.see(kind, tok)
+	}
+}
+
+// A token's kind, as the lexer tells them apart.
+const (
+	tokEnd       = iota
+	tokWord      // a bare word: a keyword, an identifier or a number
+	tokLiteral   // a quoted string or identifier, a dollar-quoted body, or a parameter ($1)
+	tokSemicolon // ';'
+	tokOther     // any other byte: an operator, a parenthesis...
+)
+
+// lexer yields the tokens of a SQL text, comments and blanks skipped.
+type lexer struct {
+	sql string
+	i   int
+}
+
+// next returns the next token's kind and, for a word or another byte, its text.
+func (l *lexer) next() (int, string) {
+	sql := l.sql
+	l.i = nextToken(sql, l.i)
+	if l.i >= len(sql) {
+		return tokEnd, ""
+	}
+	i := l.i
+	switch c := sql[i]; {
+	case c == ';':
+		l.i++
+		return tokSemicolon, ";"
+	case c == '\'' || c == '"':
+		l.i = skipQuoted(sql, i, c)
+		return tokLiteral, ""
+	case c == '$':
+		l.i = skipDollar(sql, i)
+		return tokLiteral, ""
+	case isWordByte(c):
+		for l.i < len(sql) && isWordByte(sql[l.i]) {
+			l.i++
+		}
+		return tokWord, sql[i:l.i]
+	default:
+		l.i++
+		return tokOther, sql[i:l.i]
+	}
+}
+
+// more reports whether a token other than ';' follows.
+func (l *lexer) more() bool {
+	j := nextToken(l.sql, l.i)
+	return j < len(l.sql) && l.sql[j] != ';'
+}
+
+// statement follows what decides whether a ';' ends the statement being read: the body of a function or procedure
+// written in SQL (CREATE [OR REPLACE] FUNCTION|PROCEDURE ... BEGIN ATOMIC ...; ...; END) holds ';'s of its own. As
+// psql does, BEGIN outside parentheses opens a block in such a statement, CASE opens one inside a block, and END
+// closes one.
+type statement struct {
+	lead  [4]byte // first letters of the leading words, for CREATE [OR REPLACE] FUNCTION|PROCEDURE
+	words int
+	paren int
+	depth int // open BEGIN and CASE blocks
+}
+
+func (st *statement) see(kind int, tok string) {
+	switch {
+	case kind == tokOther && tok == "(":
+		st.paren++
+	case kind == tokOther && tok == ")":
+		st.paren = max(st.paren-1, 0)
+	case kind == tokWord:
+		if st.words < len(st.lead) && oneOf(tok, "create", "or", "replace", "function", "procedure") {
+			st.lead[st.words] = tok[0] | 0x20
+		}
+		st.words++
+		if !st.routine() || st.paren > 0 {
+			return
+		}
+		switch {
+		case oneOf(tok, "begin"):
+			st.depth++
+		case oneOf(tok, "case") && st.depth > 0:
+			st.depth++
+		case oneOf(tok, "end") && st.depth > 0:
+			st.depth--
 		}
 	}
-	return false
 }
+
+// routine reports whether the statement began CREATE [OR REPLACE] FUNCTION or PROCEDURE.
+func (st *statement) routine() bool {
+	l := st.lead
+	return l[0] == 'c' && (l[1] == 'f' || l[1] == 'p' || l[1] == 'o' && l[2] == 'r' && (l[3] == 'f' || l[3] == 'p'))
+}
+
+// ends reports whether a ';' met now ends the statement: it is not inside a BEGIN ATOMIC body.
+func (st *statement) ends() bool { return st.depth == 0 }
 
 // nextToken returns the position of the next byte of sql from i that is neither blank nor in a comment.
 func nextToken(sql string, i int) int {

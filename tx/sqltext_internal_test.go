@@ -50,6 +50,9 @@ func TestEndsTransaction(t *testing.T) {
 		"UPDATE t SET commit = 1":       false,
 		"BEGIN":                         false,
 		"":                              false,
+		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END":          false,
+		"CREATE PROCEDURE p() BEGIN ATOMIC INSERT INTO t VALUES (1); END; COMMIT":          true,
+		"CREATE OR REPLACE FUNCTION f() RETURNS int BEGIN ATOMIC SELECT 1; END; -- commit": false,
 	}
 	for sql, want := range cases {
 		t.Run(sql, func(t *testing.T) {
@@ -85,6 +88,13 @@ func TestSeveralStatements(t *testing.T) {
 		`SELECT E'C:\\'; SELECT 2`:                                 true,
 		`SELECT e'it\'s;'`:                                         false,
 		`SELECT fe'it\'; SELECT 2`:                                 true,
+		// A function's body in SQL (BEGIN ATOMIC) holds ';'s of its own, as psql reads it.
+		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END":                  false,
+		"create or replace procedure p(begin int) begin atomic insert into t values (1); end;":               false,
+		"CREATE FUNCTION f(x int) RETURNS int BEGIN ATOMIC SELECT CASE WHEN x > 0 THEN 1 END; SELECT 2; END": false,
+		"CREATE FUNCTION f() RETURNS int BEGIN ATOMIC SELECT 1; END; SELECT 2":                               true,
+		"CREATE TABLE t (a int); BEGIN; SELECT 1":                                                            true,
+		"SELECT 1; CREATE FUNCTION f() RETURNS int BEGIN ATOMIC SELECT 1; END":                               true,
 	}
 	for sql, want := range cases {
 		t.Run(sql, func(t *testing.T) {
