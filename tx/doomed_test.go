@@ -369,3 +369,160 @@ func TestTheWorksOwnServerFailureDecidesAfterAHandledDoom(t *testing.T) {
 	require.Equal(t, "23505", pgErr.Code)
 	require.Equal(t, 1, attempts, "a unique violation is not retried by default")
 }
+
+// Func code reading rows of a pgx.Batch meets a Scan error; the server then fails the same result with a serialization
+// failure, which pgx's batch drops for the Scan's error. Read as rows, as one row, or in a callback, it dooms the
+// transaction: Recover does not take it.
+func TestAServerFailureHiddenInFuncBatchRowsIsNeverRecovered(t *testing.T) {
+	const sql = "SELECT boom(g, $1), NULL::int FROM generate_series(1, 3) g"
+	reads := map[string]func(ctx context.Context, q pgx.Tx, fire bool) error{
+		"rows": func(ctx context.Context, q pgx.Tx, fire bool) error {
+			b := &pgx.Batch{}
+			b.Queue(sql, fire)
+			br := q.SendBatch(ctx, b)
+			defer br.Close()
+			rows, err := br.Query()
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var a, b int
+				if err := rows.Scan(&a, &b); err != nil {
+					return err
+				}
+			}
+			return rows.Err()
+		},
+		"one row": func(ctx context.Context, q pgx.Tx, fire bool) error {
+			b := &pgx.Batch{}
+			b.Queue(sql, fire)
+			br := q.SendBatch(ctx, b)
+			var a, c int
+			err := br.QueryRow().Scan(&a, &c)
+			if cerr := br.Close(); err == nil {
+				err = cerr
+			}
+			return err
+		},
+		"a callback": func(ctx context.Context, q pgx.Tx, fire bool) error {
+			b := &pgx.Batch{}
+			b.Queue(sql, fire).QueryRow(func(row pgx.Row) error {
+				var a, c int
+				return row.Scan(&a, &c)
+			})
+			return q.SendBatch(ctx, b).Close()
+		},
+	}
+	for _, m := range sendModes {
+		for name, read := range reads {
+			t.Run(m.name+"/"+name, func(t *testing.T) {
+				requireNeverRecoveredOnARefusedSnapshot(t, clientFailurePool(t, m.configure), func(fire bool, _ tx.Tx[int]) tx.Tx[int] {
+					return tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) { return 0, read(ctx, q, fire) })
+				})
+			})
+		}
+	}
+}
+
+// Func code that handles a serialization failure under a savepoint of its own and goes on to succeed does not commit
+// on the snapshot SERIALIZABLE refused: Run restarts the transaction.
+func TestWorkThatWentOnAfterADoomIsNotCommitted(t *testing.T) {
+	for _, m := range sendModes {
+		t.Run(m.name, func(t *testing.T) {
+			pool := clientFailurePool(t, m.configure)
+			var attempts atomic.Int32
+			work := tx.Bind(tx.QueryOne("SELECT balance FROM accounts WHERE id = 2", pgx.RowTo[int]), func(int) tx.Tx[int] {
+				if attempts.Add(1) == 1 { // a concurrent update of the row this snapshot predates: first updater wins
+					_, err := pool.Exec(context.Background(), "UPDATE accounts SET balance = 50 WHERE id = 1")
+					require.NoError(t, err)
+				}
+				return tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+					sp, err := q.Begin(ctx)
+					if err != nil {
+						return 0, err
+					}
+					if _, err := sp.Exec(ctx, "UPDATE accounts SET balance = balance + 1 WHERE id = 1"); err != nil {
+						_ = sp.Rollback(ctx)
+						_, err = q.Exec(ctx, "INSERT INTO log (note) VALUES ($1)", fmt.Sprint("fallback ", attempts.Load()))
+						return -1, err
+					}
+					return 0, sp.Commit(ctx)
+				})
+			})
+			v, err := tx.Run(ctxT(t), pool, work)
+			require.NoError(t, err)
+			require.Equal(t, 0, v)
+			require.Equal(t, int32(2), attempts.Load(), "restarted once")
+			require.Empty(t, notes(t, pool), "the first attempt's fallback was not committed")
+			require.Equal(t, 51, balance(t, pool, 1))
+
+			_, err = tx.Run(ctxT(t), pool, tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+				sp, err := q.Begin(ctx)
+				if err != nil {
+					return 0, err
+				}
+				if _, err := sp.Exec(ctx, "SELECT boom(3, true)"); err != nil {
+					return 0, sp.Rollback(ctx)
+				}
+				return 0, sp.Commit(ctx)
+			}), tx.WithPolicy(retry.Never()))
+			var pgErr *pgconn.PgError
+			require.ErrorAs(t, err, &pgErr, "the server's failure is reachable when the retries are spent")
+			require.Equal(t, "40001", pgErr.Code)
+		})
+	}
+}
+
+// Under FuseCommit as without it, a MapError that replaces a serialization failure restarts the transaction, and its
+// error keeps the server's when it fails for good.
+func TestAMappedSerializationFailureRestartsWhenFused(t *testing.T) {
+	errMine := errors.New("mine")
+	for _, m := range sendModes {
+		t.Run(m.name, func(t *testing.T) {
+			pool := clientFailurePool(t, m.configure)
+			_, err := pool.Exec(context.Background(), `CREATE SEQUENCE calls;
+				CREATE FUNCTION fails_once() RETURNS int LANGUAGE plpgsql AS $$
+				BEGIN IF nextval('calls') = 1 THEN RAISE EXCEPTION 'once' USING ERRCODE = '40001'; END IF;
+				RETURN 1; END $$`)
+			require.NoError(t, err)
+			bumpThen := func(sql string) tx.Tx[pgconn.CommandTag] {
+				return tx.Then(tx.Exec("UPDATE accounts SET balance = balance + 1 WHERE id = 1"),
+					tx.MapError(tx.Exec(sql), func(error) error { return errMine }))
+			}
+			_, err = tx.Run(ctxT(t), pool, bumpThen("SELECT fails_once()"), tx.FuseCommit())
+			require.NoError(t, err, "the mapped 40001 restarted the transaction")
+			require.Equal(t, 101, balance(t, pool, 1))
+
+			_, err = tx.Run(ctxT(t), pool, bumpThen("SELECT boom(3, true)"), tx.FuseCommit(), tx.WithPolicy(retry.Never()))
+			require.ErrorIs(t, err, errMine)
+			var pgErr *pgconn.PgError
+			require.ErrorAs(t, err, &pgErr, "the server's 40001 is reachable")
+			require.Equal(t, "40001", pgErr.Code)
+			require.Equal(t, 101, balance(t, pool, 1))
+		})
+	}
+}
+
+// An argument pgx cannot encode sends nothing of its round trip: a COMMIT text queued after it never ran, and the
+// failure is the encoding's, not ErrTxControl.
+func TestAnUnsentCommitTextIsNotTransactionControl(t *testing.T) {
+	unencodable := func() tx.Tx[pgconn.CommandTag] {
+		return tx.Then(tx.Exec("INSERT INTO log (note) VALUES ($1)", make(chan int)), tx.Exec("COMMIT"))
+	}
+	for _, m := range sendModes {
+		for name, work := range map[string]tx.Tx[pgconn.CommandTag]{
+			"first round trip": unencodable(),
+			"after a Bind":     tx.Bind(note("a"), func(pgconn.CommandTag) tx.Tx[pgconn.CommandTag] { return unencodable() }),
+		} {
+			t.Run(m.name+"/"+name, func(t *testing.T) {
+				pool := clientFailurePool(t, m.configure)
+				_, err := tx.Run(ctxT(t), pool, work)
+				require.Error(t, err)
+				require.NotErrorIs(t, err, tx.ErrTxControl, "nothing was sent: the transaction did not end")
+				require.ErrorContains(t, err, "chan int")
+				require.Empty(t, notes(t, pool), "nothing committed")
+			})
+		}
+	}
+}

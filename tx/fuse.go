@@ -55,7 +55,7 @@ func (s *session) sendCommitting(ctx context.Context, stmts []stmt) ([]any, erro
 	return res, err
 }
 
-func (s *session) sendCommittingOnce(ctx context.Context, stmts []stmt) ([]any, error) {
+func (s *session) sendCommittingOnce(ctx context.Context, stmts []stmt) (_ []any, err error) {
 	if s.conn.IsClosed() { // nothing will be sent: safe to run again on another connection
 		return nil, retry.Uncommitted(fmt.Errorf("tx: batch: %w", pgconn.ErrConnClosed))
 	}
@@ -68,10 +68,18 @@ func (s *session) sendCommittingOnce(ctx context.Context, stmts []stmt) ([]any, 
 	s.pending, s.trips, s.xidStale = nil, s.trips+1, true
 	br, err := s.sendCommittingBatch(ctx, pending, stmts)
 	if err != nil {
+		s.noteDoom(err) // Parse takes locks, and can deadlock
 		return nil, err
 	}
-	// Once COMMIT's answer is read, the transaction has committed: an error closing the batch changes nothing.
-	defer func() { _ = br.Close() }()
+	defer func() {
+		// Once COMMIT's answer is read, the transaction has committed: an error closing the batch changes nothing.
+		// Before, the server's failure is noted as the unfused path notes it, whatever a MapError made of it, so
+		// that the attempt's error carries it and Run restarts on a serialization failure or a deadlock.
+		cerr := br.Close()
+		if err != nil {
+			s.noteDoom(err, cerr)
+		}
+	}()
 	if err := readPending(br, pending); err != nil {
 		if fatal(err) {
 			return nil, markUncommitted(err) // the session ended there, before COMMIT could run

@@ -396,6 +396,10 @@ func (b *handleBatch) Close() error {
 	}
 	err := b.BatchResults.Close()
 	b.h.s.noteDoom(err) // the server's failure after a callback's own error, which pgx's Close would have dropped
+	// A Scan's error in rows of the batch is what pgx's Close returns then, dropping any failure of the server's met
+	// while it read the rest: rows judged on their own could not tell, since in a pipeline the connection's status
+	// is known only once the batch is closed.
+	b.h.s.noteHidden(err)
 	if fnErr != nil {
 		return fnErr
 	}

@@ -301,6 +301,9 @@ func execCommit[T any](ctx context.Context, s *session, t Tx[T]) (T, error) {
 		}
 		return zero, markUncommitted(err)
 	}
+	if s.doomed {
+		return zero, s.doomedCommit()
+	}
 	if err := s.commit(ctx); err != nil {
 		// The value goes back with the error: when COMMIT was ambiguous and turns out to have committed, it is Run's
 		// result. attempt drops it for every other error.

@@ -147,6 +147,19 @@ func (s *session) carryDoom(err error) error {
 	return &doomedError{doom: s.doomErr, err: err}
 }
 
+// doomedCommit is the error of work that went on to succeed after the server had failed its transaction in a way no
+// savepoint undoes: Func code that rolled back a savepoint of its own over a serialization failure or a deadlock.
+// Its snapshot is one SERIALIZABLE refused, so the transaction is not committed: Run restarts it on the server's
+// error, or, when pgx never returned that error (see noteHidden), fails without retrying, since the failure may have
+// been of any kind.
+func (s *session) doomedCommit() error {
+	err := errors.New("tx: not committed: the work went on after the server failed the transaction")
+	if s.doomErr == nil {
+		return &hiddenFailure{err: err}
+	}
+	return &doomedError{doom: s.doomErr, err: err}
+}
+
 // doomedError is the failure of an attempt on a doomed session whose error holds no server failure of its own, or
 // only a 25P02 (a statement sent after the failure, which says nothing more). The server's error comes first in its
 // tree, so that retry.Classify finds it before the 25P02; what the work's code made of the failure stays reachable
@@ -324,6 +337,7 @@ func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []a
 	}
 	var br batchResults
 	var withHist bool
+	trips := s.trips // notSent takes the round trip back when nothing of it went out
 	if w != nil {
 		if br, withHist, err = s.sendWire(ctx, w, stmts, capture); err != nil {
 			s.noteDoom(err) // Parse takes locks, and can deadlock, before any MapError sees the error
@@ -358,6 +372,9 @@ func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []a
 		cerr := br.Close()
 		s.noteDoom(err, cerr)
 		switch {
+		case err != nil && s.trips == trips:
+			// Nothing went out (an argument pgx could not encode): no later statement ran, a COMMIT among them
+			// included, and the transaction is as it was.
 		case err != nil:
 			err = s.afterClientFailure(err, cerr, after(err, stmts, base))
 		case cerr != nil:

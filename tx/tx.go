@@ -142,9 +142,11 @@ func endedThen(ctl, err error) error { return fmt.Errorf("%w; the work then fail
 // Exec (pgx reports the last tag only), and anything sent through q.Conn() directly, which bypasses q.
 //
 // A serialization failure or deadlock that q reports dooms the transaction, whatever f makes of the error, and also
-// when f rolls back a savepoint of its own (q.Begin's) over it: a Recover around it does not roll back to its
-// savepoint and go on, and Run restarts the transaction, as for a failure it sees itself. One met through q.Conn()
-// is not seen; return it wrapped with %w for Run to see it.
+// when f rolls back a savepoint of its own (q.Begin's) over it and goes on: the transaction is not committed, a
+// Recover around it does not roll back to its savepoint and go on, and Run restarts the transaction, as for a failure
+// it sees itself. So does a failure of the server's that pgx hid from f behind a Scan's error, except that Run fails
+// then rather than restart, since it cannot tell what the failure was. One met through q.Conn() is not seen; return
+// it wrapped with %w for Run to see it.
 func Func[T any](f func(ctx context.Context, q pgx.Tx) (T, error)) Tx[T] {
 	if f == nil {
 		return Fail[T](invalid("Func with a nil function"))
