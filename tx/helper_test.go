@@ -41,6 +41,8 @@ func ctxT(t *testing.T) context.Context {
 func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int {
 	t.Helper()
 	var n int
+	// In one round trip whatever the pool's mode: describe-exec's two would reach two backends through pgbouncer.
+	args = append([]any{pgx.QueryExecModeExec}, args...)
 	require.NoError(t, pool.QueryRow(context.Background(), sql, args...).Scan(&n))
 	return n
 }

@@ -24,7 +24,8 @@ func notes(t *testing.T, pool interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
 }) []string {
 	t.Helper()
-	rows, err := pool.Query(context.Background(), "SELECT note FROM log ORDER BY id")
+	// In one round trip whatever the pool's mode: describe-exec's two would reach two backends through pgbouncer.
+	rows, err := pool.Query(context.Background(), "SELECT note FROM log ORDER BY id", pgx.QueryExecModeExec)
 	require.NoError(t, err)
 	ns, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	require.NoError(t, err)
