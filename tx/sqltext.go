@@ -142,17 +142,20 @@ func (l *lexer) more() bool {
 }
 
 // statement follows what decides whether a ';' ends the statement being read: the body of a function or procedure
-// written in SQL (CREATE [OR REPLACE] FUNCTION|PROCEDURE ... BEGIN ATOMIC ...; ...; END) holds ';'s of its own. As
-// psql does, BEGIN outside parentheses opens a block in such a statement, CASE opens one inside a block, and END
-// closes one.
+// written in SQL (CREATE [OR REPLACE] FUNCTION|PROCEDURE ... BEGIN ATOMIC ...; ...; END) holds ';'s of its own. In
+// such a statement, outside parentheses, BEGIN ATOMIC opens a block, CASE opens one inside a block, and END closes
+// one. psql opens one on BEGIN alone; requiring ATOMIC keeps a routine named begin from hiding a second statement.
 type statement struct {
 	lead  [4]byte // first letters of the leading words, for CREATE [OR REPLACE] FUNCTION|PROCEDURE
 	words int
 	paren int
-	depth int // open BEGIN and CASE blocks
+	depth int  // open BEGIN ATOMIC and CASE blocks
+	begin bool // the last token was the word BEGIN
 }
 
 func (st *statement) see(kind int, tok string) {
+	begin := st.begin
+	st.begin = false
 	switch {
 	case kind == tokOther && tok == "(":
 		st.paren++
@@ -168,6 +171,8 @@ func (st *statement) see(kind int, tok string) {
 		}
 		switch {
 		case oneOf(tok, "begin"):
+			st.begin = true
+		case oneOf(tok, "atomic") && begin:
 			st.depth++
 		case oneOf(tok, "case") && st.depth > 0:
 			st.depth++

@@ -95,6 +95,8 @@ func TestSeveralStatements(t *testing.T) {
 		"CREATE FUNCTION f() RETURNS int BEGIN ATOMIC SELECT 1; END; SELECT 2":                               true,
 		"CREATE TABLE t (a int); BEGIN; SELECT 1":                                                            true,
 		"SELECT 1; CREATE FUNCTION f() RETURNS int BEGIN ATOMIC SELECT 1; END":                               true,
+		"CREATE FUNCTION begin() RETURNS int LANGUAGE sql RETURN 1; SELECT 2":                                true,
+		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC; END":                                     false,
 	}
 	for sql, want := range cases {
 		t.Run(sql, func(t *testing.T) {
