@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pgxact/pgxact/retry"
@@ -525,4 +526,88 @@ func TestAnUnsentCommitTextIsNotTransactionControl(t *testing.T) {
 			})
 		}
 	}
+}
+
+// Func code whose batch meets no rows at a first callback and a 23505 at a second, mapped by it, handles the first
+// under its own savepoint: pgx runs no callback after one has failed, and a 23505 dooms nothing, so the work
+// commits.
+func TestACallbackAfterAFailedCallbackDoesNotRun(t *testing.T) {
+	errDup := errors.New("duplicate")
+	for _, m := range sendModes {
+		t.Run(m.name, func(t *testing.T) {
+			pool := clientFailurePool(t, m.configure)
+			_, err := pool.Exec(context.Background(), "INSERT INTO log (note) VALUES ('dup')")
+			require.NoError(t, err)
+			var second atomic.Int32
+			work := tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+				sp, err := q.Begin(ctx)
+				if err != nil {
+					return 0, err
+				}
+				b := &pgx.Batch{}
+				b.Queue("SELECT 1 WHERE false").QueryRow(func(row pgx.Row) error {
+					var n int
+					return row.Scan(&n)
+				})
+				b.Queue("INSERT INTO log (note) VALUES ('dup') RETURNING id").QueryRow(func(row pgx.Row) error {
+					second.Add(1)
+					var id int
+					var pgErr *pgconn.PgError
+					if err := row.Scan(&id); errors.As(err, &pgErr) && pgErr.Code == "23505" {
+						return errDup
+					} else if err != nil {
+						return err
+					}
+					return nil
+				})
+				if err := q.SendBatch(ctx, b).Close(); !errors.Is(err, pgx.ErrNoRows) {
+					return 0, fmt.Errorf("want no rows, got %w", err)
+				}
+				if err := sp.Rollback(ctx); err != nil {
+					return 0, err
+				}
+				_, err = q.Exec(ctx, "INSERT INTO log (note) VALUES ('after')")
+				return 1, err
+			})
+			_, err = tx.Run(ctxT(t), pool, work)
+			require.NoError(t, err)
+			require.Equal(t, []string{"dup", "after"}, notes(t, pool))
+			require.Zero(t, second.Load(), "no callback ran after one failed, as with pgx")
+		})
+	}
+}
+
+// A Scan error in a batch's rows is judged on the status the batch leaves, not on the one before it: a batch that
+// rolls back to Func code's own savepoint after a 23505 and then fails a Scan dooms nothing.
+func TestBatchRowsAreJudgedOnTheBatchsStatus(t *testing.T) {
+	pool := clientFailurePool(t, func(c *pgxpool.Config) { c.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec })
+	_, err := pool.Exec(context.Background(), "INSERT INTO log (note) VALUES ('dup')")
+	require.NoError(t, err)
+	work := tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+		if _, err := q.Exec(ctx, "SAVEPOINT mine"); err != nil {
+			return 0, err
+		}
+		if _, err := q.Exec(ctx, "INSERT INTO log (note) VALUES ('dup')"); err == nil {
+			return 0, errors.New("want a unique violation")
+		}
+		b := &pgx.Batch{}
+		b.Queue("ROLLBACK TO SAVEPOINT mine")
+		b.Queue("SELECT 'not a number'")
+		br := q.SendBatch(ctx, b)
+		if _, err := br.Exec(); err != nil {
+			return 0, err
+		}
+		var n int
+		if err := br.QueryRow().Scan(&n); err == nil {
+			return 0, errors.New("want a Scan error")
+		}
+		if err := br.Close(); err != nil {
+			return 0, err
+		}
+		_, err := q.Exec(ctx, "INSERT INTO log (note) VALUES ('after')")
+		return 1, err
+	})
+	_, err = tx.Run(ctxT(t), pool, work)
+	require.NoError(t, err)
+	require.Equal(t, []string{"dup", "after"}, notes(t, pool))
 }

@@ -195,3 +195,55 @@ func TestNamedArgumentsPgxCannotRewriteSendNothing(t *testing.T) {
 		})
 	}
 }
+
+// jsonDoc is a Go value pgx encodes for a jsonb parameter once the server has described it, but that an encoding
+// without parameter types refuses.
+type jsonDoc struct {
+	N string `json:"n"`
+}
+
+// A round trip whose first statement fails in the client (no rows) went out whole, whatever a later statement's
+// arguments would do in another mode: Recover rolls back what the server ran of it, and the failure names the
+// statement that failed.
+func TestAFailedFirstReadIsNotTakenForNothingSent(t *testing.T) {
+	for _, m := range sendModes {
+		t.Run(m.name, func(t *testing.T) {
+			pool := clientFailurePool(t, func(c *pgxpool.Config) {
+				if m.configure != nil {
+					m.configure(c)
+				}
+				c.MaxConns = 1 // the second Run finds the texts known to the connection
+			})
+			var recovered error
+			work := func(found bool, note string) tx.Tx[int] {
+				return tx.Bind(tx.QueryOne("SELECT 1", pgx.RowTo[int]), func(int) tx.Tx[int] {
+					insert := tx.Exec("INSERT INTO log (note) SELECT $1::jsonb->>'n'", jsonDoc{N: note})
+					return tx.Recover(
+						tx.Then(tx.QueryOne("SELECT 1 WHERE $1", pgx.RowTo[int], found),
+							tx.Map(insert, func(pgconn.CommandTag) int { return 0 })),
+						func(err error) tx.Tx[int] { recovered = err; return tx.Pure(-1) })
+				})
+			}
+			v, err := tx.Run(ctxT(t), pool, work(true, "first"))
+			require.NoError(t, err)
+			var se *tx.StatementError
+			if m.name == "exec mode" {
+				// Without parameter types pgx cannot encode the struct: nothing was sent, and the failure names the
+				// statement it could not encode.
+				require.Equal(t, -1, v)
+				require.ErrorAs(t, recovered, &se)
+				require.Contains(t, se.SQL, "INSERT")
+				require.Empty(t, notes(t, pool))
+				return
+			}
+			require.Equal(t, 0, v)
+			v, err = tx.Run(ctxT(t), pool, work(false, "second"))
+			require.NoError(t, err)
+			require.Equal(t, -1, v)
+			require.ErrorIs(t, recovered, pgx.ErrNoRows)
+			require.ErrorAs(t, recovered, &se)
+			require.Contains(t, se.SQL, "WHERE $1", "the statement that failed is named")
+			require.Equal(t, []string{"first"}, notes(t, pool), "Recover rolled back the failed work")
+		})
+	}
+}

@@ -252,9 +252,10 @@ func (h *handle) Conn() *pgx.Conn {
 // by Next when they end (pgx's rows close themselves then, out of sight of this wrapper).
 type handleRows struct {
 	pgx.Rows
-	h      *handle
-	sql    string
-	judged bool // the rows' end was judged (see judge)
+	h       *handle
+	sql     string
+	judged  bool // the rows' end was judged (see judge)
+	inBatch bool // the rows of a batch's result, whose hidden failures handleBatch.Close judges
 }
 
 func (r *handleRows) Next() bool {
@@ -298,7 +299,11 @@ func (r *handleRows) judge() {
 	}
 	r.judged = true
 	r.h.s.noteDoom(r.Rows.Err())
-	r.h.s.noteHidden(r.Rows.Err())
+	if !r.inBatch {
+		// A batch's status is the server's only once the batch is closed: until then it may still speak of the
+		// statements before the batch (handleBatch.Close judges).
+		r.h.s.noteHidden(r.Rows.Err())
+	}
 }
 
 // handleRow is the pgx.Row of QueryRow through a handle: it scans as pgx's does, from rows whose tag the handle reads.
@@ -370,7 +375,7 @@ func (b *handleBatch) Query() (pgx.Rows, error) {
 	if err != nil || rows == nil {
 		return rows, err
 	}
-	return &handleRows{Rows: rows, h: b.h, sql: sql}, nil
+	return &handleRows{Rows: rows, h: b.h, sql: sql, inBatch: true}, nil
 }
 
 func (b *handleBatch) QueryRow() pgx.Row {
@@ -394,6 +399,11 @@ func (b *handleBatch) Close() error {
 			_, _ = b.Exec() // an error stops the loop; pgx's Close reports it, the server skipped the rest
 		}
 	}
+	if b.i < len(b.qs) {
+		// Stopped by a failure: pgx's Close would run the callbacks left, which pgx never does after one failed. It
+		// reads their results without them, and returns the server's own error if one failed there.
+		defer b.withoutCallbacks()()
+	}
 	err := b.BatchResults.Close()
 	b.h.s.noteDoom(err) // the server's failure after a callback's own error, which pgx's Close would have dropped
 	// A Scan's error in rows of the batch is what pgx's Close returns then, dropping any failure of the server's met
@@ -404,6 +414,21 @@ func (b *handleBatch) Close() error {
 		return fnErr
 	}
 	return err
+}
+
+// withoutCallbacks takes the callbacks off the statements not read yet, and returns what puts them back: the batch
+// is the caller's.
+func (b *handleBatch) withoutCallbacks() (restore func()) {
+	rest := b.qs[b.i:]
+	fns := make([]func(pgx.BatchResults) error, len(rest))
+	for i, q := range rest {
+		fns[i], q.Fn = q.Fn, nil
+	}
+	return func() {
+		for i, q := range rest {
+			q.Fn = fns[i]
+		}
+	}
 }
 
 type errRow struct{ err error }

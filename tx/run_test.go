@@ -205,6 +205,27 @@ func TestFunctionBodyInSQL(t *testing.T) {
 	}
 }
 
+// An identifier may hold '$' (x$a$): texts of several statements are refused as such, and a statement's result is
+// never read as another's (under the simple protocol the server would run them all).
+func TestSeveralStatementsBehindADollarInAName(t *testing.T) {
+	pool := onePool(t, func(c *pgxpool.Config) { c.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol })
+	ctx := ctxT(t)
+	_, err := pool.Exec(ctx, "CREATE TABLE log (id serial PRIMARY KEY, note text NOT NULL UNIQUE)")
+	require.NoError(t, err)
+	_, err = tx.Run(ctx, pool, tx.All([]tx.Tx[int]{
+		tx.QueryOne("SELECT 1 AS x$a$; SELECT 666 AS y$a$", pgx.RowTo[int]),
+		tx.QueryOne("SELECT 2", pgx.RowTo[int]),
+	}))
+	require.ErrorIs(t, err, tx.ErrInvalid)
+	_, err = tx.Run(ctx, pool, tx.Then(note("inside"),
+		tx.Exec("SELECT 1 AS x$a$; COMMIT; INSERT INTO log (note) VALUES ('outside'); SELECT 1 AS y$a$")))
+	require.ErrorIs(t, err, tx.ErrInvalid)
+	require.Empty(t, notes(t, pool), "nothing committed")
+	got, err := tx.Run(ctx, pool, tx.QueryOne("SELECT 7 AS x$a$", pgx.RowTo[int]))
+	require.NoError(t, err, "one statement with a '$' in a name runs")
+	require.Equal(t, 7, got)
+}
+
 // TestConnAlreadyInATransaction: Run on a *pgx.Conn that its caller left inside a transaction must not send BEGIN
 // (a mere warning there) and then COMMIT the caller's transaction: it refuses, and the caller's work stays open.
 func TestConnAlreadyInATransaction(t *testing.T) {

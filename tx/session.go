@@ -477,9 +477,17 @@ func (s *session) savepointPending() bool {
 	return false
 }
 
-// notSent is unsent for a batch whose pending statements it had taken: when unsent finds that pgx sent nothing (an
-// argument it could not encode), they are pending again, so that a savepoint among them counts as never sent.
+// notSent is unsent for a batch whose pending statements it had taken: when pgx sent nothing of it (an argument it
+// could not encode or rewrite), they are pending again, so that a savepoint among them counts as never sent, and the
+// round trip is taken back.
 func (s *session) notSent(ctx context.Context, w *wire, err error, stmts []stmt, base int, pending []string) error {
+	if s.conn != nil && s.conn.PgConn().IsBusy() {
+		// pgconn is busy from the moment it sends a batch until its results are closed: the server ran the round
+		// trip, and its first statement failed in the client (QueryOne's no rows, a Scan's error). Encoding the
+		// statements again (unsent) could blame one that pgx's mode did encode, against the parameter types the
+		// server described.
+		return err
+	}
 	uerr := s.unsent(ctx, w, err, stmts, base)
 	if uerr != err {
 		s.pending, s.trips = pending, s.trips-1

@@ -124,8 +124,10 @@ func (l *lexer) next() (int, string) {
 	case c == '$':
 		l.i = skipDollar(sql, i)
 		return tokLiteral, ""
-	case isWordByte(c):
-		for l.i < len(sql) && isWordByte(sql[l.i]) {
+	case isWordByte(c) || c >= 0x80:
+		// As PostgreSQL's scanner reads an identifier: '$' goes on one (x$a$ is a name, not x and a dollar quote),
+		// and so does any byte of a multibyte character.
+		for l.i < len(sql) && identByte(sql[l.i]) {
 			l.i++
 		}
 		return tokWord, sql[i:l.i]
@@ -261,8 +263,12 @@ func skipQuoted(sql string, i int, q byte) int {
 
 // escapeString reports whether the quote at i opens an escape string: E or e right before it, not ending a word.
 func escapeString(sql string, i int) bool {
-	return i >= 1 && (sql[i-1] == 'E' || sql[i-1] == 'e') && (i == 1 || !isWordByte(sql[i-2]))
+	return i >= 1 && (sql[i-1] == 'E' || sql[i-1] == 'e') && (i == 1 || !identByte(sql[i-2]))
 }
+
+// identByte reports whether c goes on an identifier or a keyword: a letter, a digit, '_', '$', or a byte of a
+// multibyte character.
+func identByte(c byte) bool { return isWordByte(c) || c == '$' || c >= 0x80 }
 
 // skipDollar returns the position after the dollar-quoted body starting at i ($tag$...$tag$), or after the '$' of a
 // parameter ($1) or of anything else.

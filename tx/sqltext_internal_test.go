@@ -53,6 +53,8 @@ func TestEndsTransaction(t *testing.T) {
 		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END":          false,
 		"CREATE PROCEDURE p() BEGIN ATOMIC INSERT INTO t VALUES (1); END; COMMIT":          true,
 		"CREATE OR REPLACE FUNCTION f() RETURNS int BEGIN ATOMIC SELECT 1; END; -- commit": false,
+		"SELECT 1 AS x$a$; COMMIT":                   true,
+		"SELECT 1 AS x$a$; COMMIT; SELECT 2 AS y$a$": false,
 	}
 	for sql, want := range cases {
 		t.Run(sql, func(t *testing.T) {
@@ -96,7 +98,14 @@ func TestSeveralStatements(t *testing.T) {
 		"CREATE TABLE t (a int); BEGIN; SELECT 1":                                                            true,
 		"SELECT 1; CREATE FUNCTION f() RETURNS int BEGIN ATOMIC SELECT 1; END":                               true,
 		"CREATE FUNCTION begin() RETURNS int LANGUAGE sql RETURN 1; SELECT 2":                                true,
-		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC; END":                                     false,
+		// '$' and multibyte characters go on an identifier: x$a$ opens no dollar quote.
+		"SELECT 1 AS x$a$; COMMIT; SELECT 2 AS y$a$":                     true,
+		"SELECT 1 AS é$a$; COMMIT":                                       true,
+		"SELECT 1 AS x$1; COMMIT":                                        true,
+		"SELECT 1 AS é$a$":                                               false,
+		`SELECT 1 AS x$E'\'; SELECT 2`:                                   true,
+		`SELECT 1 AS éE'\'; SELECT 2`:                                    true,
+		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC; END": false,
 	}
 	for sql, want := range cases {
 		t.Run(sql, func(t *testing.T) {
