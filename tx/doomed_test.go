@@ -232,16 +232,7 @@ func TestABatchCallbackMappingAServerFailureIsRecovered(t *testing.T) {
 			require.NoError(t, err)
 			insert := tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
 				b := &pgx.Batch{}
-				b.Queue("INSERT INTO log (note) VALUES ('dup') RETURNING id").QueryRow(func(row pgx.Row) error {
-					var id int
-					var pgErr *pgconn.PgError
-					if err := row.Scan(&id); errors.As(err, &pgErr) && pgErr.Code == "23505" {
-						return errDup
-					} else if err != nil {
-						return err
-					}
-					return nil
-				})
+				b.Queue("INSERT INTO log (note) VALUES ('dup') RETURNING id").QueryRow(asDuplicate(errDup))
 				return 0, q.SendBatch(ctx, b).Close()
 			})
 			work := tx.Recover(insert, func(err error) tx.Tx[int] {
@@ -549,16 +540,10 @@ func TestACallbackAfterAFailedCallbackDoesNotRun(t *testing.T) {
 					var n int
 					return row.Scan(&n)
 				})
+				dup := asDuplicate(errDup)
 				b.Queue("INSERT INTO log (note) VALUES ('dup') RETURNING id").QueryRow(func(row pgx.Row) error {
 					second.Add(1)
-					var id int
-					var pgErr *pgconn.PgError
-					if err := row.Scan(&id); errors.As(err, &pgErr) && pgErr.Code == "23505" {
-						return errDup
-					} else if err != nil {
-						return err
-					}
-					return nil
+					return dup(row)
 				})
 				if err := q.SendBatch(ctx, b).Close(); !errors.Is(err, pgx.ErrNoRows) {
 					return 0, fmt.Errorf("want no rows, got %w", err)
@@ -610,4 +595,17 @@ func TestBatchRowsAreJudgedOnTheBatchsStatus(t *testing.T) {
 	_, err = tx.Run(ctxT(t), pool, work)
 	require.NoError(t, err)
 	require.Equal(t, []string{"dup", "after"}, notes(t, pool))
+}
+
+// asDuplicate is a batch callback that scans an id and makes errDup of a unique violation.
+func asDuplicate(errDup error) func(pgx.Row) error {
+	return func(row pgx.Row) error {
+		var id int
+		var pgErr *pgconn.PgError
+		err := row.Scan(&id)
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+			return errDup
+		}
+		return err
+	}
 }
