@@ -609,3 +609,43 @@ func asDuplicate(errDup error) func(pgx.Row) error {
 		return err
 	}
 }
+
+// A server failure that a batch returned to Func code hid nothing, whatever pgx's Close returns after it (in the exec
+// mode it runs the callbacks left, whose errors are not the server's): the code rolls back its savepoint and commits.
+func TestABatchFailureGivenToFuncCodeHidesNothing(t *testing.T) {
+	for _, m := range sendModes {
+		t.Run(m.name, func(t *testing.T) {
+			pool := clientFailurePool(t, m.configure)
+			errMine := errors.New("mine")
+			work := tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+				sp, err := q.Begin(ctx)
+				if err != nil {
+					return 0, err
+				}
+				b := &pgx.Batch{}
+				b.Queue("SELECT 1/0")
+				b.Queue("SELECT 3").QueryRow(func(row pgx.Row) error {
+					var n int
+					if row.Scan(&n) != nil {
+						return errMine
+					}
+					return nil
+				})
+				br := q.SendBatch(ctx, b)
+				var pgErr *pgconn.PgError
+				if _, err := br.Exec(); !errors.As(err, &pgErr) || pgErr.Code != "22012" {
+					return 0, fmt.Errorf("want a division by zero, got %w", err)
+				}
+				_ = br.Close() // pgx's, in the pool's mode
+				if err := sp.Rollback(ctx); err != nil {
+					return 0, err
+				}
+				_, err = q.Exec(ctx, "INSERT INTO log (note) VALUES ('after')")
+				return 1, err
+			})
+			_, err := tx.Run(ctxT(t), pool, work)
+			require.NoError(t, err)
+			require.Equal(t, []string{"after"}, notes(t, pool))
+		})
+	}
+}

@@ -2,6 +2,7 @@ package tx
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -252,10 +253,10 @@ func (h *handle) Conn() *pgx.Conn {
 // by Next when they end (pgx's rows close themselves then, out of sight of this wrapper).
 type handleRows struct {
 	pgx.Rows
-	h       *handle
-	sql     string
-	judged  bool // the rows' end was judged (see judge)
-	inBatch bool // the rows of a batch's result, whose hidden failures handleBatch.Close judges
+	h      *handle
+	sql    string
+	judged bool         // the rows' end was judged (see judge)
+	batch  *handleBatch // the batch whose result the rows are, which judges hidden failures when it closes
 }
 
 func (r *handleRows) Next() bool {
@@ -299,11 +300,13 @@ func (r *handleRows) judge() {
 	}
 	r.judged = true
 	r.h.s.noteDoom(r.Rows.Err())
-	if !r.inBatch {
+	if r.batch != nil {
 		// A batch's status is the server's only once the batch is closed: until then it may still speak of the
 		// statements before the batch (handleBatch.Close judges).
-		r.h.s.noteHidden(r.Rows.Err())
+		r.batch.saw(r.Rows.Err())
+		return
 	}
+	r.h.s.noteHidden(r.Rows.Err())
 }
 
 // handleRow is the pgx.Row of QueryRow through a handle: it scans as pgx's does, from rows whose tag the handle reads.
@@ -341,6 +344,15 @@ type handleBatch struct {
 	qs     []*pgx.QueuedQuery
 	i      int   // the next result's statement
 	failed error // the first error a result read through b returned
+	server bool  // a result read through b returned the server's failure: the batch hid none (it meets one at most)
+}
+
+// saw notes an error a result read through b returned to user code.
+func (b *handleBatch) saw(err error) {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		b.server = true
+	}
 }
 
 // next returns the text of the statement whose result is read next.
@@ -363,6 +375,7 @@ func (b *handleBatch) Exec() (pgconn.CommandTag, error) {
 
 func (b *handleBatch) fail(err error) {
 	b.h.s.noteDoom(err)
+	b.saw(err)
 	if b.failed == nil {
 		b.failed = err
 	}
@@ -375,7 +388,7 @@ func (b *handleBatch) Query() (pgx.Rows, error) {
 	if err != nil || rows == nil {
 		return rows, err
 	}
-	return &handleRows{Rows: rows, h: b.h, sql: sql, inBatch: true}, nil
+	return &handleRows{Rows: rows, h: b.h, sql: sql, batch: b}, nil
 }
 
 func (b *handleBatch) QueryRow() pgx.Row {
@@ -399,17 +412,20 @@ func (b *handleBatch) Close() error {
 			_, _ = b.Exec() // an error stops the loop; pgx's Close reports it, the server skipped the rest
 		}
 	}
-	if b.i < len(b.qs) {
-		// Stopped by a failure: pgx's Close would run the callbacks left, which pgx never does after one failed. It
-		// reads their results without them, and returns the server's own error if one failed there.
+	if fnErr != nil {
+		// pgx's Close would run the callbacks left, which its own Close never does after one failed: it reads their
+		// results without them, and returns the server's own error if one failed there.
 		defer b.withoutCallbacks()()
 	}
 	err := b.BatchResults.Close()
 	b.h.s.noteDoom(err) // the server's failure after a callback's own error, which pgx's Close would have dropped
-	// A Scan's error in rows of the batch is what pgx's Close returns then, dropping any failure of the server's met
-	// while it read the rest: rows judged on their own could not tell, since in a pipeline the connection's status
-	// is known only once the batch is closed.
-	b.h.s.noteHidden(err)
+	if !b.server {
+		// A Scan's error in rows of the batch is what pgx's Close returns then, dropping any failure of the server's
+		// met while it read the rest: rows judged on their own could not tell, since in a pipeline the connection's
+		// status is known only once the batch is closed. A batch meets one server failure at most: one user code
+		// was given hid nothing.
+		b.h.s.noteHidden(err)
+	}
 	if fnErr != nil {
 		return fnErr
 	}
