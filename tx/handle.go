@@ -347,11 +347,15 @@ type handleBatch struct {
 	server bool  // a result read through b returned the server's failure: the batch hid none (it meets one at most)
 }
 
-// saw notes an error a result read through b returned to user code.
+// saw notes an error a result read through b returned to user code, its rows' included: as pgx's Close, b's runs no
+// callback after one.
 func (b *handleBatch) saw(err error) {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		b.server = true
+	}
+	if b.failed == nil {
+		b.failed = err
 	}
 }
 
@@ -376,9 +380,6 @@ func (b *handleBatch) Exec() (pgconn.CommandTag, error) {
 func (b *handleBatch) fail(err error) {
 	b.h.s.noteDoom(err)
 	b.saw(err)
-	if b.failed == nil {
-		b.failed = err
-	}
 }
 
 func (b *handleBatch) Query() (pgx.Rows, error) {

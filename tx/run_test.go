@@ -175,6 +175,9 @@ func TestBadInput(t *testing.T) {
 		{"result formats as a statement's first argument", run(tx.Map(tx.QueryOne("SELECT $1::int", pgx.RowTo[int],
 			pgx.QueryResultFormats{pgx.TextFormatCode}, 1), func(int) pgconn.CommandTag { return pgconn.CommandTag{} }))},
 		{"several statements in one text", run(tx.Exec("SELECT 1; SELECT 2"))},
+		{"no statement: a comment", run(tx.Exec("-- nothing"))},
+		{"no statement: blanks", run(tx.Exec(" \n"))},
+		{"no statement: a block comment and ';'", run(tx.Exec("/* x */ ;"))},
 		{"recovering bad input", run(tx.Recover(tx.Fail[pgconn.CommandTag](nil), func(error) tx.Tx[pgconn.CommandTag] { return note("z") }))},
 	}
 	for _, c := range cases {

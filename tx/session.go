@@ -102,7 +102,8 @@ type session struct {
 	// deadlock), or in a way pgx did not report; whatever error the work's code made of it, Recover does not roll
 	// back to a savepoint and go on (see recoverable).
 	doomed  bool
-	doomErr error // the server's error that doomed the session, if it was read: the attempt's failure carries it
+	doomErr error     // the server's error that doomed the session, if it was read: the attempt's failure carries it
+	first   firstRead // the pgx.Batch being read (see sentNothing)
 }
 
 // noteDoom marks the session doomed when one of errs, as the server or pgx reported it before any MapError or user
@@ -364,7 +365,8 @@ func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []a
 				b.Queue(historyRowSQL)
 			}
 		}
-		br = s.q.SendBatch(ctx, b)
+		s.first = firstRead{batchResults: s.q.SendBatch(ctx, b)}
+		br = &s.first
 	}
 	pending := s.pending
 	s.pending, s.trips = nil, s.trips+1
@@ -477,22 +479,55 @@ func (s *session) savepointPending() bool {
 	return false
 }
 
-// notSent is unsent for a batch whose pending statements it had taken: when pgx sent nothing of it (an argument it
-// could not encode or rewrite), they are pending again, so that a savepoint among them counts as never sent, and the
-// round trip is taken back.
+// notSent is unsent for a batch whose pending statements it had taken: when pgx sent nothing of it, they are pending
+// again, so that a savepoint among them counts as never sent, and the round trip is taken back.
 func (s *session) notSent(ctx context.Context, w *wire, err error, stmts []stmt, base int, pending []string) error {
-	if s.conn != nil && s.conn.PgConn().IsBusy() {
-		// pgconn is busy from the moment it sends a batch until its results are closed: the server ran the round
-		// trip, and its first statement failed in the client (QueryOne's no rows, a Scan's error). Encoding the
-		// statements again (unsent) could blame one that pgx's mode did encode, against the parameter types the
-		// server described.
+	if !s.sentNothing(w) {
 		return err
 	}
-	uerr := s.unsent(ctx, w, err, stmts, base)
-	if uerr != err {
-		s.pending, s.trips = pending, s.trips-1
+	s.pending, s.trips = pending, s.trips-1
+	if _, _, ok := preprocessing(err); ok {
+		return err // pgx named the statement itself
 	}
-	return uerr
+	return s.unsent(ctx, w, err, stmts, base)
+}
+
+// sentNothing reports whether pgx refused the pgx.Batch just sent before sending any of it: an argument it could not
+// encode or rewrite, a placeholder count the simple protocol's substitution refused. It then fails the batch's first
+// result, as pgx read it (before any MapError), with an error that is not the server's, and pgconn is not busy with
+// the batch's results, which it is from the moment it sends them until they are closed. A first result read with no
+// error, however its statement failed in the client afterwards (QueryOne's no rows), went out with the rest.
+func (s *session) sentNothing(w *wire) bool {
+	var pgErr *pgconn.PgError
+	err := s.first.err
+	return w == nil && s.first.reads > 0 && err != nil && !errors.As(err, &pgErr) && s.conn != nil && !s.closed() &&
+		!s.conn.PgConn().IsBusy()
+}
+
+// firstRead keeps the error of the first result read from a pgx.Batch, as pgx returned it.
+type firstRead struct {
+	batchResults
+	reads int
+	err   error
+}
+
+func (r *firstRead) Exec() (pgconn.CommandTag, error) {
+	tag, err := r.batchResults.Exec()
+	r.note(err)
+	return tag, err
+}
+
+func (r *firstRead) Query() (pgx.Rows, error) {
+	rows, err := r.batchResults.Query()
+	r.note(err)
+	return rows, err
+}
+
+func (r *firstRead) note(err error) {
+	if r.reads == 0 {
+		r.err = err
+	}
+	r.reads++
 }
 
 // unsent names the statement whose arguments pgx could not encode when a pgx.Batch failed at its first result. In the

@@ -91,6 +91,21 @@ func severalStatements(sql string) bool {
 	}
 }
 
+// noStatement reports whether sql holds nothing but blanks, comments and ';'s: no statement, for which the server
+// returns no result at all under the simple protocol, where the results of the statements after it would be read
+// one place off.
+func noStatement(sql string) bool {
+	for l := (lexer{sql: sql}); ; {
+		switch kind, _ := l.next(); kind {
+		case tokEnd:
+			return true
+		case tokSemicolon:
+		default:
+			return false
+		}
+	}
+}
+
 // A token's kind, as the lexer tells them apart.
 const (
 	tokEnd       = iota
@@ -271,10 +286,11 @@ func escapeString(sql string, i int) bool {
 func identByte(c byte) bool { return isWordByte(c) || c == '$' || c >= 0x80 }
 
 // skipDollar returns the position after the dollar-quoted body starting at i ($tag$...$tag$), or after the '$' of a
-// parameter ($1) or of anything else.
+// parameter ($1) or of anything else. A tag is made as an identifier is, multibyte characters included, but of no
+// '$' and not starting with a digit.
 func skipDollar(sql string, i int) int {
 	j := i + 1
-	for j < len(sql) && (isWordByte(sql[j]) && (sql[j] < '0' || sql[j] > '9' || j > i+1)) {
+	for j < len(sql) && (sql[j] >= 0x80 || isWordByte(sql[j]) && (sql[j] < '0' || sql[j] > '9' || j > i+1)) {
 		j++
 	}
 	if j >= len(sql) || sql[j] != '$' {

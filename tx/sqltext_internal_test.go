@@ -99,10 +99,14 @@ func TestSeveralStatements(t *testing.T) {
 		"SELECT 1; CREATE FUNCTION f() RETURNS int BEGIN ATOMIC SELECT 1; END":                               true,
 		"CREATE FUNCTION begin() RETURNS int LANGUAGE sql RETURN 1; SELECT 2":                                true,
 		// '$' and multibyte characters go on an identifier: x$a$ opens no dollar quote.
-		"SELECT 1 AS x$a$; COMMIT; SELECT 2 AS y$a$":                     true,
-		"SELECT 1 AS é$a$; COMMIT":                                       true,
-		"SELECT 1 AS x$1; COMMIT":                                        true,
-		"SELECT 1 AS é$a$":                                               false,
+		"SELECT 1 AS x$a$; COMMIT; SELECT 2 AS y$a$": true,
+		"SELECT 1 AS é$a$; COMMIT":                   true,
+		"SELECT 1 AS x$1; COMMIT":                    true,
+		"SELECT 1 AS é$a$":                           false,
+		// A dollar quote's tag may hold multibyte characters.
+		"SELECT $é$'$é$; SELECT 2; SELECT '?'":                           true,
+		"SELECT $é$ -- $é$; SELECT 2":                                    true,
+		"SELECT $_é$;$_é$":                                               false,
 		`SELECT 1 AS x$E'\'; SELECT 2`:                                   true,
 		`SELECT 1 AS éE'\'; SELECT 2`:                                    true,
 		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC; END": false,
@@ -110,6 +114,24 @@ func TestSeveralStatements(t *testing.T) {
 	for sql, want := range cases {
 		t.Run(sql, func(t *testing.T) {
 			require.Equal(t, want, severalStatements(sql))
+		})
+	}
+}
+
+func TestNoStatement(t *testing.T) {
+	cases := map[string]bool{
+		"":                  true,
+		" \n\t":             true,
+		"-- nothing":        true,
+		"/* x */ ; ;":       true,
+		"SELECT 1":          false,
+		"; SELECT 1":        false,
+		"$$ $$":             false,
+		"-- a\nSELECT 1 --": false,
+	}
+	for sql, want := range cases {
+		t.Run(sql, func(t *testing.T) {
+			require.Equal(t, want, noStatement(sql))
 		})
 	}
 }

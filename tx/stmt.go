@@ -45,7 +45,8 @@ type batchResults interface {
 //
 // As in a pgx.Batch, a pgx.QueryRewriter (pgx.NamedArgs) may come first in args; other pgx query options
 // (QueryExecMode, QueryResultFormats) are invalid input there: set them on the pool, or use Func. So is a text of
-// several statements ("A; B"): give each its own Exec. So are more than 65,535 arguments, PostgreSQL's limit for the
+// several statements ("A; B"): give each its own Exec (the body of a routine written in SQL, BEGIN ATOMIC ... END, is
+// part of one), and a text of none (blanks, comments). So are more than 65,535 arguments, PostgreSQL's limit for the
 // parameters of one statement.
 func Exec(sql string, args ...any) Tx[pgconn.CommandTag] {
 	if err := queryOption(sql, args); err != nil {
@@ -66,6 +67,9 @@ const maxParams = 65535
 // and argument count", or worse, a value bound to $1): set the pool's DefaultQueryExecMode, or use Func, whose
 // pgx.Tx takes them as pgx does.
 func queryOption(sql string, args []any) error {
+	if noStatement(sql) {
+		return invalid("no statement in the SQL text %q", abbreviate(sql))
+	}
 	if severalStatements(sql) {
 		// Under the simple protocol pgx would run them all and read their results as those of the statements queued
 		// after them, the transaction-id look included; the other modes send a prepared statement, which the server

@@ -1,0 +1,212 @@
+package tx_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pgxact/pgxact/tx"
+)
+
+// Tests of round trips pgx refuses before sending any of them, and of texts the lexer must count as the server does,
+// in every mode pgx sends a batch in (found by the sixth and seventh reviews of 2026-12-07).
+
+func simpleMode(c *pgxpool.Config) {
+	c.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+}
+
+// statementsRun is how many results the server gives for sql under the simple protocol.
+func statementsRun(t *testing.T, pool *pgxpool.Pool, sql string) int {
+	t.Helper()
+	c, err := pool.Acquire(context.Background())
+	require.NoError(t, err)
+	defer c.Release()
+	res, err := c.Conn().PgConn().Exec(context.Background(), sql).ReadAll()
+	require.NoError(t, err)
+	return len(res)
+}
+
+// pgx refuses, before sending anything, a simple-protocol batch whose statement has an argument its text does not use
+// (or lacks one): nothing went out, so a COMMIT text after it ended nothing.
+func TestABatchTheSimpleProtocolRefusedEndsNothing(t *testing.T) {
+	for name, bad := range map[string]tx.Tx[pgconn.CommandTag]{
+		"unused argument":       tx.Exec("INSERT INTO log (note) VALUES ($1)", "a", "b"),
+		"insufficient argument": tx.Exec("INSERT INTO log (note) VALUES ($2)", "a"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			pool := clientFailurePool(t, simpleMode)
+			_, err := tx.Run(ctxT(t), pool, tx.Then(bad, tx.Exec("COMMIT")))
+			require.Error(t, err)
+			require.NotErrorIs(t, err, tx.ErrTxControl, "nothing was sent: the transaction did not end")
+			require.Empty(t, notes(t, pool))
+		})
+	}
+}
+
+// The same refusal under a Recover: nothing was sent, so its savepoint was never made; the fallback must run and
+// commit with the work before it.
+func TestABatchTheSimpleProtocolRefusedIsRecovered(t *testing.T) {
+	pool := clientFailurePool(t, simpleMode)
+	work := tx.Then(note("before"), tx.Recover(
+		tx.Then(note("inner"), tx.Exec("INSERT INTO log (note) VALUES ($1)", "a", "b")),
+		func(err error) tx.Tx[pgconn.CommandTag] { return note("fallback") }))
+	_, err := tx.Run(ctxT(t), pool, work)
+	require.NoError(t, err)
+	require.Equal(t, []string{"before", "fallback"}, notes(t, pool))
+}
+
+// A dollar quote's tag may hold multibyte characters ($é$), as PostgreSQL's scanner reads one: a text of several
+// statements with such a quote in it is invalid input, not one statement whose result the next one would read under
+// the simple protocol.
+func TestAMultibyteDollarTagHidesNoStatement(t *testing.T) {
+	pool := clientFailurePool(t, simpleMode)
+	hidden := "SELECT $é$'$é$; SELECT 2; SELECT '?'"
+	require.Equal(t, 3, statementsRun(t, pool, hidden), "the server runs three statements")
+	_, err := tx.Run(ctxT(t), pool, tx.Then(tx.QueryOne(hidden, pgx.RowTo[string]), tx.QueryOne("SELECT 42", pgx.RowTo[int])))
+	require.ErrorIs(t, err, tx.ErrInvalid, "several statements in one text are invalid input")
+}
+
+func TestAMultibyteDollarTagHidesNoCommit(t *testing.T) {
+	pool := clientFailurePool(t, simpleMode)
+	hidden := "SELECT $é$'$é$; COMMIT; SELECT '?'"
+	require.Equal(t, 3, statementsRun(t, pool, hidden))
+	_, err := tx.Run(ctxT(t), pool, tx.Then(note("a"), tx.Then(tx.Exec(hidden), tx.Fail[int](errors.New("work failed")))))
+	require.ErrorIs(t, err, tx.ErrInvalid)
+	require.Empty(t, notes(t, pool))
+}
+
+type pairDoc struct{ A int }
+
+// In exec mode pgx encodes a statement prepared by name == text against its described parameter types (a Go struct
+// for jsonb). When the first statement of a round trip fails on the server and a MapError replaced its error, pgx has
+// read the round trip to its end (pgconn is no longer busy): the round trip still went out, its SAVEPOINT with it, and
+// Recover rolls back to it; encoding the statements again without parameter types would blame the jsonb one.
+func TestAMappedFirstFailureWentOut(t *testing.T) {
+	pool := onePool(t, func(c *pgxpool.Config) { c.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec })
+	ctx := ctxT(t)
+	_, err := pool.Exec(ctx, `CREATE TABLE log (id serial PRIMARY KEY, note text NOT NULL UNIQUE);
+		CREATE TABLE docs (body jsonb NOT NULL); INSERT INTO log (note) VALUES ('dup')`)
+	require.NoError(t, err)
+	const insDoc = "INSERT INTO docs (body) VALUES ($1)"
+	c, err := pool.Acquire(ctx)
+	require.NoError(t, err)
+	_, err = c.Conn().Prepare(ctx, insDoc, insDoc)
+	require.NoError(t, err)
+	c.Release()
+
+	errDup := errors.New("duplicate")
+	work := tx.Bind(note("before"), func(pgconn.CommandTag) tx.Tx[pgconn.CommandTag] {
+		return tx.Recover(
+			tx.Then(tx.MapError(note("dup"), func(error) error { return errDup }), tx.Exec(insDoc, pairDoc{1})),
+			func(err error) tx.Tx[pgconn.CommandTag] {
+				return note("fallback")
+			})
+	})
+	_, err = tx.Run(ctx, pool, work)
+	require.NoError(t, err)
+	require.Equal(t, []string{"dup", "before", "fallback"}, notes(t, pool))
+}
+
+// A statement given more arguments than its text has parameters: pgx refuses the batch before running any of it
+// in every mode but exec (where the server refuses it). Nothing ran: a COMMIT text after it ended nothing.
+func TestMismatchedArgumentsEndNothing(t *testing.T) {
+	modes := append([]struct {
+		name      string
+		configure func(*pgxpool.Config)
+	}{{"simple", simpleMode}, {"cache describe", func(c *pgxpool.Config) { c.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe }}}, sendModes...)
+	for _, m := range modes {
+		for name, work := range map[string]tx.Tx[pgconn.CommandTag]{
+			"first round trip": tx.Then(tx.Exec("INSERT INTO log (note) VALUES ($1)", "a", "b"), tx.Exec("COMMIT")),
+			"after a Bind": tx.Bind(note("x"), func(pgconn.CommandTag) tx.Tx[pgconn.CommandTag] {
+				return tx.Then(tx.Exec("INSERT INTO log (note) VALUES ($1)", "a", "b"), tx.Exec("COMMIT"))
+			}),
+		} {
+			t.Run(m.name+"/"+name, func(t *testing.T) {
+				pool := clientFailurePool(t, m.configure)
+				_, err := tx.Run(ctxT(t), pool, work)
+				require.Error(t, err)
+				require.NotErrorIs(t, err, tx.ErrTxControl, "nothing of the round trip ran")
+				require.Empty(t, notes(t, pool))
+			})
+		}
+	}
+}
+
+// A statement pgx already has prepared (so no flush of the pending SAVEPOINT first) given one argument too many:
+// pgx refuses the batch at build, nothing of it ran, the SAVEPOINT with it included. Recover must roll back to
+// nothing and go on.
+func TestMismatchedArgumentsAreRecovered(t *testing.T) {
+	modes := append([]struct {
+		name      string
+		configure func(*pgxpool.Config)
+	}{{"simple", simpleMode}, {"cache describe", func(c *pgxpool.Config) { c.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe }}}, sendModes...)
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			pool := onePool(t, m.configure)
+			ctx := ctxT(t)
+			_, err := pool.Exec(ctx, `CREATE TABLE log (id serial PRIMARY KEY, note text NOT NULL UNIQUE)`)
+			require.NoError(t, err)
+			const ins = "INSERT INTO log (note) VALUES ($1)"
+			_, err = tx.Run(ctx, pool, tx.Then(tx.Exec(ins, "z"), tx.Exec(ins, "y")))
+			require.NoError(t, err)
+			work := tx.Bind(note("before"), func(pgconn.CommandTag) tx.Tx[pgconn.CommandTag] {
+				return tx.Recover(tx.Then(tx.Exec(ins, "a", "b"), tx.Exec(ins, "c")), func(err error) tx.Tx[pgconn.CommandTag] {
+					return note("fallback")
+				})
+			})
+			_, err = tx.Run(ctx, pool, work)
+			require.NoError(t, err)
+			require.Equal(t, []string{"z", "y", "before", "fallback"}, notes(t, pool))
+		})
+	}
+}
+
+// allSendModes are sendModes, the simple protocol and the cache-describe mode.
+func allSendModes() []struct {
+	name      string
+	configure func(*pgxpool.Config)
+} {
+	return append([]struct {
+		name      string
+		configure func(*pgxpool.Config)
+	}{{"simple", simpleMode}, {"cache describe", func(c *pgxpool.Config) { c.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe }}}, sendModes...)
+}
+
+// Rows read by hand that fail a Scan, then Close: Func's batch runs the callbacks left exactly as pgx's own runs them
+// (none: pgx's batch keeps the rows' error).
+func TestNoCallbackRunsAfterRowsFailed(t *testing.T) {
+	for _, m := range allSendModes() {
+		t.Run(m.name, func(t *testing.T) {
+			pool := clientFailurePool(t, m.configure)
+			send := func(ctx context.Context, sendBatch func(context.Context, *pgx.Batch) pgx.BatchResults) int32 {
+				var ran atomic.Int32
+				b := &pgx.Batch{}
+				b.Queue("SELECT NULL::int")
+				b.Queue("SELECT 2").QueryRow(func(row pgx.Row) error { ran.Add(1); var n int; return row.Scan(&n) })
+				br := sendBatch(ctx, b)
+				var n int
+				require.Error(t, br.QueryRow().Scan(&n))
+				_ = br.Close()
+				return ran.Load()
+			}
+			ctx := ctxT(t)
+			c, err := pool.Acquire(ctx)
+			require.NoError(t, err)
+			plain := send(ctx, c.Conn().SendBatch)
+			c.Release()
+			var through int32
+			_, err = tx.Run(ctx, pool, tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+				through = send(ctx, q.SendBatch)
+				return 0, nil
+			}))
+			require.NoError(t, err)
+			require.Equal(t, plain, through, "callbacks run as pgx runs them")
+		})
+	}
+}
