@@ -116,11 +116,7 @@ func TestAMappedFirstFailureWentOut(t *testing.T) {
 // A statement given more arguments than its text has parameters: pgx refuses the batch before running any of it
 // in every mode but exec (where the server refuses it). Nothing ran: a COMMIT text after it ended nothing.
 func TestMismatchedArgumentsEndNothing(t *testing.T) {
-	modes := append([]struct {
-		name      string
-		configure func(*pgxpool.Config)
-	}{{"simple", simpleMode}, {"cache describe", func(c *pgxpool.Config) { c.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe }}}, sendModes...)
-	for _, m := range modes {
+	for _, m := range allSendModes() {
 		for name, work := range map[string]tx.Tx[pgconn.CommandTag]{
 			"first round trip": tx.Then(tx.Exec("INSERT INTO log (note) VALUES ($1)", "a", "b"), tx.Exec("COMMIT")),
 			"after a Bind": tx.Bind(note("x"), func(pgconn.CommandTag) tx.Tx[pgconn.CommandTag] {
@@ -142,11 +138,7 @@ func TestMismatchedArgumentsEndNothing(t *testing.T) {
 // pgx refuses the batch at build, nothing of it ran, the SAVEPOINT with it included. Recover must roll back to
 // nothing and go on.
 func TestMismatchedArgumentsAreRecovered(t *testing.T) {
-	modes := append([]struct {
-		name      string
-		configure func(*pgxpool.Config)
-	}{{"simple", simpleMode}, {"cache describe", func(c *pgxpool.Config) { c.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe }}}, sendModes...)
-	for _, m := range modes {
+	for _, m := range allSendModes() {
 		t.Run(m.name, func(t *testing.T) {
 			pool := onePool(t, m.configure)
 			ctx := ctxT(t)
