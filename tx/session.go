@@ -175,6 +175,9 @@ func (e *doomedError) Unwrap() []error { return []error{e.doom, e.err} }
 
 // dooms reports whether err is the server's serialization failure or deadlock, which no savepoint can undo.
 func dooms(err error) bool {
+	if err == nil {
+		return false // without a look into it: errors.As's target escapes, an allocation every round trip
+	}
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
 		return false

@@ -95,6 +95,9 @@ func severalStatements(sql string) bool {
 // returns no result at all under the simple protocol, where the results of the statements after it would be read
 // one place off.
 func noStatement(sql string) bool {
+	if i := nextToken(sql, 0); i < len(sql) && sql[i] != ';' {
+		return false // the usual case, a statement's first word, found without lexing on
+	}
 	for l := (lexer{sql: sql}); ; {
 		switch kind, _ := l.next(); kind {
 		case tokEnd:
