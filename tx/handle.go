@@ -418,6 +418,9 @@ func (b *handleBatch) Close() error {
 		// results without them, and returns the server's own error if one failed there.
 		defer b.withoutCallbacks()()
 	}
+	if !b.server {
+		b.unreadEnd()
+	}
 	err := b.BatchResults.Close()
 	b.h.s.noteDoom(err) // the server's failure after a callback's own error, which pgx's Close would have dropped
 	if !b.server {
@@ -431,6 +434,21 @@ func (b *handleBatch) Close() error {
 		return fnErr
 	}
 	return err
+}
+
+// unreadEnd notes a transaction that statements of b that user code will not read may end: after a failure in the
+// client (rows that failed a Scan, a callback's error) the server runs them all, and pgx's Close reads their tags
+// out of b's sight. Only their text tells, as for the runner's own statements (see session.afterClientFailure).
+func (b *handleBatch) unreadEnd() {
+	for _, q := range b.qs[b.i:] {
+		sql := q.SQL
+		if text, ok := b.h.s.prepared[sql]; ok {
+			sql = text
+		}
+		if endsTransaction(sql) {
+			b.h.s.ended = true
+		}
+	}
 }
 
 // withoutCallbacks takes the callbacks off the statements not read yet, and returns what puts them back: the batch

@@ -503,8 +503,9 @@ func (s *session) notSent(ctx context.Context, w *wire, err error, stmts []stmt,
 func (s *session) sentNothing(w *wire) bool {
 	var pgErr *pgconn.PgError
 	err := s.first.err
-	return w == nil && s.first.reads > 0 && err != nil && !errors.As(err, &pgErr) && s.conn != nil && !s.closed() &&
-		!s.conn.PgConn().IsBusy()
+	pc := s.pgConn()
+	return w == nil && s.first.reads > 0 && err != nil && !errors.As(err, &pgErr) && pc != nil && !s.closed() &&
+		!pc.IsBusy()
 }
 
 // firstRead keeps the error of the first result read from a pgx.Batch, as pgx returned it.
@@ -540,7 +541,11 @@ func (r *firstRead) note(err error) {
 // the connection (network, cancellation), is about the batch and stays as it is.
 func (s *session) unsent(ctx context.Context, w *wire, err error, stmts []stmt, base int) error {
 	var pgErr *pgconn.PgError
-	if w != nil || s.conn == nil || errors.As(err, &pgErr) || s.closed() {
+	conn := s.conn
+	if conn == nil && s.tx != nil {
+		conn = s.tx.Conn() // a plain db's transaction
+	}
+	if w != nil || conn == nil || errors.As(err, &pgErr) || s.closed() {
 		return err
 	}
 	cause := errors.Unwrap(err) // readPending's "tx: " wrapping, or the StatementError of the first statement
@@ -559,12 +564,12 @@ func (s *session) unsent(ctx context.Context, w *wire, err error, stmts []stmt, 
 			// pgx rewrites these arguments (pgx.NamedArgs) before encoding them, and fails the batch if it cannot.
 			if rw, ok := args[0].(pgx.QueryRewriter); ok {
 				var rerr error
-				if _, args, rerr = rw.RewriteQuery(ctx, s.conn, stmts[i].sql, args[1:]); rerr != nil {
+				if _, args, rerr = rw.RewriteQuery(ctx, conn, stmts[i].sql, args[1:]); rerr != nil {
 					return stmtError(&stmts[i], base+i, cause)
 				}
 			}
 		}
-		if eqb.Build(s.conn.TypeMap(), nil, args) != nil {
+		if eqb.Build(conn.TypeMap(), nil, args) != nil {
 			return stmtError(&stmts[i], base+i, cause)
 		}
 	}

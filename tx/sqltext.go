@@ -218,7 +218,7 @@ func nextToken(sql string, i int) int {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f':
 			i++
 		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
-			for i < len(sql) && sql[i] != '\n' {
+			for i < len(sql) && sql[i] != '\n' && sql[i] != '\r' { // PostgreSQL ends one at either
 				i++
 			}
 		case c == '/' && i+1 < len(sql) && sql[i+1] == '*':

@@ -104,9 +104,12 @@ func TestSeveralStatements(t *testing.T) {
 		"SELECT 1 AS x$1; COMMIT":                    true,
 		"SELECT 1 AS é$a$":                           false,
 		// A dollar quote's tag may hold multibyte characters.
-		"SELECT $é$'$é$; SELECT 2; SELECT '?'":                           true,
-		"SELECT $é$ -- $é$; SELECT 2":                                    true,
-		"SELECT $_é$;$_é$":                                               false,
+		"SELECT $é$'$é$; SELECT 2; SELECT '?'": true,
+		"SELECT $é$ -- $é$; SELECT 2":          true,
+		"SELECT $_é$;$_é$":                     false,
+		// PostgreSQL ends a line comment at a carriage return too.
+		"SELECT 1 -- c\r; SELECT 2":                                      true,
+		"SELECT 1 -- c\r\n; SELECT 2":                                    true,
 		`SELECT 1 AS x$E'\'; SELECT 2`:                                   true,
 		`SELECT 1 AS éE'\'; SELECT 2`:                                    true,
 		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC; END": false,
@@ -128,6 +131,7 @@ func TestNoStatement(t *testing.T) {
 		"; SELECT 1":        false,
 		"$$ $$":             false,
 		"-- a\nSELECT 1 --": false,
+		"-- a\rSELECT 42":   false,
 	}
 	for sql, want := range cases {
 		t.Run(sql, func(t *testing.T) {

@@ -136,7 +136,8 @@ func TestMismatchedArgumentsEndNothing(t *testing.T) {
 
 // A statement pgx already has prepared (so no flush of the pending SAVEPOINT first) given one argument too many:
 // pgx refuses the batch at build, nothing of it ran, the SAVEPOINT with it included. Recover must roll back to
-// nothing and go on.
+// nothing and go on. (In the pipelined cache modes, a Tracer's and cache-describe, pgx closes the connection on
+// such a refusal, having queued requests it never synced: the attempt is then run again on another connection.)
 func TestMismatchedArgumentsAreRecovered(t *testing.T) {
 	for _, m := range allSendModes() {
 		t.Run(m.name, func(t *testing.T) {
@@ -199,6 +200,98 @@ func TestNoCallbackRunsAfterRowsFailed(t *testing.T) {
 			}))
 			require.NoError(t, err)
 			require.Equal(t, plain, through, "callbacks run as pgx runs them")
+		})
+	}
+}
+
+// A plain db (a wrapper that only begins transactions) in the modes where the SAVEPOINT rides with the statement:
+// pgx refuses the round trip before sending it, and Recover rolls back to nothing and goes on.
+func TestARefusedRoundTripIsRecoveredOnAPlainDB(t *testing.T) {
+	for name, c := range map[string]struct {
+		configure func(*pgxpool.Config)
+		bad       tx.Tx[pgconn.CommandTag]
+	}{
+		"simple/unused argument": {simpleMode, tx.Exec("INSERT INTO log (note) VALUES ($1)", "a", "b")},
+		"exec/named args":        {func(c *pgxpool.Config) { c.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec }, tx.Exec("INSERT INTO log (note) VALUES (@n)", pgx.StrictNamedArgs{"m": "x"})},
+		"simple/named args":      {simpleMode, tx.Exec("INSERT INTO log (note) VALUES (@n)", pgx.StrictNamedArgs{"m": "x"})},
+	} {
+		t.Run(name, func(t *testing.T) {
+			pool := clientFailurePool(t, c.configure)
+			work := tx.Bind(note("before"), func(pgconn.CommandTag) tx.Tx[pgconn.CommandTag] {
+				return tx.Recover(tx.Then(note("inner"), c.bad), func(error) tx.Tx[pgconn.CommandTag] { return note("fallback") })
+			})
+			_, err := tx.Run(ctxT(t), beginOnly{pool}, work)
+			require.NoError(t, err)
+			require.Equal(t, []string{"before", "fallback"}, notes(t, pool))
+		})
+	}
+}
+
+// PostgreSQL ends a -- comment at a carriage return as at a newline, and so does the lexer.
+func TestACarriageReturnEndsALineComment(t *testing.T) {
+	pool := clientFailurePool(t, simpleMode)
+	t.Run("one statement after it", func(t *testing.T) {
+		sql := "-- the answer\rSELECT 42"
+		require.Equal(t, 1, statementsRun(t, pool, sql), "the server runs one statement")
+		v, err := tx.Run(ctxT(t), pool, tx.QueryOne(sql, pgx.RowTo[int]))
+		require.NoError(t, err)
+		require.Equal(t, 42, v)
+	})
+	t.Run("a COMMIT behind it", func(t *testing.T) {
+		hidden := "INSERT INTO log (note) VALUES ('a') -- c\r; COMMIT"
+		require.Equal(t, 2, statementsRun(t, pool, "SELECT 1 -- c\r; SELECT 2"), "the server runs two statements")
+		_, err := tx.Run(ctxT(t), pool, tx.Then(tx.Exec(hidden), tx.Then(note("b"), tx.Fail[int](errors.New("work failed")))))
+		require.ErrorIs(t, err, tx.ErrInvalid, "several statements in one text are invalid input")
+		require.Empty(t, notes(t, pool), "nothing ran")
+	})
+	t.Run("a statement behind it", func(t *testing.T) {
+		_, err := tx.Run(ctxT(t), pool, tx.Then(tx.Exec("SELECT 1 -- c\r; SELECT 2"), tx.QueryOne("SELECT 42", pgx.RowTo[int])))
+		require.ErrorIs(t, err, tx.ErrInvalid, "several statements in one text are invalid input")
+	})
+}
+
+// Func code's batch whose rows failed a Scan, with a COMMIT AND CHAIN queued after them: the server ran it,
+// and the work before it committed. Run's error must say so (ErrTxControl), not "nothing committed".
+func TestAChainedCommitAfterFailedRowsInAFuncBatchIsReported(t *testing.T) {
+	for _, m := range allSendModes() {
+		t.Run(m.name, func(t *testing.T) {
+			pool := clientFailurePool(t, m.configure)
+			_, err := tx.Run(ctxT(t), pool, tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+				b := &pgx.Batch{}
+				b.Queue("INSERT INTO log (note) VALUES ('a')")
+				b.Queue("SELECT NULL::int")
+				b.Queue("COMMIT AND CHAIN")
+				br := q.SendBatch(ctx, b)
+				if _, err := br.Exec(); err != nil {
+					return 0, err
+				}
+				var n int
+				serr := br.QueryRow().Scan(&n)
+				require.Error(t, serr)
+				_ = br.Close()
+				return 0, serr
+			}))
+			require.Equal(t, []string{"a"}, notes(t, pool), "the server ran the COMMIT AND CHAIN")
+			require.ErrorIs(t, err, tx.ErrTxControl, "the work committed: Run must not say nothing was")
+		})
+	}
+}
+
+// The same after a failed callback (its Scan failed): pgx's Close reads the COMMIT AND CHAIN out of the
+// handle's sight.
+func TestAChainedCommitAfterAFailedCallbackInAFuncBatchIsReported(t *testing.T) {
+	for _, m := range allSendModes() {
+		t.Run(m.name, func(t *testing.T) {
+			pool := clientFailurePool(t, m.configure)
+			_, err := tx.Run(ctxT(t), pool, tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+				b := &pgx.Batch{}
+				b.Queue("INSERT INTO log (note) VALUES ('a')")
+				b.Queue("SELECT NULL::int").QueryRow(func(row pgx.Row) error { var n int; return row.Scan(&n) })
+				b.Queue("COMMIT AND CHAIN")
+				return 0, q.SendBatch(ctx, b).Close()
+			}))
+			require.Equal(t, []string{"a"}, notes(t, pool), "the server ran the COMMIT AND CHAIN")
+			require.ErrorIs(t, err, tx.ErrTxControl, "the work committed: Run must not say nothing was")
 		})
 	}
 }
