@@ -345,6 +345,9 @@ type handleBatch struct {
 	i      int   // the next result's statement
 	failed error // the first error a result read through b returned
 	server bool  // a result read through b returned the server's failure: the batch hid none (it meets one at most)
+	// unread is where the statements left to pgx's Close begin once a result failed in the client: in the pipelined
+	// modes pgx reads no result after rows that failed, whatever b is asked next (see unreadEnd).
+	unread int
 }
 
 // saw notes an error a result read through b returned to user code, its rows' included: as pgx's Close, b's runs no
@@ -354,8 +357,8 @@ func (b *handleBatch) saw(err error) {
 	if errors.As(err, &pgErr) {
 		b.server = true
 	}
-	if b.failed == nil {
-		b.failed = err
+	if b.failed == nil && err != nil {
+		b.failed, b.unread = err, b.i
 	}
 }
 
@@ -418,7 +421,8 @@ func (b *handleBatch) Close() error {
 		// results without them, and returns the server's own error if one failed there.
 		defer b.withoutCallbacks()()
 	}
-	if !b.server {
+	if pc := b.h.s.pgConn(); !b.server && pc != nil && pc.IsBusy() {
+		// (Not busy: pgx sent nothing, having refused the batch, or has nothing left to read.)
 		b.unreadEnd()
 	}
 	err := b.BatchResults.Close()
@@ -440,7 +444,11 @@ func (b *handleBatch) Close() error {
 // client (rows that failed a Scan, a callback's error) the server runs them all, and pgx's Close reads their tags
 // out of b's sight. Only their text tells, as for the runner's own statements (see session.afterClientFailure).
 func (b *handleBatch) unreadEnd() {
-	for _, q := range b.qs[b.i:] {
+	from := b.i
+	if b.failed != nil {
+		from = min(from, b.unread)
+	}
+	for _, q := range b.qs[from:] {
 		sql := q.SQL
 		if text, ok := b.h.s.prepared[sql]; ok {
 			sql = text

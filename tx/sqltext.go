@@ -215,7 +215,7 @@ func (st *statement) ends() bool { return st.depth == 0 }
 func nextToken(sql string, i int) int {
 	for i < len(sql) {
 		switch c := sql[i]; {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f':
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v': // \v: PostgreSQL 16 on
 			i++
 		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
 			for i < len(sql) && sql[i] != '\n' && sql[i] != '\r' { // PostgreSQL ends one at either

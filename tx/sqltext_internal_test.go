@@ -108,10 +108,11 @@ func TestSeveralStatements(t *testing.T) {
 		"SELECT $é$ -- $é$; SELECT 2":          true,
 		"SELECT $_é$;$_é$":                     false,
 		// PostgreSQL ends a line comment at a carriage return too.
-		"SELECT 1 -- c\r; SELECT 2":                                      true,
-		"SELECT 1 -- c\r\n; SELECT 2":                                    true,
-		`SELECT 1 AS x$E'\'; SELECT 2`:                                   true,
-		`SELECT 1 AS éE'\'; SELECT 2`:                                    true,
+		"SELECT 1 -- c\r; SELECT 2":    true,
+		"SELECT 1 -- c\r\n; SELECT 2":  true,
+		"SELECT 1;\v":                  false,
+		`SELECT 1 AS x$E'\'; SELECT 2`: true,
+		`SELECT 1 AS éE'\'; SELECT 2`:  true,
 		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC; END": false,
 	}
 	for sql, want := range cases {

@@ -295,3 +295,62 @@ func TestAChainedCommitAfterAFailedCallbackInAFuncBatchIsReported(t *testing.T) 
 		})
 	}
 }
+
+// A Func batch pgx refuses before sending it ends nothing, whatever texts it holds: Run does not report
+// ErrTxControl, and a Recover around it runs its fallback.
+func TestARefusedFuncBatchWithACommitTextEndsNothing(t *testing.T) {
+	refused := tx.Func(func(ctx context.Context, q pgx.Tx) (pgconn.CommandTag, error) {
+		b := &pgx.Batch{}
+		b.Queue("INSERT INTO log (note) VALUES (@n)", pgx.StrictNamedArgs{"m": "x"})
+		b.Queue("COMMIT AND CHAIN")
+		br := q.SendBatch(ctx, b)
+		_, err := br.Exec()
+		_ = br.Close()
+		return pgconn.CommandTag{}, err
+	})
+	for _, m := range allSendModes() {
+		t.Run(m.name+"/plain", func(t *testing.T) {
+			pool := clientFailurePool(t, m.configure)
+			_, err := tx.Run(ctxT(t), pool, tx.Then(note("before"), refused))
+			require.Error(t, err)
+			require.Empty(t, notes(t, pool))
+			require.NotErrorIs(t, err, tx.ErrTxControl, "nothing was sent: the transaction did not end")
+		})
+		t.Run(m.name+"/recover", func(t *testing.T) {
+			pool := clientFailurePool(t, m.configure)
+			work := tx.Then(note("before"), tx.Recover(refused,
+				func(error) tx.Tx[pgconn.CommandTag] { return note("fallback") }))
+			_, err := tx.Run(ctxT(t), pool, work)
+			require.NoError(t, err)
+			require.Equal(t, []string{"before", "fallback"}, notes(t, pool))
+		})
+	}
+}
+
+// Code that reads on through a Func batch after rows that failed a Scan: in the pipelined modes pgx reads no result
+// after them, so a COMMIT AND CHAIN queued later is still left to pgx's Close, and is reported.
+func TestAChainedCommitAfterReadingOnPastFailedRowsIsReported(t *testing.T) {
+	for _, m := range allSendModes() {
+		t.Run(m.name, func(t *testing.T) {
+			pool := clientFailurePool(t, m.configure)
+			_, err := tx.Run(ctxT(t), pool, tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+				b := &pgx.Batch{}
+				b.Queue("INSERT INTO log (note) VALUES ('a')")
+				b.Queue("SELECT NULL::int")
+				b.Queue("COMMIT AND CHAIN")
+				br := q.SendBatch(ctx, b)
+				if _, err := br.Exec(); err != nil {
+					return 0, err
+				}
+				var n int
+				serr := br.QueryRow().Scan(&n)
+				require.Error(t, serr)
+				_, _ = br.Exec() // reads on, as code that reads every result does
+				_ = br.Close()
+				return 0, serr
+			}))
+			require.Equal(t, []string{"a"}, notes(t, pool), "the server ran the COMMIT AND CHAIN")
+			require.ErrorIs(t, err, tx.ErrTxControl, "the work committed: Run must not say nothing was")
+		})
+	}
+}
