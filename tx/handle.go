@@ -123,7 +123,10 @@ func (h *handle) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	for _, q := range b.QueuedQueries {
 		h.seen(q.SQL)
 	}
-	return &handleBatch{BatchResults: h.s.q.SendBatch(ctx, b), h: h, qs: b.QueuedQueries}
+	// A connection busy with rows still open makes pgx refuse the batch ("conn busy") without sending any of it.
+	pc := h.s.pgConn()
+	busy := pc != nil && pc.IsBusy()
+	return &handleBatch{BatchResults: h.s.q.SendBatch(ctx, b), h: h, qs: b.QueuedQueries, unsent: busy}
 }
 
 // LargeObjects is pgx's large-object API over h: its calls go through h like any other statement, so they send what
@@ -348,6 +351,8 @@ type handleBatch struct {
 	// unread is where the statements left to pgx's Close begin once a result failed in the client: in the pipelined
 	// modes pgx reads no result after rows that failed, whatever b is asked next (see unreadEnd).
 	unread int
+	unsent bool          // pgx refused the batch before sending it: the connection was busy
+	rows   []*handleRows // rows handed out, which Close closes first, reading their tags (pgx would, out of sight)
 }
 
 // saw notes an error a result read through b returned to user code, its rows' included: as pgx's Close, b's runs no
@@ -364,12 +369,11 @@ func (b *handleBatch) saw(err error) {
 
 // next returns the text of the statement whose result is read next.
 func (b *handleBatch) next() string {
-	i := b.i
-	b.i++
-	if i < len(b.qs) {
-		return b.qs[i].SQL
+	if b.i >= len(b.qs) {
+		return "" // a read past the last result, which pgx answers with an error
 	}
-	return ""
+	b.i++
+	return b.qs[b.i-1].SQL
 }
 
 func (b *handleBatch) Exec() (pgconn.CommandTag, error) {
@@ -392,7 +396,9 @@ func (b *handleBatch) Query() (pgx.Rows, error) {
 	if err != nil || rows == nil {
 		return rows, err
 	}
-	return &handleRows{Rows: rows, h: b.h, sql: sql, batch: b}, nil
+	r := &handleRows{Rows: rows, h: b.h, sql: sql, batch: b}
+	b.rows = append(b.rows, r)
+	return r, nil
 }
 
 func (b *handleBatch) QueryRow() pgx.Row {
@@ -406,6 +412,9 @@ func (b *handleBatch) QueryRow() pgx.Row {
 // Close reads the results not read yet through b, running their callbacks as pgx's Close does (none after one has
 // failed): pgx's Close would read them out of b's sight, and one of them may be a COMMIT AND CHAIN.
 func (b *handleBatch) Close() error {
+	for _, r := range b.rows {
+		r.Close() // as pgx's Close would, but reading the tag: the statement may have been a COMMIT AND CHAIN
+	}
 	var fnErr error
 	for b.i < len(b.qs) && b.failed == nil && fnErr == nil {
 		at := b.i
@@ -421,7 +430,7 @@ func (b *handleBatch) Close() error {
 		// results without them, and returns the server's own error if one failed there.
 		defer b.withoutCallbacks()()
 	}
-	if pc := b.h.s.pgConn(); !b.server && pc != nil && pc.IsBusy() {
+	if pc := b.h.s.pgConn(); !b.server && !b.unsent && pc != nil && pc.IsBusy() {
 		// (Not busy: pgx sent nothing, having refused the batch, or has nothing left to read.)
 		b.unreadEnd()
 	}

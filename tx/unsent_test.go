@@ -354,3 +354,102 @@ func TestAChainedCommitAfterReadingOnPastFailedRowsIsReported(t *testing.T) {
 		})
 	}
 }
+
+// Reading one result more than a Func batch queued gets pgx's error, directly or in a callback, not a panic.
+func TestReadingPastAFuncBatchFailsAsPgxDoes(t *testing.T) {
+	direct := func(ctx context.Context, q pgx.Tx) error {
+		b := &pgx.Batch{}
+		b.Queue("INSERT INTO log (note) VALUES ('a')")
+		br := q.SendBatch(ctx, b)
+		_, err := br.Exec()
+		if err == nil {
+			_, err = br.Exec() // one more than queued
+		}
+		return errors.Join(err, br.Close())
+	}
+	callback := func(ctx context.Context, q pgx.Tx) error {
+		b := &pgx.Batch{}
+		b.Queue("SELECT 1")
+		b.QueuedQueries[0].Fn = func(br pgx.BatchResults) error {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+			_, err := br.Exec() // one more than queued
+			return err
+		}
+		return q.SendBatch(ctx, b).Close()
+	}
+	for _, m := range allSendModes() {
+		for name, read := range map[string]func(context.Context, pgx.Tx) error{"direct": direct, "callback": callback} {
+			t.Run(m.name+"/"+name, func(t *testing.T) {
+				pool := clientFailurePool(t, m.configure)
+				require.NotPanics(t, func() {
+					_, err := tx.Run(ctxT(t), pool, tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+						return 0, read(ctx, q)
+					}))
+					require.ErrorContains(t, err, "no more results")
+				})
+				require.Empty(t, notes(t, pool))
+			})
+		}
+	}
+}
+
+// A COMMIT AND CHAIN whose rows Func code never read nor closed is read when the batch closes: Run reports
+// ErrTxControl, not a commit of both halves.
+func TestAChainedCommitInRowsLeftOpenIsReported(t *testing.T) {
+	for _, m := range allSendModes() {
+		for _, how := range []string{"Query", "QueryRow"} {
+			t.Run(m.name+"/"+how, func(t *testing.T) {
+				pool := clientFailurePool(t, m.configure)
+				_, err := tx.Run(ctxT(t), pool, tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+					b := &pgx.Batch{}
+					b.Queue("INSERT INTO log (note) VALUES ('a')")
+					b.Queue("COMMIT AND CHAIN")
+					b.Queue("INSERT INTO log (note) VALUES ('b')")
+					br := q.SendBatch(ctx, b)
+					if _, err := br.Exec(); err != nil {
+						return 0, err
+					}
+					if how == "Query" {
+						_, _ = br.Query() // rows left open
+					} else {
+						_ = br.QueryRow() // never scanned
+					}
+					return 0, br.Close()
+				}))
+				require.ErrorIs(t, err, tx.ErrTxControl)
+				require.Equal(t, []string{"a"}, notes(t, pool), "the first half committed, the second was rolled back")
+			})
+		}
+	}
+}
+
+// A batch pgx refuses because rows of an earlier Query are still open ("conn busy") was never sent: it ends nothing,
+// and a Recover around it runs its fallback.
+func TestABatchRefusedAsBusyEndsNothing(t *testing.T) {
+	refused := tx.Func(func(ctx context.Context, q pgx.Tx) (pgconn.CommandTag, error) {
+		rows, err := q.Query(ctx, "SELECT 1")
+		if err != nil {
+			return pgconn.CommandTag{}, err
+		}
+		b := &pgx.Batch{}
+		b.Queue("INSERT INTO log (note) VALUES ('x')")
+		b.Queue("COMMIT AND CHAIN")
+		br := q.SendBatch(ctx, b)
+		_, err = br.Exec()
+		_ = br.Close()
+		rows.Close()
+		return pgconn.CommandTag{}, err
+	})
+	for _, m := range allSendModes() {
+		t.Run(m.name, func(t *testing.T) {
+			pool := clientFailurePool(t, m.configure)
+			work := tx.Then(note("before"), tx.Recover(refused,
+				func(error) tx.Tx[pgconn.CommandTag] { return note("fallback") }))
+			_, err := tx.Run(ctxT(t), pool, work)
+			require.NoError(t, err)
+			require.Equal(t, []string{"before", "fallback"}, notes(t, pool))
+		})
+	}
+}
