@@ -376,7 +376,17 @@ func (b *handleBatch) next() string {
 	return b.qs[b.i-1].SQL
 }
 
+// closeRows closes the rows b handed out, as pgx does before it reads the next result: their tag is read while
+// pgconn's one result reader is still theirs (closed later, they would read and answer for a later statement).
+func (b *handleBatch) closeRows() {
+	for _, r := range b.rows {
+		r.Close()
+	}
+	b.rows = b.rows[:0]
+}
+
 func (b *handleBatch) Exec() (pgconn.CommandTag, error) {
+	b.closeRows()
 	sql := b.next()
 	tag, err := b.BatchResults.Exec()
 	b.h.noteTag(sql, tag)
@@ -390,6 +400,7 @@ func (b *handleBatch) fail(err error) {
 }
 
 func (b *handleBatch) Query() (pgx.Rows, error) {
+	b.closeRows()
 	sql := b.next()
 	rows, err := b.BatchResults.Query()
 	b.fail(err)
@@ -412,9 +423,7 @@ func (b *handleBatch) QueryRow() pgx.Row {
 // Close reads the results not read yet through b, running their callbacks as pgx's Close does (none after one has
 // failed): pgx's Close would read them out of b's sight, and one of them may be a COMMIT AND CHAIN.
 func (b *handleBatch) Close() error {
-	for _, r := range b.rows {
-		r.Close() // as pgx's Close would, but reading the tag: the statement may have been a COMMIT AND CHAIN
-	}
+	b.closeRows() // as pgx's Close would, but reading the tag: the statement may have been a COMMIT AND CHAIN
 	var fnErr error
 	for b.i < len(b.qs) && b.failed == nil && fnErr == nil {
 		at := b.i
@@ -425,6 +434,7 @@ func (b *handleBatch) Close() error {
 			_, _ = b.Exec() // an error stops the loop; pgx's Close reports it, the server skipped the rest
 		}
 	}
+	b.closeRows() // a callback's, which pgx's Close would otherwise read out of sight
 	if fnErr != nil {
 		// pgx's Close would run the callbacks left, which its own Close never does after one failed: it reads their
 		// results without them, and returns the server's own error if one failed there.

@@ -208,6 +208,10 @@ func (s *session) checkOpen() error {
 	return nil
 }
 
+// errConnBusy is the error of statements the runner could not send because rows of Func code are still open, as pgx
+// refuses a query then ("conn busy").
+var errConnBusy = errors.New("conn busy: rows left open by the work (close them before sending more)")
+
 // errBusy is the error of a COMMIT that could not be sent because rows of the work were left open.
 var errBusy = errors.New("tx: commit not sent: the connection is busy (rows left open by the work: close them " +
 	"before returning)")
@@ -928,6 +932,11 @@ func (s *session) flush(ctx context.Context) error {
 	// Every pending statement is fixed text made here (savepoint names are generated), so joining them into one
 	// simple-protocol query is safe, and costs one round trip.
 	sql := strings.Join(s.pending, "; ")
+	if pc := s.pgConn(); pc != nil && pc.IsBusy() {
+		// Rows of Func code still open: pgx would refuse the query without sending it, and what is pending (a ROLLBACK
+		// TO that a savepoint's Rollback queued) must stay pending rather than be counted as sent.
+		return fmt.Errorf("tx: %s: %w", strings.ToLower(sql), errConnBusy)
+	}
 	s.pending, s.trips = nil, s.trips+1
 	if _, err := s.q.Exec(ctx, sql); err != nil {
 		s.noteDoom(err)

@@ -453,3 +453,114 @@ func TestABatchRefusedAsBusyEndsNothing(t *testing.T) {
 		})
 	}
 }
+
+// Rows of a Func batch left open are closed, their tag read, before the batch reads on: a COMMIT AND CHAIN among
+// them is reported whatever is read after it, a callback's unscanned row included, and a later ROLLBACK TO is not
+// taken for the end of the transaction.
+func TestRowsLeftOpenInAFuncBatchAnswerForTheirOwnStatement(t *testing.T) {
+	type batchCase struct {
+		send func(ctx context.Context, q pgx.Tx) error
+		want []string // notes committed
+		ctl  bool     // ErrTxControl
+	}
+	cases := map[string]batchCase{
+		"a chained commit left open, then read on": {func(ctx context.Context, q pgx.Tx) error {
+			b := &pgx.Batch{}
+			b.Queue("INSERT INTO log (note) VALUES ('a')")
+			b.Queue("COMMIT AND CHAIN")
+			b.Queue("INSERT INTO log (note) VALUES ('b')")
+			br := q.SendBatch(ctx, b)
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+			_, _ = br.Query() // rows left open
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+			return br.Close()
+		}, []string{"a"}, true},
+		"a callback's unscanned row, in the middle": {func(ctx context.Context, q pgx.Tx) error {
+			b := &pgx.Batch{}
+			b.Queue("INSERT INTO log (note) VALUES ('a')")
+			b.Queue("COMMIT AND CHAIN").QueryRow(func(pgx.Row) error { return nil })
+			b.Queue("INSERT INTO log (note) VALUES ('b')")
+			return q.SendBatch(ctx, b).Close()
+		}, []string{"a"}, true},
+		"a callback's unscanned row, last": {func(ctx context.Context, q pgx.Tx) error {
+			b := &pgx.Batch{}
+			b.Queue("INSERT INTO log (note) VALUES ('a')")
+			b.Queue("COMMIT AND CHAIN").QueryRow(func(pgx.Row) error { return nil })
+			return q.SendBatch(ctx, b).Close()
+		}, []string{"a"}, true},
+		"a rollback to a savepoint after rows left open": {func(ctx context.Context, q pgx.Tx) error {
+			b := &pgx.Batch{}
+			b.Queue("SAVEPOINT s")
+			b.Queue("INSERT INTO log (note) VALUES ('x')")
+			b.Queue("SELECT 1")
+			b.Queue("ROLLBACK TO SAVEPOINT s")
+			b.Queue("INSERT INTO log (note) VALUES ('y')")
+			br := q.SendBatch(ctx, b)
+			for range 2 {
+				if _, err := br.Exec(); err != nil {
+					return err
+				}
+			}
+			_, _ = br.Query() // rows left open
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+			return br.Close()
+		}, []string{"y"}, false},
+	}
+	for _, m := range allSendModes() {
+		for name, c := range cases {
+			t.Run(m.name+"/"+name, func(t *testing.T) {
+				pool := clientFailurePool(t, m.configure)
+				_, err := tx.Run(ctxT(t), pool, tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+					return 0, c.send(ctx, q)
+				}))
+				if c.ctl {
+					require.ErrorIs(t, err, tx.ErrTxControl)
+				} else {
+					require.NoError(t, err)
+				}
+				require.Equal(t, c.want, notes(t, pool))
+			})
+		}
+	}
+}
+
+// A savepoint's Rollback queued while rows of Func code are still open stays queued when the next statement is
+// refused as busy: the rolled-back insert is not committed, even by code that ignores that refusal.
+func TestARollbackQueuedWhileBusyIsNotLost(t *testing.T) {
+	for _, m := range sendModes {
+		t.Run(m.name, func(t *testing.T) {
+			pool := clientFailurePool(t, m.configure)
+			_, err := tx.Run(ctxT(t), pool, tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+				sp, err := q.Begin(ctx)
+				if err != nil {
+					return 0, err
+				}
+				if _, err := sp.Exec(ctx, "INSERT INTO log (note) VALUES ('undone')"); err != nil {
+					return 0, err
+				}
+				rows, err := q.Query(ctx, "SELECT 1")
+				if err != nil {
+					return 0, err
+				}
+				if err := sp.Rollback(ctx); err != nil {
+					return 0, err
+				}
+				_, busyErr := q.Exec(ctx, "SELECT 2") // refused: the rows are open
+				rows.Close()
+				if busyErr == nil {
+					return 0, errors.New("want the statement refused while rows are open")
+				}
+				_, err = q.Exec(ctx, "INSERT INTO log (note) VALUES ('kept')")
+				return 0, err
+			}))
+			require.NoError(t, err)
+			require.Equal(t, []string{"kept"}, notes(t, pool))
+		})
+	}
+}
