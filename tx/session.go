@@ -358,6 +358,11 @@ func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []a
 			return nil, err
 		}
 	} else {
+		if pc := s.pgConn(); pc != nil && pc.IsBusy() && len(s.pending) > 0 {
+			// Rows of Func code still open: pgx would refuse the batch without sending it while the connection stays
+			// busy, so that the refusal would count as sent, and the pending SAVEPOINT as made (see flush).
+			return nil, fmt.Errorf("tx: %w", errConnBusy)
+		}
 		b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(s.pending)+len(stmts)+1)}
 		for _, p := range s.pending {
 			b.Queue(p)

@@ -564,3 +564,30 @@ func TestARollbackQueuedWhileBusyIsNotLost(t *testing.T) {
 		})
 	}
 }
+
+// A statement of the runner refused as busy, rows of Func code being still open, leaves its pending SAVEPOINT
+// pending: a Recover around it rolls back to nothing and goes on once the rows are closed.
+func TestARunnerStatementRefusedAsBusyKeepsItsSavepointPending(t *testing.T) {
+	for _, m := range allSendModes() {
+		t.Run(m.name, func(t *testing.T) {
+			pool := clientFailurePool(t, m.configure)
+			var rows pgx.Rows
+			work := tx.Then(
+				tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+					var err error
+					rows, err = q.Query(ctx, "SELECT 1")
+					return 0, err
+				}),
+				tx.Then(
+					tx.Recover(tx.Exec("INSERT INTO log (note) VALUES ('refused')"), func(error) tx.Tx[pgconn.CommandTag] {
+						rows.Close()
+						return tx.Pure(pgconn.CommandTag{})
+					}),
+					tx.Exec("INSERT INTO log (note) VALUES ('kept')"),
+				))
+			_, err := tx.Run(ctxT(t), pool, work)
+			require.NoError(t, err)
+			require.Equal(t, []string{"kept"}, notes(t, pool))
+		})
+	}
+}
