@@ -3,6 +3,7 @@ package tx_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 
@@ -250,30 +251,36 @@ func TestACarriageReturnEndsALineComment(t *testing.T) {
 	})
 }
 
-// Func code's batch whose rows failed a Scan, with a COMMIT AND CHAIN queued after them: the server ran it,
-// and the work before it committed. Run's error must say so (ErrTxControl), not "nothing committed".
+// Func code's batch whose rows failed a Scan, with a COMMIT AND CHAIN queued after them: the server ran it, and the
+// work before it committed, whether the code closes the batch at once or reads on first (in the pipelined modes pgx
+// reads no result after failed rows). Run's error must say so (ErrTxControl), not "nothing committed".
 func TestAChainedCommitAfterFailedRowsInAFuncBatchIsReported(t *testing.T) {
 	for _, m := range allSendModes() {
-		t.Run(m.name, func(t *testing.T) {
-			pool := clientFailurePool(t, m.configure)
-			_, err := tx.Run(ctxT(t), pool, tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
-				b := &pgx.Batch{}
-				b.Queue("INSERT INTO log (note) VALUES ('a')")
-				b.Queue("SELECT NULL::int")
-				b.Queue("COMMIT AND CHAIN")
-				br := q.SendBatch(ctx, b)
-				if _, err := br.Exec(); err != nil {
-					return 0, err
-				}
-				var n int
-				serr := br.QueryRow().Scan(&n)
-				require.Error(t, serr)
-				_ = br.Close()
-				return 0, serr
-			}))
-			require.Equal(t, []string{"a"}, notes(t, pool), "the server ran the COMMIT AND CHAIN")
-			require.ErrorIs(t, err, tx.ErrTxControl, "the work committed: Run must not say nothing was")
-		})
+		for _, readOn := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/read on %v", m.name, readOn), func(t *testing.T) {
+				pool := clientFailurePool(t, m.configure)
+				_, err := tx.Run(ctxT(t), pool, tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+					b := &pgx.Batch{}
+					b.Queue("INSERT INTO log (note) VALUES ('a')")
+					b.Queue("SELECT NULL::int")
+					b.Queue("COMMIT AND CHAIN")
+					br := q.SendBatch(ctx, b)
+					if _, err := br.Exec(); err != nil {
+						return 0, err
+					}
+					var n int
+					serr := br.QueryRow().Scan(&n)
+					require.Error(t, serr)
+					if readOn {
+						_, _ = br.Exec() // as code that reads every result does
+					}
+					_ = br.Close()
+					return 0, serr
+				}))
+				require.Equal(t, []string{"a"}, notes(t, pool), "the server ran the COMMIT AND CHAIN")
+				require.ErrorIs(t, err, tx.ErrTxControl, "the work committed: Run must not say nothing was")
+			})
+		}
 	}
 }
 
@@ -323,34 +330,6 @@ func TestARefusedFuncBatchWithACommitTextEndsNothing(t *testing.T) {
 			_, err := tx.Run(ctxT(t), pool, work)
 			require.NoError(t, err)
 			require.Equal(t, []string{"before", "fallback"}, notes(t, pool))
-		})
-	}
-}
-
-// Code that reads on through a Func batch after rows that failed a Scan: in the pipelined modes pgx reads no result
-// after them, so a COMMIT AND CHAIN queued later is still left to pgx's Close, and is reported.
-func TestAChainedCommitAfterReadingOnPastFailedRowsIsReported(t *testing.T) {
-	for _, m := range allSendModes() {
-		t.Run(m.name, func(t *testing.T) {
-			pool := clientFailurePool(t, m.configure)
-			_, err := tx.Run(ctxT(t), pool, tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
-				b := &pgx.Batch{}
-				b.Queue("INSERT INTO log (note) VALUES ('a')")
-				b.Queue("SELECT NULL::int")
-				b.Queue("COMMIT AND CHAIN")
-				br := q.SendBatch(ctx, b)
-				if _, err := br.Exec(); err != nil {
-					return 0, err
-				}
-				var n int
-				serr := br.QueryRow().Scan(&n)
-				require.Error(t, serr)
-				_, _ = br.Exec() // reads on, as code that reads every result does
-				_ = br.Close()
-				return 0, serr
-			}))
-			require.Equal(t, []string{"a"}, notes(t, pool), "the server ran the COMMIT AND CHAIN")
-			require.ErrorIs(t, err, tx.ErrTxControl, "the work committed: Run must not say nothing was")
 		})
 	}
 }
