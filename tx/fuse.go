@@ -16,7 +16,9 @@ import (
 // reject — Exec, SetLocal, AfterCommit, Pure, and Then, All or MapError over them — send COMMIT in the round trip that
 // carries BEGIN and the statements: one round trip instead of two. If a statement fails, the server skips the COMMIT
 // behind it and Run rolls back as usual; a 40001 at COMMIT is retried as usual. Other work (a Query, a Map, a Bind, a
-// Func) runs as without the option, since a Go-side failure after a fused COMMIT could no longer undo it. Of package
+// Func) runs as without the option, since a Go-side failure after a fused COMMIT could no longer undo it, and so does
+// work with a statement that cannot be prepared before the ones ahead of it have run (an INSERT into a table a CREATE
+// TABLE of the same work makes): the fused round trip is given up before anything of it ran. Of package
 // compose, Sequence, Traverse, ForEach and When over such statements fuse; Zip, which pairs results with a Go
 // function, does not.
 //
@@ -52,7 +54,23 @@ func (s *session) sendCommitting(ctx context.Context, stmts []stmt) ([]any, erro
 		s.pending, s.trips = pending, trips
 		res, err = s.sendCommittingOnce(ctx, stmts)
 	}
+	if err != nil && trips == 0 && s.unpreparedBeforeBegin(err) {
+		s.pending, s.trips = pending, trips
+		return nil, errUnfused
+	}
 	return res, err
+}
+
+// errUnfused says that the fused round trip was given up before anything of it ran, and the work is to run unfused.
+var errUnfused = errors.New("tx: fused round trip not sent")
+
+// unpreparedBeforeBegin reports whether err is a statement that could not be prepared ahead of the fused round trip,
+// before BEGIN ran. It may use what an earlier statement of the same round trip makes (CREATE TABLE, then INSERT
+// into it), which cannot be prepared before that has run: the unfused path splits its first round trip in front of
+// such a statement (see sendFrom), and reports the error if it is the statement's own.
+func (s *session) unpreparedBeforeBegin(err error) bool {
+	_, _, ok := preprocessing(err)
+	return ok && !s.doomed && s.txStatus() == 'I' && !s.closed()
 }
 
 func (s *session) sendCommittingOnce(ctx context.Context, stmts []stmt) (_ []any, err error) {

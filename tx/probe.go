@@ -72,11 +72,15 @@ const (
 	// fused with, or transaction_read_only), which the runner would otherwise take for one that cannot write: it
 	// must be looked at like a read-write one.
 	unseenWritable
+	// unseenSchema: the text may change what a later statement of the same round trip refers to (changesSchema), which
+	// matters where statements are prepared ahead of their round trip (see session.useAfterSchema). Not about the look.
+	unseenSchema
 )
 
 // unseenWrite classifies sql: "notify" anywhere, in any case, is unseenNotify; the words READ and WRITE (whole words,
-// which a comment between them leaves whole) or "transaction_read_only" are unseenWritable. A mention that changes
-// nothing (a column named so, a string) only costs a look. It does not allocate.
+// which a comment between them leaves whole) or "transaction_read_only" are unseenWritable; "set_config" is
+// unseenSchema. A mention that changes nothing (a column named so, a string) only costs a look, or a split round
+// trip. It does not allocate.
 func unseenWrite(sql string) unseen {
 	var u unseen
 	read, write := false, false
@@ -93,6 +97,10 @@ func unseenWrite(sql string) unseen {
 		case 't', 'T':
 			if hasFoldAt(sql, i, "transaction_read_only") {
 				u |= unseenWritable
+			}
+		case 's', 'S':
+			if hasFoldAt(sql, i, "set_config") {
+				u |= unseenSchema // SetLocal("search_path", ...), which changes what later names refer to
 			}
 		}
 	}

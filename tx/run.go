@@ -281,8 +281,10 @@ func execCommit[T any](ctx context.Context, s *session, t Tx[T]) (T, error) {
 	}()
 	if s.fusable(t.s.stmts, t.static() && t.s.sure && !t.s.fails) {
 		v, err := execFused(ctx, s, t)
-		done = err == nil
-		return v, err
+		if !errors.Is(err, errUnfused) {
+			done = err == nil
+			return v, err
+		}
 	}
 	v, err := t.exec(ctx, s)
 	if err != nil {

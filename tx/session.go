@@ -245,9 +245,13 @@ func (s *session) send(ctx context.Context, stmts []stmt) ([]any, error) {
 // sendFrom is send for stmts that start at position base of the caller's list (for error messages). pgx prepares
 // every new statement of a batch before running any, so a statement that refers to a table an earlier one creates
 // cannot be prepared yet. When that happens in the round trip that carries BEGIN, nothing has run and the batch is
-// split in front of it and sent as two. In a transaction already open, the failed Parse has aborted it; the statement
-// is then reported (a Bind between DDL and its use avoids this).
+// split in front of it and sent as two. In a transaction already open the failed Parse would abort it, so the round
+// trip is split ahead of time after a statement whose text may change what later ones refer to (useAfterSchema); a
+// Parse that fails all the same is reported.
 func (s *session) sendFrom(ctx context.Context, stmts []stmt, base int) ([]any, error) {
+	if j := s.useAfterSchema(stmts); j > 0 {
+		return s.sendSplit(ctx, stmts, j, base)
+	}
 	pending, trips := s.pending, s.trips
 	res, err := s.sendOnce(ctx, stmts, base)
 	if err != nil && trips == 0 && s.txStatus() == 'I' && lostStatements(err) {
@@ -280,6 +284,11 @@ func (s *session) sendFrom(ctx context.Context, stmts []stmt, base int) ([]any, 
 		return nil, stmtError(&stmts[j], base+j, pre)
 	}
 	s.pending, s.trips = pending, trips
+	return s.sendSplit(ctx, stmts, j, base)
+}
+
+// sendSplit sends stmts as two round trips, the second starting at j.
+func (s *session) sendSplit(ctx context.Context, stmts []stmt, j, base int) ([]any, error) {
 	head, err := s.sendFrom(ctx, stmts[:j], base)
 	if err != nil {
 		return nil, err
@@ -289,6 +298,28 @@ func (s *session) sendFrom(ctx context.Context, stmts []stmt, base int) ([]any, 
 		return nil, err
 	}
 	return append(head, tail...), nil
+}
+
+// useAfterSchema returns the position of the first statement of stmts that follows one that may change what it
+// refers to (unseenSchema: CREATE TABLE, then an INSERT into it) and that would be prepared ahead of the round trip,
+// or 0 for none. In an open transaction, that Parse would fail before the statement ahead of it had run, and abort
+// the transaction; sent from there in a round trip of its own, it is prepared after it. Before BEGIN has run the
+// failed Parse aborts nothing, and sendFrom splits the round trip when it happens, which costs nothing otherwise.
+func (s *session) useAfterSchema(stmts []stmt) int {
+	if !s.began() || len(stmts) < 2 {
+		return 0
+	}
+	i := slices.IndexFunc(stmts[:len(stmts)-1], func(st stmt) bool { return st.unseen&unseenSchema != 0 })
+	if i < 0 {
+		return 0 // the usual case: no statement to split after, found without looking at any cache
+	}
+	w := s.wire(stmts)
+	for j := i + 1; j < len(stmts); j++ {
+		if s.mayPrepare(w, stmts[j:j+1]) {
+			return j
+		}
+	}
+	return 0
 }
 
 // closed reports whether the session's connection is gone.
@@ -409,9 +440,6 @@ func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []a
 		}
 		return nil, err
 	}
-	if w == nil {
-		s.markBatchSeen(stmts)
-	}
 	if capture {
 		return res, s.readXid(br, withHist)
 	}
@@ -431,53 +459,23 @@ func (s *session) mayPrepare(w *wire, stmts []stmt) bool {
 	if conn == nil {
 		return false
 	}
-	switch conn.Config().DefaultQueryExecMode {
+	mode := conn.Config().DefaultQueryExecMode
+	switch mode {
 	case pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol:
 		return false // the statements are parsed in the batch itself, after the pending ones have run
 	case pgx.QueryExecModeDescribeExec:
 		return true // described anew for every batch
 	}
-	// pgx's statement caches are not exposed: the texts that went through a batch on this connection stand for them.
-	seen, _ := conn.PgConn().CustomData()[batchSeenKey].(map[string]struct{})
+	cache := pgxCache(conn, mode)
+	if cache == nil {
+		return true // a pgx whose caches cannot be read: assume the worst, a SAVEPOINT's round trip of its own
+	}
 	for i := range stmts {
-		if _, ok := seen[stmts[i].sql]; !ok {
+		if cache.Get(stmts[i].sql) == nil {
 			return true
 		}
 	}
 	return false
-}
-
-// batchSeenKey keeps, in pgconn's per-connection data, the statement texts a pgx.Batch has run on the connection, so
-// that mayPrepare knows pgx has them prepared (or described). Bounded: past batchSeenMax texts it starts again, which
-// only costs a SAVEPOINT its own round trip once more.
-const (
-	batchSeenKey = "pgxact.batchseen"
-	batchSeenMax = 4096
-)
-
-// markBatchSeen records stmts as run through pgx on the session's connection (see mayPrepare).
-func (s *session) markBatchSeen(stmts []stmt) {
-	if seen := s.batchSeen(); seen != nil {
-		for i := range stmts {
-			seen[stmts[i].sql] = struct{}{}
-		}
-	}
-}
-
-// batchSeen returns the connection's set of texts run through pgx, made or started again as needed; nil without a
-// connection (test doubles).
-func (s *session) batchSeen() map[string]struct{} {
-	pc := s.pgConn()
-	if pc == nil {
-		return nil
-	}
-	data := pc.CustomData()
-	seen, _ := data[batchSeenKey].(map[string]struct{})
-	if seen == nil || len(seen) >= batchSeenMax {
-		seen = make(map[string]struct{})
-		data[batchSeenKey] = seen
-	}
-	return seen
 }
 
 // savepointPending reports whether a SAVEPOINT waits among the pending statements: one that a failing Parse ahead of
@@ -640,9 +638,6 @@ func (s *session) sendOne(ctx context.Context, st *stmt, base int) ([]any, error
 		return nil, s.afterClientFailure(&StatementError{SQL: st.sql, Index: base, Err: err}, one.serverErr(), nil)
 	}
 	s.opened = true
-	if seen := s.batchSeen(); seen != nil {
-		seen[st.sql] = struct{}{}
-	}
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}

@@ -109,6 +109,27 @@ func noStatement(sql string) bool {
 	}
 }
 
+// changesSchema reports whether sql may change what a statement after it refers to: its first word is not that of a
+// plain DML statement (CREATE, ALTER, DROP, SET search_path, DO, CALL...), or it is a SELECT or WITH that may write
+// (reads is readsOnly's verdict: SELECT INTO creates a table), or it holds several statements. A function that
+// makes a table when a SELECT calls it is not seen.
+func changesSchema(sql string, reads bool) bool {
+	if severalStatements(sql) {
+		return true
+	}
+	l := lexer{sql: sql}
+	kind, first := l.next()
+	switch {
+	case kind != tokWord:
+		return true // "(SELECT ...)", or nothing: not worth reading further
+	case oneOf(first, "select", "with"):
+		return !reads
+	case oneOf(first, "insert", "update", "delete", "merge", "values", "table", "show", "lock", "truncate", "copy"):
+		return false
+	}
+	return true
+}
+
 // A token's kind, as the lexer tells them apart.
 const (
 	tokEnd       = iota

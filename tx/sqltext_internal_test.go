@@ -140,3 +140,32 @@ func TestNoStatement(t *testing.T) {
 		})
 	}
 }
+
+func TestChangesSchema(t *testing.T) {
+	cases := map[string]bool{
+		"CREATE TABLE t (v int)":                                true,
+		"  -- make it\n create index on t (v)":                  true,
+		"/* insert */ ALTER TABLE t ADD w int":                  true,
+		"DROP TABLE t":                                          true,
+		"SET search_path = other":                               true,
+		"DO $$ BEGIN CREATE TABLE t (); END $$":                 true,
+		"CALL make_tables()":                                    true,
+		"SELECT 1 INTO t":                                       true,
+		"WITH d AS (DELETE FROM t RETURNING v) SELECT * FROM d": true,
+		"INSERT INTO t VALUES (1); CREATE TABLE u ()":           true,
+		"(SELECT 1)":                                            true,
+		"SELECT * FROM t WHERE v = $1":                          false,
+		"select * from t; ":                                     false,
+		"INSERT INTO t VALUES ($1)":                             false,
+		"UPDATE t SET v = 1":                                    false,
+		"DELETE FROM t":                                         false,
+		"WITH x AS (SELECT 1) SELECT * FROM x":                  false,
+		"-- create\nUPDATE t SET v = 2":                         false,
+		"TRUNCATE t":                                            false,
+	}
+	for sql, want := range cases {
+		t.Run(sql, func(t *testing.T) {
+			require.Equal(t, want, changesSchema(sql, readsOnly(sql)))
+		})
+	}
+}

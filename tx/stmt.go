@@ -15,6 +15,15 @@ type stmt struct {
 	mapErr func(error) error // MapError's functions, for a failure found before read runs (see stmtError); nil for none
 }
 
+// newStmt is the statement sql with args, read by read, with what its text tells the runner.
+func newStmt(sql string, args []any, read func(br results) (any, error)) stmt {
+	reads, u := readsOnly(sql), unseenWrite(sql)
+	if changesSchema(sql, reads) {
+		u |= unseenSchema
+	}
+	return stmt{sql: sql, args: args, read: read, reads: reads, unseen: u}
+}
+
 // stmtError reports st, at position index of its work, failing with err before its result could be read (a prepare
 // or an encoding refused): as read would, through the MapError functions st is under.
 func stmtError(st *stmt, index int, err error) *StatementError {
@@ -53,7 +62,7 @@ func Exec(sql string, args ...any) Tx[pgconn.CommandTag] {
 		return Fail[pgconn.CommandTag](err)
 	}
 	st := &step[pgconn.CommandTag]{sure: true, yieldsResult: true}
-	st.stmts = st.own(stmt{sql: sql, args: args, read: readExec, reads: readsOnly(sql), unseen: unseenWrite(sql)})
+	st.stmts = st.own(newStmt(sql, args, readExec))
 	return Tx[pgconn.CommandTag]{st}
 }
 
@@ -131,6 +140,6 @@ func rowsStmt[T any](sql string, args []any, read func(results) (any, error)) Tx
 		return Fail[T](err)
 	}
 	st := &step[T]{yieldsResult: true}
-	st.stmts = st.own(stmt{sql: sql, args: args, read: read, reads: readsOnly(sql), unseen: unseenWrite(sql)})
+	st.stmts = st.own(newStmt(sql, args, read))
 	return Tx[T]{st}
 }
