@@ -61,12 +61,17 @@ func (h *handle) ready(ctx context.Context) error {
 
 // noteTag records in the session that the statement sql, answered with tag, ended the transaction.
 func (h *handle) noteTag(sql string, tag pgconn.CommandTag) {
-	if text, ok := h.s.prepared[sql]; ok {
-		sql = text // a statement run by the name Prepare gave it: judge its text
-	}
-	if endedBy(sql, tag) {
+	if endedBy(h.text(sql), tag) {
 		h.s.ended = true
 	}
+}
+
+// text is the text of user SQL: that of a statement run by the name Prepare gave it, sql itself otherwise.
+func (h *handle) text(sql string) string {
+	if text, ok := h.s.prepared[sql]; ok {
+		return text
+	}
+	return sql
 }
 
 func (h *handle) Begin(ctx context.Context) (pgx.Tx, error) {
@@ -126,7 +131,11 @@ func (h *handle) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	// A connection busy with rows still open makes pgx refuse the batch ("conn busy") without sending any of it.
 	pc := h.s.pgConn()
 	busy := pc != nil && pc.IsBusy()
-	return &handleBatch{BatchResults: h.s.q.SendBatch(ctx, b), h: h, qs: b.QueuedQueries, unsent: busy}
+	hb := &handleBatch{BatchResults: h.s.q.SendBatch(ctx, b), h: h, qs: b.QueuedQueries, unsent: busy}
+	if !busy {
+		h.s.lastResults = hb
+	}
+	return hb
 }
 
 // LargeObjects is pgx's large-object API over h: its calls go through h like any other statement, so they send what
@@ -226,7 +235,9 @@ func (h *handle) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 		h.s.noteDoom(err)
 		return rows, err // no tag to read
 	}
-	return &handleRows{Rows: rows, h: h, sql: sql}, nil
+	r := &handleRows{Rows: rows, h: h, sql: sql}
+	h.s.lastResults = r
+	return r, nil
 }
 
 // QueryRow goes through Query, so that the tag of its statement is read as well; pgx's rows give no way to it.
@@ -310,6 +321,11 @@ func (r *handleRows) judge() {
 		return
 	}
 	r.h.s.noteHidden(r.Rows.Err())
+}
+
+// mayEnd reports whether the rows, not read to their end, are those of a statement whose text ends the transaction.
+func (r *handleRows) mayEnd() bool {
+	return !r.judged && endsTransaction(r.h.text(r.sql))
 }
 
 // handleRow is the pgx.Row of QueryRow through a handle: it scans as pgx's does, from rows whose tag the handle reads.
@@ -463,19 +479,29 @@ func (b *handleBatch) Close() error {
 // client (rows that failed a Scan, a callback's error) the server runs them all, and pgx's Close reads their tags
 // out of b's sight. Only their text tells, as for the runner's own statements (see session.afterClientFailure).
 func (b *handleBatch) unreadEnd() {
+	if b.mayEnd() {
+		b.h.s.ended = true
+	}
+}
+
+// mayEnd reports whether a statement of b whose result user code has not read to its end (rows still open, results
+// not read, or read past by pgx after a failure in the client) is one whose text ends the transaction.
+func (b *handleBatch) mayEnd() bool {
+	for _, r := range b.rows {
+		if r.mayEnd() {
+			return true
+		}
+	}
 	from := b.i
 	if b.failed != nil {
 		from = min(from, b.unread)
 	}
 	for _, q := range b.qs[from:] {
-		sql := q.SQL
-		if text, ok := b.h.s.prepared[sql]; ok {
-			sql = text
-		}
-		if endsTransaction(sql) {
-			b.h.s.ended = true
+		if endsTransaction(b.h.text(q.SQL)) {
+			return true
 		}
 	}
+	return false
 }
 
 // withoutCallbacks takes the callbacks off the statements not read yet, and returns what puts them back: the batch

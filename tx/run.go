@@ -291,6 +291,9 @@ func execCommit[T any](ctx context.Context, s *session, t Tx[T]) (T, error) {
 		if errors.Is(err, ErrTxControl) {
 			return zero, err // user SQL ended the transaction, and what it committed must not run again
 		}
+		if pc := s.pgConn(); pc != nil && pc.IsBusy() {
+			s.leftOpenMayEnd() // the statement whose results Func code left open has run: it may have ended it
+		}
 		if s.ended {
 			// The same, behind an error that does not wrap ErrTxControl (a MapError that replaced it): without this
 			// Run would report nothing committed, and a retryable one would run the work again.
@@ -435,6 +438,12 @@ func (r *runner) open(ctx context.Context) (*session, error) {
 	}
 	if err := r.acquire(ctx, s); err != nil {
 		return nil, markUncommitted(fmt.Errorf("tx: acquire connection: %w", err))
+	}
+	if s.conn.PgConn().IsBusy() {
+		// Results of the caller's still open (rows not closed): pgx would refuse every statement, and closing the
+		// connection to roll back, as abort does when the work leaves it busy, would take the caller's rows down.
+		s.close()
+		return nil, invalid("the connection is busy: results read on it before Run (rows not closed) are still open")
 	}
 	if st := s.conn.PgConn().TxStatus(); st != 'I' && r.conn != nil && !s.conn.IsClosed() {
 		// A *pgx.Conn already inside a transaction: BEGIN would only draw a warning, and our COMMIT would commit the

@@ -82,22 +82,23 @@ type session struct {
 	hooks      []func(context.Context)
 	open       []*handle // savepoints begun by user pgx code (Func's Begin) and not yet ended, outermost first
 
-	trackXid   bool              // false for read-only transactions, which cannot write (unless they notify)
-	assignLook bool              // a statement may have sent a notification (unseenWrite): looks assign an id
-	writable   bool              // a statement may have made a ReadOnly transaction writable (unseenWrite)
-	xid        int64             // the transaction's id once assigned; 0 while none is known
-	hist       history           // the server history xid belongs to, learned in the round trip that learned xid
-	xidStale   bool              // statements ran since the last look at the xid: COMMIT looks (see probe.go)
-	owed       bool              // user code ran on the connection: the next round trip looks, whatever its statements
-	more       int               // steps still to come after the one running (Bind and Then left sides): see probe.go
-	fuse       bool              // FuseCommit: plain, sure work commits in its first round trip
-	wantLSN    bool              // the db records commit LSNs
-	lsn        string            // the WAL insert position right after COMMIT, when wanted and known
-	timeline   uint32            // the primary's timeline at lsn
-	ended      bool              // a statement of the work ended the transaction (endedBy)
-	prepared   map[string]string // texts of the statements Func code prepared by name, by name; nil until one is
-	userConn   bool              // Func code has had the connection in this attempt: the wire is not used (see wire)
-	opened     bool              // BEGIN has run: a round trip that carried it, or came after it, was read
+	trackXid    bool              // false for read-only transactions, which cannot write (unless they notify)
+	assignLook  bool              // a statement may have sent a notification (unseenWrite): looks assign an id
+	writable    bool              // a statement may have made a ReadOnly transaction writable (unseenWrite)
+	xid         int64             // the transaction's id once assigned; 0 while none is known
+	hist        history           // the server history xid belongs to, learned in the round trip that learned xid
+	xidStale    bool              // statements ran since the last look at the xid: COMMIT looks (see probe.go)
+	owed        bool              // user code ran on the connection: the next round trip looks, whatever its statements
+	more        int               // steps still to come after the one running (Bind and Then left sides): see probe.go
+	fuse        bool              // FuseCommit: plain, sure work commits in its first round trip
+	wantLSN     bool              // the db records commit LSNs
+	lsn         string            // the WAL insert position right after COMMIT, when wanted and known
+	timeline    uint32            // the primary's timeline at lsn
+	ended       bool              // a statement of the work ended the transaction (endedBy)
+	prepared    map[string]string // texts of the statements Func code prepared by name, by name; nil until one is
+	userConn    bool              // Func code has had the connection in this attempt: the wire is not used (see wire)
+	lastResults leftOpen          // the results Func code was sent last (see leftOpenMayEnd)
+	opened      bool              // BEGIN has run: a round trip that carried it, or came after it, was read
 	// doomed: the server failed the transaction in a way no savepoint can undo (a serialization failure, a
 	// deadlock), or in a way pgx did not report; whatever error the work's code made of it, Recover does not roll
 	// back to a savepoint and go on (see recoverable).
@@ -206,6 +207,21 @@ func (s *session) checkOpen() error {
 		return errEnded()
 	}
 	return nil
+}
+
+// leftOpen is results that Func code was given and may not have read to their end: rows, or a batch's.
+type leftOpen interface {
+	mayEnd() bool
+}
+
+// leftOpenMayEnd reports whether the results Func code was given last, which a busy connection says are still open
+// (pgconn sends nothing while a result is unread, so they are the last sent), may be those of a statement that ended
+// the transaction, and records it as ended if so: the server ran it, whatever user code read of its answer.
+func (s *session) leftOpenMayEnd() bool {
+	if s.lastResults != nil && s.lastResults.mayEnd() {
+		s.ended = true
+	}
+	return s.ended
 }
 
 // errConnBusy is the error of statements the runner could not send because rows of Func code are still open, as pgx
@@ -1010,7 +1026,11 @@ func (s *session) commit(ctx context.Context) error {
 	}
 	if pc := s.pgConn(); pc != nil && pc.IsBusy() {
 		// Func code left rows open: pgx would refuse the COMMIT before sending it, and that is no lost answer. The
-		// connection cannot be used again until they are read; abort closes it.
+		// connection cannot be used again until they are read; abort closes it. The statement whose results are
+		// open has run, though, and may have been a COMMIT of the user's own.
+		if s.leftOpenMayEnd() {
+			return errEnded()
+		}
 		return errBusy
 	}
 	if s.tx != nil {

@@ -163,3 +163,84 @@ func TestFuncCommitThenLostConnectionIsNotRetried(t *testing.T) {
 	require.Equal(t, 1, attempts, "work that committed through SQL must not run again")
 	require.Equal(t, 101, balance(t, pool, 1))
 }
+
+// Transaction control whose results Func code leaves open: the server has run it, though nothing read its answer,
+// and the COMMIT of the runner cannot go out on the busy connection. Run says the transaction ended inside its work,
+// not that COMMIT was not sent, which would invite running the work again.
+func TestTxControlLeftOpenByFuncCode(t *testing.T) {
+	leave := []struct {
+		name  string
+		leave func(ctx context.Context, q pgx.Tx) error
+	}{
+		{"rows of COMMIT", func(ctx context.Context, q pgx.Tx) error {
+			_, err := q.Query(ctx, "COMMIT")
+			return err
+		}},
+		{"rows of COMMIT AND CHAIN", func(ctx context.Context, q pgx.Tx) error {
+			_, err := q.Query(ctx, "COMMIT AND CHAIN")
+			return err
+		}},
+		{"a batch", func(ctx context.Context, q pgx.Tx) error {
+			b := &pgx.Batch{}
+			b.Queue("INSERT INTO log (note) VALUES ('b')")
+			b.Queue("COMMIT AND CHAIN")
+			_ = q.SendBatch(ctx, b) // never closed
+			return nil
+		}},
+		{"a batch read in part", func(ctx context.Context, q pgx.Tx) error {
+			b := &pgx.Batch{}
+			b.Queue("INSERT INTO log (note) VALUES ('b')")
+			b.Queue("COMMIT")
+			_, err := q.SendBatch(ctx, b).Exec()
+			return err
+		}},
+	}
+	for _, m := range allSendModes() {
+		t.Run(m.name, func(t *testing.T) {
+			for _, l := range leave {
+				t.Run(l.name, func(t *testing.T) {
+					pool := clientFailurePool(t, m.configure)
+					_, err := tx.Run(ctxT(t), pool, tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+						if _, err := q.Exec(ctx, "INSERT INTO log (note) VALUES ('a')"); err != nil {
+							return 0, err
+						}
+						return 0, l.leave(ctx, q)
+					}))
+					require.ErrorIs(t, err, tx.ErrTxControl)
+					requireNoAcquired(t, pool)
+				})
+			}
+		})
+	}
+}
+
+// Run on a *pgx.Conn whose caller has rows open on it refuses, as pgx's Begin does, and leaves the connection and the
+// caller's rows alone.
+func TestRunOnABusyConnRefuses(t *testing.T) {
+	for _, m := range allSendModes() {
+		t.Run(m.name, func(t *testing.T) {
+			pool := clientFailurePool(t, m.configure)
+			ctx := ctxT(t)
+			c, err := pool.Acquire(ctx)
+			require.NoError(t, err)
+			defer c.Release()
+			conn := c.Conn()
+			rows, err := conn.Query(ctx, "SELECT g FROM generate_series(1, 3) g")
+			require.NoError(t, err)
+			_, err = tx.Run(ctx, conn, tx.Exec("INSERT INTO log (note) VALUES ($1)", "x"))
+			require.ErrorIs(t, err, tx.ErrInvalid)
+			require.False(t, conn.IsClosed())
+			var got []int
+			for rows.Next() {
+				var n int
+				require.NoError(t, rows.Scan(&n))
+				got = append(got, n)
+			}
+			require.NoError(t, rows.Err())
+			require.Equal(t, []int{1, 2, 3}, got)
+			_, err = tx.Run(ctx, conn, tx.Exec("INSERT INTO log (note) VALUES ($1)", "y"))
+			require.NoError(t, err)
+			require.Equal(t, []string{"y"}, notes(t, pool))
+		})
+	}
+}
