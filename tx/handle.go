@@ -366,9 +366,11 @@ type handleBatch struct {
 	server bool  // a result read through b returned the server's failure: the batch hid none (it meets one at most)
 	// unread is where the statements left to pgx's Close begin once a result failed in the client: in the pipelined
 	// modes pgx reads no result after rows that failed, whatever b is asked next (see unreadEnd).
-	unread int
-	unsent bool          // pgx refused the batch before sending it: the connection was busy
-	rows   []*handleRows // rows handed out, which Close closes first, reading their tags (pgx would, out of sight)
+	unread   int
+	unsent   bool          // pgx refused the batch before sending it: the connection was busy
+	rows     []*handleRows // rows handed out, which Close closes first, reading their tags (pgx would, out of sight)
+	closed   bool          // Close has run: a second call returns closeErr and judges nothing again
+	closeErr error
 }
 
 // saw notes an error a result read through b returned to user code, its rows' included: as pgx's Close, b's runs no
@@ -439,6 +441,17 @@ func (b *handleBatch) QueryRow() pgx.Row {
 // Close reads the results not read yet through b, running their callbacks as pgx's Close does (none after one has
 // failed): pgx's Close would read them out of b's sight, and one of them may be a COMMIT AND CHAIN.
 func (b *handleBatch) Close() error {
+	if b.closed {
+		// As pgx's Close, which returns the same error again. Judging again would read a status that statements
+		// sent since (a deferred Close after more work) have made, and take their failure for one the batch hid.
+		return b.closeErr
+	}
+	b.closed = true
+	b.closeErr = b.close()
+	return b.closeErr
+}
+
+func (b *handleBatch) close() error {
 	b.closeRows() // as pgx's Close would, but reading the tag: the statement may have been a COMMIT AND CHAIN
 	var fnErr error
 	for b.i < len(b.qs) && b.failed == nil && fnErr == nil {

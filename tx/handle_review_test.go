@@ -311,3 +311,34 @@ func TestPreparedRollbackToInFunc(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"kept"}, notes(t, pool))
 }
+
+// A Func batch closed twice (an explicit Close, then a deferred one) judges its end once: the second Close must not
+// read a status that later statements made, and take their failure, which a Recover handles, for one the batch hid.
+func TestFuncBatchClosedTwiceJudgesOnce(t *testing.T) {
+	for _, m := range allSendModes() {
+		t.Run(m.name, func(t *testing.T) {
+			pool := clientFailurePool(t, m.configure)
+			_, err := pool.Exec(ctxT(t), "CREATE TABLE uniq (v int PRIMARY KEY); INSERT INTO uniq VALUES (1)")
+			require.NoError(t, err)
+			f := tx.Func(func(ctx context.Context, q pgx.Tx) (pgconn.CommandTag, error) {
+				b := &pgx.Batch{}
+				b.Queue("SELECT 'x'")
+				br := q.SendBatch(ctx, b)
+				defer br.Close()
+				rows, err := br.Query()
+				require.NoError(t, err)
+				require.True(t, rows.Next())
+				var n int
+				require.Error(t, rows.Scan(&n), "text into int")
+				_ = br.Close() // the Scan's error in the pipelined modes; nil in the exec and simple ones, as pgx's
+				return q.Exec(ctx, "INSERT INTO uniq VALUES (1)") // 23505, which the Recover below handles
+			})
+			work := tx.Then(tx.Exec(insertNote, "before"), tx.Recover(f, func(error) tx.Tx[pgconn.CommandTag] {
+				return note("recovered")
+			}))
+			_, err = tx.Run(ctxT(t), pool, work)
+			require.NoError(t, err)
+			require.Equal(t, []string{"before", "recovered"}, notes(t, pool))
+		})
+	}
+}
