@@ -64,13 +64,26 @@ func (s *session) sendCommitting(ctx context.Context, stmts []stmt) ([]any, erro
 // errUnfused says that the fused round trip was given up before anything of it ran, and the work is to run unfused.
 var errUnfused = errors.New("tx: fused round trip not sent")
 
-// unpreparedBeforeBegin reports whether err is a statement that could not be prepared ahead of the fused round trip,
-// before BEGIN ran. It may use what an earlier statement of the same round trip makes (CREATE TABLE, then INSERT
-// into it), which cannot be prepared before that has run: the unfused path splits its first round trip in front of
-// such a statement (see sendFrom), and reports the error if it is the statement's own.
+// unpreparedBeforeBegin reports whether err is a statement that the server could not prepare ahead of the fused round
+// trip, before BEGIN ran, because something it names does not exist yet. An earlier statement of the same round
+// trip may make it (CREATE TABLE, then INSERT into it), which cannot happen before that has run: the unfused path
+// splits its first round trip in front of such a statement (see sendFrom), and reports the error if it is the
+// statement's own. Other failures (an argument pgx cannot encode, a lock timeout) are reported as they are: the
+// unfused path would only meet them again, after sending part of the work.
 func (s *session) unpreparedBeforeBegin(err error) bool {
-	_, _, ok := preprocessing(err)
-	return ok && !s.doomed && s.txStatus() == 'I' && !s.closed()
+	_, pre, ok := preprocessing(err)
+	if !ok || s.doomed || s.txStatus() != 'I' || s.closed() {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(pre, &pgErr) {
+		return false
+	}
+	switch pgErr.Code {
+	case "42P01", "42703", "42883", "42704", "3F000": // undefined table, column, function, object; no such schema
+		return true
+	}
+	return false
 }
 
 func (s *session) sendCommittingOnce(ctx context.Context, stmts []stmt) (_ []any, err error) {

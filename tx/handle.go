@@ -230,13 +230,19 @@ func (h *handle) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 		return errRows{err}, err
 	}
 	h.seen(sql)
+	// A busy connection makes pgx refuse the query without sending it, and in some modes return rows that report
+	// the refusal only when read: such rows must not take the place of the open ones that made it busy.
+	pc := h.s.pgConn()
+	busy := pc != nil && pc.IsBusy()
 	rows, err := h.s.q.Query(ctx, sql, args...)
 	if err != nil {
 		h.s.noteDoom(err)
 		return rows, err // no tag to read
 	}
 	r := &handleRows{Rows: rows, h: h, sql: sql}
-	h.s.lastResults = r
+	if !busy {
+		h.s.lastResults = r
+	}
 	return r, nil
 }
 

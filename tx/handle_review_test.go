@@ -330,7 +330,7 @@ func TestFuncBatchClosedTwiceJudgesOnce(t *testing.T) {
 				require.True(t, rows.Next())
 				var n int
 				require.Error(t, rows.Scan(&n), "text into int")
-				_ = br.Close() // the Scan's error in the pipelined modes; nil in the exec and simple ones, as pgx's
+				_ = br.Close()                                    // the Scan's error in the pipelined modes; nil in the exec and simple ones, as pgx's
 				return q.Exec(ctx, "INSERT INTO uniq VALUES (1)") // 23505, which the Recover below handles
 			})
 			work := tx.Then(tx.Exec(insertNote, "before"), tx.Recover(f, func(error) tx.Tx[pgconn.CommandTag] {

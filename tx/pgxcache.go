@@ -1,6 +1,7 @@
 package tx
 
 import (
+	"context"
 	"reflect"
 	"unsafe"
 
@@ -55,4 +56,26 @@ func pgxCache(conn *pgx.Conn, mode pgx.QueryExecMode) statementGetter {
 	}
 	g, _ := f.Interface().(statementGetter)
 	return g
+}
+
+// batchText returns the text pgx caches st under when it sends it in a batch: st's own, or what pgx.NamedArgs or
+// pgx.StrictNamedArgs make of it, which pgx rewrites before it looks in its cache. ok is false for any other
+// QueryRewriter, whose rewriting may not be repeatable, and for a text that fails to rewrite.
+func batchText(ctx context.Context, conn *pgx.Conn, st *stmt) (sql string, ok bool) {
+	if len(st.args) == 0 {
+		return st.sql, true
+	}
+	var rw pgx.QueryRewriter
+	switch a := st.args[0].(type) {
+	case pgx.NamedArgs:
+		rw = a
+	case pgx.StrictNamedArgs:
+		rw = a
+	case pgx.QueryRewriter:
+		return "", false
+	default:
+		return st.sql, true
+	}
+	sql, _, err := rw.RewriteQuery(ctx, conn, st.sql, st.args[1:])
+	return sql, err == nil
 }

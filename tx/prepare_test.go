@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
@@ -96,6 +97,27 @@ func TestSchemaChangeAndItsUseInAnOpenTransaction(t *testing.T) {
 					require.Positive(t, count(t, pool, c.check))
 				})
 			}
+		})
+	}
+}
+
+// A Recover's fallback after a Go-side failure (no rows), where the failed part dropped a table: the ROLLBACK TO that
+// brings it back is pending, and must run before the fallback's statement, new to the connection, is prepared.
+func TestFallbackAfterARollbackThatBringsATableBack(t *testing.T) {
+	for _, m := range allSendModes() {
+		t.Run(m.name, func(t *testing.T) {
+			pool := clientFailurePool(t, m.configure)
+			_, err := pool.Exec(ctxT(t), "CREATE TABLE gone (v int)")
+			require.NoError(t, err)
+			part := tx.Then(tx.Exec("DROP TABLE gone"), tx.QueryOne("SELECT 1 WHERE false", pgx.RowTo[int]))
+			work := tx.Then(tx.Exec("UPDATE accounts SET balance = balance WHERE id = $1", 1),
+				tx.Recover(part, func(error) tx.Tx[int] {
+					return tx.Map(tx.Exec("INSERT INTO gone VALUES ($1)", 7), func(pgconn.CommandTag) int { return 7 })
+				}))
+			v, err := tx.Run(ctxT(t), pool, work)
+			require.NoError(t, err)
+			require.Equal(t, 7, v)
+			require.Equal(t, 1, count(t, pool, "SELECT count(*) FROM gone"))
 		})
 	}
 }

@@ -78,12 +78,13 @@ const (
 )
 
 // unseenWrite classifies sql: "notify" anywhere, in any case, is unseenNotify; the words READ and WRITE (whole words,
-// which a comment between them leaves whole) or "transaction_read_only" are unseenWritable; "set_config" is
-// unseenSchema. A mention that changes nothing (a column named so, a string) only costs a look, or a split round
-// trip. It does not allocate.
+// which a comment between them leaves whole) or "transaction_read_only" are unseenWritable; "set_config" with
+// "search_path" or the word ROLE is unseenSchema. A mention that changes nothing (a column named so, a string) only
+// costs a look, or a split round trip. It does not allocate.
 func unseenWrite(sql string) unseen {
 	var u unseen
 	read, write := false, false
+	config, names := false, false // set_config, and a setting that changes what names refer to
 	for i := range len(sql) {
 		switch sql[i] {
 		case 'n', 'N':
@@ -92,6 +93,7 @@ func unseenWrite(sql string) unseen {
 			}
 		case 'r', 'R':
 			read = read || hasWordAt(sql, i, "read")
+			names = names || hasWordAt(sql, i, "role")
 		case 'w', 'W':
 			write = write || hasWordAt(sql, i, "write")
 		case 't', 'T':
@@ -99,13 +101,15 @@ func unseenWrite(sql string) unseen {
 				u |= unseenWritable
 			}
 		case 's', 'S':
-			if hasFoldAt(sql, i, "set_config") {
-				u |= unseenSchema // SetLocal("search_path", ...), which changes what later names refer to
-			}
+			config = config || hasFoldAt(sql, i, "set_config")
+			names = names || hasFoldAt(sql, i, "search_path")
 		}
 	}
 	if read && write {
 		u |= unseenWritable
+	}
+	if config && names {
+		u |= unseenSchema // SetLocal("search_path", ...): later statements' names may refer to other tables
 	}
 	return u
 }

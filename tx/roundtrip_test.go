@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pgxact/pgxact/tx"
@@ -74,9 +75,11 @@ func TestSavepointsCostNoRoundTripInEveryMode(t *testing.T) {
 	read := func(id int) tx.Tx[int] {
 		return tx.QueryOne("SELECT balance FROM accounts WHERE id = $1", pgx.RowTo[int], id)
 	}
+	named := tx.QueryOne("SELECT balance FROM accounts WHERE id = @id", pgx.RowTo[int], pgx.NamedArgs{"id": 1})
 	works := []tx.Tx[int]{
 		tx.Then(tx.Exec("SELECT 1"), tx.Nested(read(1))),
 		tx.Then(tx.Then(tx.Exec("SELECT 1"), tx.Nested(read(1))), tx.Nested(read(2))),
+		tx.Then(tx.Exec("SELECT 1"), tx.Nested(named)), // pgx caches the text its NamedArgs rewrite makes
 	}
 	trips := func(t *testing.T, configure func(*pgx.ConnConfig)) []int {
 		tc := newTripCounter(t, configure)
@@ -88,6 +91,7 @@ func TestSavepointsCostNoRoundTripInEveryMode(t *testing.T) {
 			require.NoError(t, err)
 			n = append(n, tc.measure(t, func() error { _, err := tx.Run(ctx, tc.conn, w); return err }))
 		}
+		require.Equal(t, n[0], n[2], "named arguments cost what positional ones do")
 		return n
 	}
 	wire := trips(t, func(*pgx.ConnConfig) {})
@@ -102,6 +106,35 @@ func TestSavepointsCostNoRoundTripInEveryMode(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			require.Equal(t, wire, trips(t, m.configure))
+		})
+	}
+}
+
+// A SetLocal of a setting that changes no name, then a statement, in an open transaction: no split round trip, even
+// in the describe-exec mode, where every statement is described ahead of its round trip.
+func TestSetLocalSplitsNoRoundTrip(t *testing.T) {
+	ctx := ctxT(t)
+	first := tx.Exec("UPDATE accounts SET balance = balance WHERE id = $1", 1)
+	upd := tx.Exec("UPDATE accounts SET balance = balance WHERE id = $1", 2)
+	modes := []struct {
+		name      string
+		configure func(*pgx.ConnConfig)
+	}{
+		{"wire", func(*pgx.ConnConfig) {}},
+		{"describe exec", func(c *pgx.ConnConfig) { c.DefaultQueryExecMode = pgx.QueryExecModeDescribeExec }},
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			tc := newTripCounter(t, m.configure)
+			measure := func(then tx.Tx[pgconn.CommandTag]) int {
+				w := tx.Bind(first, func(pgconn.CommandTag) tx.Tx[pgconn.CommandTag] { return then })
+				_, err := tx.Run(ctx, tc.conn, w)
+				require.NoError(t, err)
+				return tc.measure(t, func() error { _, err := tx.Run(ctx, tc.conn, w); return err })
+			}
+			plain := measure(tx.Then(tx.Exec("UPDATE accounts SET balance = balance WHERE id = $1", 3), upd))
+			require.Equal(t, plain, measure(tx.Then(tx.SetLocal("statement_timeout", "5s"), upd)))
+			require.Equal(t, plain, measure(tx.Then(tx.Exec("SET LOCAL lock_timeout = '5s'"), upd)))
 		})
 	}
 }

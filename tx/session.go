@@ -265,7 +265,7 @@ func (s *session) send(ctx context.Context, stmts []stmt) ([]any, error) {
 // trip is split ahead of time after a statement whose text may change what later ones refer to (useAfterSchema); a
 // Parse that fails all the same is reported.
 func (s *session) sendFrom(ctx context.Context, stmts []stmt, base int) ([]any, error) {
-	if j := s.useAfterSchema(stmts); j > 0 {
+	if j := s.useAfterSchema(ctx, stmts); j > 0 {
 		return s.sendSplit(ctx, stmts, j, base)
 	}
 	pending, trips := s.pending, s.trips
@@ -321,7 +321,7 @@ func (s *session) sendSplit(ctx context.Context, stmts []stmt, j, base int) ([]a
 // or 0 for none. In an open transaction, that Parse would fail before the statement ahead of it had run, and abort
 // the transaction; sent from there in a round trip of its own, it is prepared after it. Before BEGIN has run the
 // failed Parse aborts nothing, and sendFrom splits the round trip when it happens, which costs nothing otherwise.
-func (s *session) useAfterSchema(stmts []stmt) int {
+func (s *session) useAfterSchema(ctx context.Context, stmts []stmt) int {
 	if !s.began() || len(stmts) < 2 {
 		return 0
 	}
@@ -331,7 +331,7 @@ func (s *session) useAfterSchema(stmts []stmt) int {
 	}
 	w := s.wire(stmts)
 	for j := i + 1; j < len(stmts); j++ {
-		if s.mayPrepare(w, stmts[j:j+1]) {
+		if s.mayPrepare(ctx, w, stmts[j:j+1]) {
 			return j
 		}
 	}
@@ -377,11 +377,13 @@ func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []a
 		}
 	}
 	w := s.wire(stmts)
-	if s.began() && s.savepointPending() && s.mayPrepare(w, stmts) {
+	if s.began() && s.savepointPending() && s.mayPrepare(ctx, w, stmts) {
 		// A statement new to the connection is prepared in a round trip of its own, ahead of the batch that carries
 		// the pending statements, and a Parse that fails (an undefined table, a syntax error) aborts the open
 		// transaction. A pending SAVEPOINT must be on the server by then, or Recover, Nested and Retry would find
-		// nothing to roll back to. This costs a round trip only the first time a connection sees a statement.
+		// nothing to roll back to; a pending ROLLBACK TO must have run, for it may bring back what the statement
+		// names (a table the rolled-back work dropped). This costs a round trip only the first time a connection
+		// sees a statement.
 		if err := s.flush(ctx); err != nil {
 			return nil, err
 		}
@@ -464,7 +466,7 @@ func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []a
 
 // mayPrepare reports whether sending stmts may first prepare one of them in a round trip of its own: through the
 // wire, when one is new to the connection; through a pgx.Batch, in the modes where pgx prepares or describes.
-func (s *session) mayPrepare(w *wire, stmts []stmt) bool {
+func (s *session) mayPrepare(ctx context.Context, w *wire, stmts []stmt) bool {
 	if w != nil {
 		return w.lacks(stmts)
 	}
@@ -487,18 +489,20 @@ func (s *session) mayPrepare(w *wire, stmts []stmt) bool {
 		return true // a pgx whose caches cannot be read: assume the worst, a SAVEPOINT's round trip of its own
 	}
 	for i := range stmts {
-		if cache.Get(stmts[i].sql) == nil {
+		sql, ok := batchText(ctx, conn, &stmts[i])
+		if !ok || cache.Get(sql) == nil {
 			return true
 		}
 	}
 	return false
 }
 
-// savepointPending reports whether a SAVEPOINT waits among the pending statements: one that a failing Parse ahead of
-// it would leave unmade. A pending RELEASE or ROLLBACK TO is about a savepoint already on the server.
+// savepointPending reports whether a SAVEPOINT waits among the pending statements, one that a failing Parse ahead of
+// it would leave unmade, or a ROLLBACK TO, which may bring back what a statement after it names. A pending RELEASE
+// changes nothing a Parse sees.
 func (s *session) savepointPending() bool {
 	for _, p := range s.pending {
-		if strings.HasPrefix(p, "SAVEPOINT ") {
+		if strings.HasPrefix(p, "SAVEPOINT ") || strings.HasPrefix(p, "ROLLBACK TO ") {
 			return true
 		}
 	}

@@ -1,6 +1,9 @@
 package tx
 
-import "regexp"
+import (
+	"regexp"
+	"strings"
+)
 
 // settingName accepts PostgreSQL parameter names: a plain name (statement_timeout) or a dotted custom one
 // (app.tenant_id), each part an identifier.
@@ -13,6 +16,15 @@ var settingName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-
 func SetLocal(name, value string) Tx[struct{}] {
 	if len(name) > 127 || !settingName.MatchString(name) {
 		return Fail[struct{}](invalid("SetLocal parameter name %q", name))
+	}
+	// Settings that change what names refer to ("$user" in search_path is the role's) are named in the text, a
+	// constant, so that a statement after this one in the same round trip is prepared after it has run (see
+	// changesSchema).
+	switch {
+	case strings.EqualFold(name, "search_path"):
+		return Then(Exec("SELECT set_config('search_path', $1, true)", value), Pure(struct{}{}))
+	case strings.EqualFold(name, "role"):
+		return Then(Exec("SELECT set_config('role', $1, true)", value), Pure(struct{}{}))
 	}
 	return Then(Exec("SELECT set_config($1, $2, true)", name, value), Pure(struct{}{}))
 }

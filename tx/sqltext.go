@@ -109,11 +109,12 @@ func noStatement(sql string) bool {
 	}
 }
 
-// changesSchema reports whether sql may change what a statement after it refers to: its first word is not that of a
-// plain DML statement (CREATE, ALTER, DROP, SET search_path, DO, CALL...), or it is a SELECT or WITH that may write
-// (reads is readsOnly's verdict: SELECT INTO creates a table), or it holds several statements. A function that
-// makes a table when a SELECT calls it is not seen.
-func changesSchema(sql string, reads bool) bool {
+// changesSchema reports whether sql may change what the names of a statement after it refer to: DDL (CREATE, ALTER,
+// DROP, IMPORT FOREIGN SCHEMA), DO and CALL (which may run DDL), DISCARD (temporary tables), a SET or RESET of the
+// search path or the role, a SELECT INTO (which creates a table), an EXPLAIN of one of these, or a text of several
+// statements. Plain DML, and settings that change no name, do not. A function that makes a table when a SELECT calls
+// it is not seen.
+func changesSchema(sql string) bool {
 	if severalStatements(sql) {
 		return true
 	}
@@ -121,13 +122,49 @@ func changesSchema(sql string, reads bool) bool {
 	kind, first := l.next()
 	switch {
 	case kind != tokWord:
-		return true // "(SELECT ...)", or nothing: not worth reading further
-	case oneOf(first, "select", "with"):
-		return !reads
-	case oneOf(first, "insert", "update", "delete", "merge", "values", "table", "show", "lock", "truncate", "copy"):
-		return false
+		return kind != tokEnd // "(SELECT ...) UNION ...": not worth reading further
+	case oneOf(first, "create", "alter", "drop", "import", "do", "call", "discard"):
+		return true
+	case oneOf(first, "set", "reset"):
+		return l.anyWord("search_path", "schema", "role", "authorization", "all")
+	case oneOf(first, "select", "with", "explain"):
+		return l.makesTable(oneOf(first, "explain"))
 	}
-	return true
+	return false
+}
+
+// anyWord reports whether one of the lower-case words comes among the tokens left.
+func (l *lexer) anyWord(words ...string) bool {
+	for {
+		kind, tok := l.next()
+		switch {
+		case kind == tokEnd:
+			return false
+		case kind == tokWord && oneOf(tok, words...):
+			return true
+		}
+	}
+}
+
+// makesTable reports whether the tokens left hold an INTO that is not INSERT INTO or MERGE INTO (SELECT INTO makes a
+// table), or, with create, the word CREATE (EXPLAIN ANALYZE CREATE TABLE AS).
+func (l *lexer) makesTable(create bool) bool {
+	prev := ""
+	for {
+		kind, tok := l.next()
+		switch {
+		case kind == tokEnd:
+			return false
+		case kind != tokWord:
+			prev = ""
+			continue
+		case oneOf(tok, "into") && !oneOf(prev, "insert", "merge"):
+			return true
+		case create && oneOf(tok, "create"):
+			return true
+		}
+		prev = tok
+	}
 }
 
 // A token's kind, as the lexer tells them apart.

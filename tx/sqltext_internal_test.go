@@ -143,29 +143,43 @@ func TestNoStatement(t *testing.T) {
 
 func TestChangesSchema(t *testing.T) {
 	cases := map[string]bool{
-		"CREATE TABLE t (v int)":                                true,
-		"  -- make it\n create index on t (v)":                  true,
-		"/* insert */ ALTER TABLE t ADD w int":                  true,
-		"DROP TABLE t":                                          true,
-		"SET search_path = other":                               true,
-		"DO $$ BEGIN CREATE TABLE t (); END $$":                 true,
-		"CALL make_tables()":                                    true,
-		"SELECT 1 INTO t":                                       true,
-		"WITH d AS (DELETE FROM t RETURNING v) SELECT * FROM d": true,
-		"INSERT INTO t VALUES (1); CREATE TABLE u ()":           true,
-		"(SELECT 1)":                                            true,
-		"SELECT * FROM t WHERE v = $1":                          false,
-		"select * from t; ":                                     false,
-		"INSERT INTO t VALUES ($1)":                             false,
-		"UPDATE t SET v = 1":                                    false,
-		"DELETE FROM t":                                         false,
-		"WITH x AS (SELECT 1) SELECT * FROM x":                  false,
-		"-- create\nUPDATE t SET v = 2":                         false,
-		"TRUNCATE t":                                            false,
+		"CREATE TABLE t (v int)":                      true,
+		"  -- make it\n create index on t (v)":        true,
+		"/* insert */ ALTER TABLE t ADD w int":        true,
+		"DROP TABLE t":                                true,
+		"CREATE TEMP TABLE t AS SELECT 1":             true,
+		"SET search_path = other":                     true,
+		"set local search_path to other, public":      true,
+		"SET ROLE someone":                            true,
+		"RESET ALL":                                   true,
+		"DO $$ BEGIN CREATE TABLE t (); END $$":       true,
+		"CALL make_tables()":                          true,
+		"DISCARD TEMP":                                true,
+		"SELECT 1 INTO t":                             true,
+		"select v into temporary t from u":            true,
+		"EXPLAIN ANALYZE CREATE TABLE t AS SELECT 1":  true,
+		"INSERT INTO t VALUES (1); CREATE TABLE u ()": true,
+		"(SELECT 1)":                                  true,
+		"SELECT * FROM t WHERE v = $1":                false,
+		"select * from t; ":                           false,
+		"INSERT INTO t VALUES ($1)":                   false,
+		"UPDATE t SET v = 1":                          false,
+		"DELETE FROM t":                               false,
+		"MERGE INTO t USING u ON t.v = u.v WHEN MATCHED THEN DELETE":       false,
+		"WITH x AS (SELECT 1) SELECT * FROM x":                             false,
+		"WITH d AS (INSERT INTO t VALUES (1) RETURNING v) SELECT * FROM d": false,
+		"SELECT nextval('s')":                false,
+		"SELECT 'into' FROM t":               false,
+		`SELECT "into" FROM t`:               false,
+		"SET LOCAL statement_timeout = '5s'": false,
+		"EXPLAIN SELECT * FROM t":            false,
+		"-- create\nUPDATE t SET v = 2":      false,
+		"TRUNCATE t":                         false,
+		"":                                   false,
 	}
 	for sql, want := range cases {
 		t.Run(sql, func(t *testing.T) {
-			require.Equal(t, want, changesSchema(sql, readsOnly(sql)))
+			require.Equal(t, want, changesSchema(sql))
 		})
 	}
 }

@@ -18,7 +18,7 @@ type stmt struct {
 // newStmt is the statement sql with args, read by read, with what its text tells the runner.
 func newStmt(sql string, args []any, read func(br results) (any, error)) stmt {
 	reads, u := readsOnly(sql), unseenWrite(sql)
-	if changesSchema(sql, reads) {
+	if changesSchema(sql) {
 		u |= unseenSchema
 	}
 	return stmt{sql: sql, args: args, read: read, reads: reads, unseen: u}

@@ -8,13 +8,14 @@ import (
 // Then returns a Tx that runs a, then b, and yields b's result. b sees a's effects, and does not run if a fails.
 // When both are plain statements they travel in one round trip: the server runs them in order and stops at the
 // first error, just as if they had been sent one by one. Statements new to the connection are prepared ahead of
-// their round trip, so one that follows a statement that may change what names refer to (anything but plain DML:
-// CREATE TABLE, SELECT INTO, a SetLocal of search_path) goes in a round trip of its own, after it has run. A table
-// that a function called by a SELECT makes is not seen that way: put a Bind between the two. A Go-side failure of a — a decode error, QueryOne's
-// pgx.ErrNoRows — is seen only when the round trip returns, after b's statements have run; the transaction then rolls
-// back, so their writes vanish, but effects that rollback does not undo (nextval, session advisory locks) remain.
-// Use Bind where b must not even be sent unless a succeeds. A constant failure (Fail, an invalid SetLocal) is known
-// beforehand: b's statements are then not sent at all.
+// their round trip, so one that follows a statement that may change what names refer to (DDL, DO, CALL, SELECT INTO,
+// a SetLocal of search_path or role) goes in a round trip of its own, once that has run. A table made by a function
+// that a SELECT calls is not seen that way: put a Bind between the two.
+//
+// A Go-side failure of a — a decode error, QueryOne's pgx.ErrNoRows — is seen only when the round trip returns,
+// after b's statements have run; the transaction then rolls back, so their writes vanish, but effects that rollback
+// does not undo (nextval, session advisory locks) remain. Use Bind where b must not even be sent unless a succeeds.
+// A constant failure (Fail, an invalid SetLocal) is known beforehand: b's statements are then not sent at all.
 func Then[A, B any](a Tx[A], b Tx[B]) Tx[B] {
 	if a.static() && b.static() {
 		return thenStatic(a, b)

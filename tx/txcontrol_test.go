@@ -180,6 +180,24 @@ func TestTxControlLeftOpenByFuncCode(t *testing.T) {
 			_, err := q.Query(ctx, "COMMIT AND CHAIN")
 			return err
 		}},
+		{"rows of COMMIT, then a query refused as busy", func(ctx context.Context, q pgx.Tx) error {
+			if _, err := q.Query(ctx, "COMMIT"); err != nil {
+				return err
+			}
+			var n int
+			return q.QueryRow(ctx, "SELECT 1").Scan(&n)
+		}},
+		{"rows of COMMIT, then a cached query refused as busy, its error dropped", func(ctx context.Context, q pgx.Tx) error {
+			var n int
+			if err := q.QueryRow(ctx, "SELECT 1").Scan(&n); err != nil { // now in pgx's caches
+				return err
+			}
+			if _, err := q.Query(ctx, "COMMIT"); err != nil {
+				return err
+			}
+			_ = q.QueryRow(ctx, "SELECT 1").Scan(&n)
+			return nil
+		}},
 		{"a batch", func(ctx context.Context, q pgx.Tx) error {
 			b := &pgx.Batch{}
 			b.Queue("INSERT INTO log (note) VALUES ('b')")
