@@ -54,7 +54,7 @@ func (s *session) sendCommitting(ctx context.Context, stmts []stmt) ([]any, erro
 		s.pending, s.trips = pending, trips
 		res, err = s.sendCommittingOnce(ctx, stmts)
 	}
-	if err != nil && trips == 0 && s.unpreparedBeforeBegin(err) {
+	if err != nil && trips == 0 && s.unpreparedBeforeBegin(err, stmts) {
 		s.pending, s.trips = pending, trips
 		return nil, errUnfused
 	}
@@ -64,14 +64,14 @@ func (s *session) sendCommitting(ctx context.Context, stmts []stmt) ([]any, erro
 // errUnfused says that the fused round trip was given up before anything of it ran, and the work is to run unfused.
 var errUnfused = errors.New("tx: fused round trip not sent")
 
-// unpreparedBeforeBegin reports whether err is a statement that the server could not prepare ahead of the fused round
-// trip, before BEGIN ran, because something it names does not exist yet. An earlier statement of the same round
-// trip may make it (CREATE TABLE, then INSERT into it), which cannot happen before that has run: the unfused path
-// splits its first round trip in front of such a statement (see sendFrom), and reports the error if it is the
-// statement's own. Other failures (an argument pgx cannot encode, a lock timeout) are reported as they are: the
-// unfused path would only meet them again, after sending part of the work.
-func (s *session) unpreparedBeforeBegin(err error) bool {
-	_, pre, ok := preprocessing(err)
+// unpreparedBeforeBegin reports whether err is the server's refusal to prepare a statement of stmts ahead of the fused
+// round trip, before BEGIN ran, behind a statement that may change what it names (unseenSchema: CREATE TABLE, then an
+// INSERT into it; ALTER COLUMN TYPE, then a value of the new type). That cannot be prepared before the earlier one
+// has run: the unfused path splits its first round trip in front of it (see sendFrom), and reports the error if it
+// is the statement's own. Other failures (an argument pgx cannot encode, any failure with no such statement ahead)
+// are reported as they are: the unfused path would only meet them again, after sending part of the work.
+func (s *session) unpreparedBeforeBegin(err error, stmts []stmt) bool {
+	sql, pre, ok := preprocessing(err)
 	if !ok || s.doomed || s.txStatus() != 'I' || s.closed() {
 		return false
 	}
@@ -79,11 +79,8 @@ func (s *session) unpreparedBeforeBegin(err error) bool {
 	if !errors.As(pre, &pgErr) {
 		return false
 	}
-	switch pgErr.Code {
-	case "42P01", "42703", "42883", "42704", "3F000": // undefined table, column, function, object; no such schema
-		return true
-	}
-	return false
+	j := slices.IndexFunc(stmts, func(st stmt) bool { return st.sql == sql })
+	return j > 0 && slices.ContainsFunc(stmts[:j], func(st stmt) bool { return st.unseen&unseenSchema != 0 })
 }
 
 func (s *session) sendCommittingOnce(ctx context.Context, stmts []stmt) (_ []any, err error) {

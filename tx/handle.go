@@ -38,6 +38,7 @@ func (s *session) handle(ctx context.Context) (*handle, error) {
 	}
 	s.xidStale, s.owed = true, true // user code may write without our noticing
 	s.userConn = true
+	s.renamed = s.trips // and change what names refer to, after the round trips made so far (a SAVEPOINT just flushed)
 	return &handle{s: s}, nil
 }
 

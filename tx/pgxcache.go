@@ -59,7 +59,7 @@ func pgxCache(conn *pgx.Conn, mode pgx.QueryExecMode) statementGetter {
 }
 
 // batchText returns the text pgx caches st under when it sends it in a batch: st's own, or what pgx.NamedArgs or
-// pgx.StrictNamedArgs make of it, which pgx rewrites before it looks in its cache. ok is false for any other
+// pgx.StrictNamedArgs (or pointers to them) make of it, which pgx rewrites before it looks in its cache. ok is false for any other
 // QueryRewriter, whose rewriting may not be repeatable, and for a text that fails to rewrite.
 func batchText(ctx context.Context, conn *pgx.Conn, st *stmt) (sql string, ok bool) {
 	if len(st.args) == 0 {
@@ -71,6 +71,16 @@ func batchText(ctx context.Context, conn *pgx.Conn, st *stmt) (sql string, ok bo
 		rw = a
 	case pgx.StrictNamedArgs:
 		rw = a
+	case *pgx.NamedArgs:
+		if a == nil {
+			return "", false
+		}
+		rw = *a
+	case *pgx.StrictNamedArgs:
+		if a == nil {
+			return "", false
+		}
+		rw = *a
 	case pgx.QueryRewriter:
 		return "", false
 	default:

@@ -51,14 +51,23 @@ func TestDDLAndItsUseInOneRoundTrip(t *testing.T) {
 		t.Run(m.name, func(t *testing.T) {
 			for _, fuse := range []bool{false, true} {
 				pool := clientFailurePool(t, m.configure)
-				work := tx.Then(tx.Exec("CREATE TABLE made (v int)"), tx.Exec("INSERT INTO made VALUES ($1)", 1))
+				_, err := pool.Exec(ctxT(t), "CREATE TABLE typed (c int)")
+				require.NoError(t, err)
+				works := []tx.Tx[pgconn.CommandTag]{
+					tx.Then(tx.Exec("CREATE TABLE made (v int)"), tx.Exec("INSERT INTO made VALUES ($1)", 1)),
+					// The literal is typed at Parse: prepared before the ALTER has run, it fails with 22P02.
+					tx.Then(tx.Exec("ALTER TABLE typed ALTER COLUMN c TYPE text"), tx.Exec("INSERT INTO typed VALUES ('abc')")),
+				}
 				var opts []tx.Option
 				if fuse {
 					opts = append(opts, tx.FuseCommit())
 				}
-				_, err := tx.Run(ctxT(t), pool, work, opts...)
-				require.NoError(t, err, "FuseCommit: %v", fuse)
+				for _, w := range works {
+					_, err := tx.Run(ctxT(t), pool, w, opts...)
+					require.NoError(t, err, "FuseCommit: %v", fuse)
+				}
 				require.Equal(t, 1, count(t, pool, "SELECT count(*) FROM made"), "FuseCommit: %v", fuse)
+				require.Equal(t, 1, count(t, pool, "SELECT count(*) FROM typed"), "FuseCommit: %v", fuse)
 			}
 		})
 	}

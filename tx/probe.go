@@ -78,8 +78,8 @@ const (
 )
 
 // unseenWrite classifies sql: "notify" anywhere, in any case, is unseenNotify; the words READ and WRITE (whole words,
-// which a comment between them leaves whole) or "transaction_read_only" are unseenWritable; "set_config" with
-// "search_path" or the word ROLE is unseenSchema. A mention that changes nothing (a column named so, a string) only
+// which a comment between them leaves whole) or "transaction_read_only" are unseenWritable; "set_config" with the
+// literal 'search_path' or 'role' is unseenSchema. A mention that changes nothing (a column named so, a string) only
 // costs a look, or a split round trip. It does not allocate.
 func unseenWrite(sql string) unseen {
 	var u unseen
@@ -93,7 +93,6 @@ func unseenWrite(sql string) unseen {
 			}
 		case 'r', 'R':
 			read = read || hasWordAt(sql, i, "read")
-			names = names || hasWordAt(sql, i, "role")
 		case 'w', 'W':
 			write = write || hasWordAt(sql, i, "write")
 		case 't', 'T':
@@ -102,7 +101,9 @@ func unseenWrite(sql string) unseen {
 			}
 		case 's', 'S':
 			config = config || hasFoldAt(sql, i, "set_config")
-			names = names || hasFoldAt(sql, i, "search_path")
+		case '\'':
+			// The setting's name as a literal, as SetLocal writes it: 'search_path' or 'role', not 'app.role'.
+			names = names || hasFoldAt(sql, i, "'search_path'") || hasFoldAt(sql, i, "'role'")
 		}
 	}
 	if read && write {

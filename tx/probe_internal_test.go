@@ -64,6 +64,8 @@ func TestUnseenWrite(t *testing.T) {
 		{"SELECT set_config('search_path', $1, true)", unseenSchema},
 		{"SELECT set_config('role', $1, true)", unseenSchema},
 		{"SELECT set_config($1, $2, true)", 0},
+		{"SELECT set_config('request.jwt.claim.role', $1, true)", 0},
+		{"SELECT set_config('app.search_path_hint', $1, true)", 0},
 		{"NOTIFY c; SET TRANSACTION READ WRITE", unseenNotify | unseenWritable},
 		{"SELECT balance FROM accounts WHERE id = $1", 0},
 		{"SET TRANSACTION READ ONLY", 0},

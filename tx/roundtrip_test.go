@@ -80,6 +80,8 @@ func TestSavepointsCostNoRoundTripInEveryMode(t *testing.T) {
 		tx.Then(tx.Exec("SELECT 1"), tx.Nested(read(1))),
 		tx.Then(tx.Then(tx.Exec("SELECT 1"), tx.Nested(read(1))), tx.Nested(read(2))),
 		tx.Then(tx.Exec("SELECT 1"), tx.Nested(named)), // pgx caches the text its NamedArgs rewrite makes
+		tx.Then(tx.Exec("SELECT 1"), tx.Nested(tx.QueryOne("SELECT balance FROM accounts WHERE id = @id",
+			pgx.RowTo[int], &pgx.NamedArgs{"id": 1}))),
 	}
 	trips := func(t *testing.T, configure func(*pgx.ConnConfig)) []int {
 		tc := newTripCounter(t, configure)
@@ -92,6 +94,7 @@ func TestSavepointsCostNoRoundTripInEveryMode(t *testing.T) {
 			n = append(n, tc.measure(t, func() error { _, err := tx.Run(ctx, tc.conn, w); return err }))
 		}
 		require.Equal(t, n[0], n[2], "named arguments cost what positional ones do")
+		require.Equal(t, n[0], n[3], "named arguments by pointer cost what positional ones do")
 		return n
 	}
 	wire := trips(t, func(*pgx.ConnConfig) {})
@@ -135,6 +138,39 @@ func TestSetLocalSplitsNoRoundTrip(t *testing.T) {
 			plain := measure(tx.Then(tx.Exec("UPDATE accounts SET balance = balance WHERE id = $1", 3), upd))
 			require.Equal(t, plain, measure(tx.Then(tx.SetLocal("statement_timeout", "5s"), upd)))
 			require.Equal(t, plain, measure(tx.Then(tx.Exec("SET LOCAL lock_timeout = '5s'"), upd)))
+			require.Equal(t, plain, measure(tx.Then(tx.Exec("SET CONSTRAINTS ALL DEFERRED"), upd)))
+			require.Equal(t, plain, measure(tx.Then(tx.Exec("SET LOCAL app.role = 'x'"), upd)))
+			require.Equal(t, plain, measure(tx.Then(tx.SetLocal("request.jwt.claim.role", "x"), upd)))
+		})
+	}
+}
+
+// A Recover whose part fails in Go (no rows) and sent nothing that changes names: its ROLLBACK TO travels with the
+// fallback's statement, also in the describe-exec mode, where every statement is described ahead of its round trip.
+// Counted: BEGIN and the UPDATE, described then run (2); the SAVEPOINT alone, since the SELECT is described ahead
+// (1); the SELECT (2); ROLLBACK TO and the fallback's UPDATE (2); COMMIT (1). The wire, warm: 4.
+func TestRecoverAfterNoRowsCostsNoExtraRoundTrip(t *testing.T) {
+	ctx := ctxT(t)
+	modes := []struct {
+		name      string
+		configure func(*pgx.ConnConfig)
+		want      int
+	}{
+		{"wire", func(*pgx.ConnConfig) {}, 4},
+		{"describe exec", func(c *pgx.ConnConfig) { c.DefaultQueryExecMode = pgx.QueryExecModeDescribeExec }, 8},
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			tc := newTripCounter(t, m.configure)
+			w := tx.Then(tx.Exec("UPDATE accounts SET balance = balance WHERE id = $1", 1),
+				tx.Recover(tx.QueryOne("SELECT balance FROM accounts WHERE id = $1", pgx.RowTo[int], 99),
+					func(error) tx.Tx[int] {
+						return tx.Map(tx.Exec("UPDATE accounts SET balance = balance WHERE id = $1", 2),
+							func(pgconn.CommandTag) int { return 0 })
+					}))
+			_, err := tx.Run(ctx, tc.conn, w)
+			require.NoError(t, err)
+			require.Equal(t, m.want, tc.measure(t, func() error { _, err := tx.Run(ctx, tc.conn, w); return err }))
 		})
 	}
 }

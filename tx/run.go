@@ -306,6 +306,12 @@ func execCommit[T any](ctx context.Context, s *session, t Tx[T]) (T, error) {
 		}
 		return zero, markUncommitted(err)
 	}
+	if pc := s.pgConn(); pc != nil && pc.IsBusy() && s.leftOpenMayEnd() {
+		// Before anything else: transaction control that Func code left open has run, whatever the attempt met
+		// before it (a serialization failure it handled under its own savepoint would otherwise restart work that
+		// has committed).
+		return zero, errEnded()
+	}
 	if s.doomed {
 		return zero, s.doomedCommit()
 	}

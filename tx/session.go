@@ -98,7 +98,11 @@ type session struct {
 	prepared    map[string]string // texts of the statements Func code prepared by name, by name; nil until one is
 	userConn    bool              // Func code has had the connection in this attempt: the wire is not used (see wire)
 	lastResults leftOpen          // the results Func code was sent last (see leftOpenMayEnd)
-	opened      bool              // BEGIN has run: a round trip that carried it, or came after it, was read
+	// renamed is the latest round trip that carried a statement that may change what names refer to (unseenSchema)
+	// or Func code; rollbackRenames says the pending ROLLBACK TO undoes one (see savepointPending).
+	renamed         int
+	rollbackRenames bool
+	opened          bool // BEGIN has run: a round trip that carried it, or came after it, was read
 	// doomed: the server failed the transaction in a way no savepoint can undo (a serialization failure, a
 	// deadlock), or in a way pgx did not report; whatever error the work's code made of it, Recover does not roll
 	// back to a savepoint and go on (see recoverable).
@@ -388,6 +392,9 @@ func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []a
 			return nil, err
 		}
 	}
+	if slices.ContainsFunc(stmts, func(st stmt) bool { return st.unseen&unseenSchema != 0 }) {
+		s.renamed = s.trips + 1 // the round trip about to go out, which rollbackTo compares with a savepoint's
+	}
 	capture := s.lookNow(stmts)
 	if w == nil && !capture && len(stmts) == 1 && len(s.pending) == 0 && plainArgs(stmts[0].args) {
 		return s.sendOne(ctx, &stmts[0], base)
@@ -498,11 +505,11 @@ func (s *session) mayPrepare(ctx context.Context, w *wire, stmts []stmt) bool {
 }
 
 // savepointPending reports whether a SAVEPOINT waits among the pending statements, one that a failing Parse ahead of
-// it would leave unmade, or a ROLLBACK TO, which may bring back what a statement after it names. A pending RELEASE
-// changes nothing a Parse sees.
+// it would leave unmade, or a ROLLBACK TO of a scope that sent a statement that may change names (DDL; Func code),
+// which may bring back what a statement after it names. A pending RELEASE changes nothing a Parse sees.
 func (s *session) savepointPending() bool {
 	for _, p := range s.pending {
-		if strings.HasPrefix(p, "SAVEPOINT ") || strings.HasPrefix(p, "ROLLBACK TO ") {
+		if strings.HasPrefix(p, "SAVEPOINT ") || s.rollbackRenames && strings.HasPrefix(p, "ROLLBACK TO ") {
 			return true
 		}
 	}
@@ -1012,6 +1019,9 @@ func (s *session) rollbackTo(m spMark) {
 	}
 	// Whatever is still pending was queued inside the failed scope, after the savepoint was sent.
 	s.pending = append(s.pending[:0], "ROLLBACK TO SAVEPOINT "+m.name)
+	// A statement of the scope may have made, dropped or renamed what later statements name, which the ROLLBACK TO
+	// undoes: then it must run before they are prepared (see savepointPending).
+	s.rollbackRenames = s.renamed > m.trips
 }
 
 // commit ends the transaction. It returns an *ambiguousError when COMMIT may have reached the server without its
@@ -1023,19 +1033,20 @@ func (s *session) commit(ctx context.Context) error {
 	if err := s.checkOpen(); err != nil {
 		return err // user code ended the transaction: a COMMIT now would only draw a warning and look like success
 	}
-	if err := ctx.Err(); err != nil {
-		// pgx sends nothing on a done ctx, so COMMIT never leaves and abort rolls back. Failing here keeps that from
-		// being taken for a COMMIT whose answer was lost, which would be reported as an unknown outcome.
-		return fmt.Errorf("tx: commit not sent: %w", err)
-	}
 	if pc := s.pgConn(); pc != nil && pc.IsBusy() {
 		// Func code left rows open: pgx would refuse the COMMIT before sending it, and that is no lost answer. The
 		// connection cannot be used again until they are read; abort closes it. The statement whose results are
-		// open has run, though, and may have been a COMMIT of the user's own.
+		// open has run, though, and may have been a COMMIT of the user's own (judged before a done ctx, which
+		// would say only that our COMMIT was not sent).
 		if s.leftOpenMayEnd() {
 			return errEnded()
 		}
 		return errBusy
+	}
+	if err := ctx.Err(); err != nil {
+		// pgx sends nothing on a done ctx, so COMMIT never leaves and abort rolls back. Failing here keeps that from
+		// being taken for a COMMIT whose answer was lost, which would be reported as an unknown outcome.
+		return fmt.Errorf("tx: commit not sent: %w", err)
 	}
 	if s.tx != nil {
 		return s.commitTx(ctx)

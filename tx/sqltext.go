@@ -126,24 +126,42 @@ func changesSchema(sql string) bool {
 	case oneOf(first, "create", "alter", "drop", "import", "do", "call", "discard"):
 		return true
 	case oneOf(first, "set", "reset"):
-		return l.anyWord("search_path", "schema", "role", "authorization", "all")
+		return l.setsNames(oneOf(first, "reset"))
 	case oneOf(first, "select", "with", "explain"):
 		return l.makesTable(oneOf(first, "explain"))
 	}
 	return false
 }
 
-// anyWord reports whether one of the lower-case words comes among the tokens left.
-func (l *lexer) anyWord(words ...string) bool {
-	for {
-		kind, tok := l.next()
-		switch {
-		case kind == tokEnd:
-			return false
-		case kind == tokWord && oneOf(tok, words...):
+// setsNames reports whether the rest of a SET (or, with reset, a RESET) is about a setting that changes what names
+// refer to: the search path (search_path, SCHEMA), the role ("$user" in the search path is the role's: ROLE, SESSION
+// AUTHORIZATION), or every setting (RESET ALL). A quoted name is taken for one. SET CONSTRAINTS ALL, SET LOCAL
+// app.role and SET TRANSACTION are not.
+func (l *lexer) setsNames(reset bool) bool {
+	kind, name := l.next()
+	if kind == tokWord && oneOf(name, "local", "session") {
+		scope := name
+		if kind, name = l.next(); kind == tokWord && oneOf(scope, "session") && oneOf(name, "authorization") {
 			return true
 		}
 	}
+	switch {
+	case kind == tokLiteral:
+		return true
+	case kind != tokWord:
+		return false
+	case oneOf(name, "search_path", "schema", "role"):
+		return l.nextIsNot(".") // app.role is a setting of its own
+	case oneOf(name, "all"):
+		return reset
+	}
+	return false
+}
+
+// nextIsNot reports whether the next token is not the byte tok.
+func (l *lexer) nextIsNot(tok string) bool {
+	kind, t := l.next()
+	return kind != tokOther || t != tok
 }
 
 // makesTable reports whether the tokens left hold an INTO that is not INSERT INTO or MERGE INTO (SELECT INTO makes a

@@ -262,3 +262,53 @@ func TestRunOnABusyConnRefuses(t *testing.T) {
 		})
 	}
 }
+
+// The same open COMMIT behind what Run would otherwise report first: a serialization failure that Func code handled
+// under its own savepoint (Run would restart work that has committed), or a ctx done as the work returns (Run would
+// say only that its own COMMIT was not sent).
+func TestTxControlLeftOpenComesFirst(t *testing.T) {
+	for _, m := range allSendModes() {
+		t.Run(m.name, func(t *testing.T) {
+			t.Run("after a handled 40001", func(t *testing.T) {
+				pool := clientFailurePool(t, m.configure)
+				attempts := 0
+				_, err := tx.Run(ctxT(t), pool, tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+					attempts++
+					if attempts > 3 {
+						return 0, nil // bounds the test when the work is restarted
+					}
+					sp, err := q.Begin(ctx)
+					if err != nil {
+						return 0, err
+					}
+					_, _ = sp.Exec(ctx, "SELECT boom(3, true)") // 40001, handled here
+					if err := sp.Rollback(ctx); err != nil {
+						return 0, err
+					}
+					if _, err := q.Exec(ctx, insertNote, "once"); err != nil {
+						return 0, err
+					}
+					_, err = q.Query(ctx, "COMMIT") // left open
+					return 0, err
+				}))
+				require.ErrorIs(t, err, tx.ErrTxControl)
+				require.Equal(t, 1, attempts)
+				require.Equal(t, []string{"once"}, notes(t, pool))
+			})
+			t.Run("ctx done", func(t *testing.T) {
+				pool := clientFailurePool(t, m.configure)
+				ctx, cancel := context.WithCancel(ctxT(t))
+				defer cancel()
+				_, err := tx.Run(ctx, pool, tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+					if _, err := q.Exec(ctx, insertNote, "a"); err != nil {
+						return 0, err
+					}
+					_, err := q.Query(ctx, "COMMIT")
+					cancel() // the caller gives up as the work returns
+					return 0, err
+				}))
+				require.ErrorIs(t, err, tx.ErrTxControl)
+			})
+		})
+	}
+}
