@@ -54,7 +54,7 @@ func (s *session) sendCommitting(ctx context.Context, stmts []stmt) ([]any, erro
 		s.pending, s.trips = pending, trips
 		res, err = s.sendCommittingOnce(ctx, stmts)
 	}
-	if err != nil && trips == 0 && s.unpreparedBeforeBegin(err, stmts) {
+	if err != nil && trips == 0 && s.unpreparedBeforeBegin(ctx, err, stmts) {
 		s.pending, s.trips = pending, trips
 		return nil, errUnfused
 	}
@@ -70,7 +70,7 @@ var errUnfused = errors.New("tx: fused round trip not sent")
 // has run: the unfused path splits its first round trip in front of it (see sendFrom), and reports the error if it
 // is the statement's own. Other failures (an argument pgx cannot encode, any failure with no such statement ahead)
 // are reported as they are: the unfused path would only meet them again, after sending part of the work.
-func (s *session) unpreparedBeforeBegin(err error, stmts []stmt) bool {
+func (s *session) unpreparedBeforeBegin(ctx context.Context, err error, stmts []stmt) bool {
 	sql, pre, ok := preprocessing(err)
 	if !ok || s.doomed || s.txStatus() != 'I' || s.closed() {
 		return false
@@ -79,7 +79,7 @@ func (s *session) unpreparedBeforeBegin(err error, stmts []stmt) bool {
 	if !errors.As(pre, &pgErr) {
 		return false
 	}
-	j := slices.IndexFunc(stmts, func(st stmt) bool { return st.sql == sql })
+	j := s.stmtIndex(ctx, stmts, sql)
 	return j > 0 && slices.ContainsFunc(stmts[:j], func(st stmt) bool { return st.unseen&unseenSchema != 0 })
 }
 
@@ -116,7 +116,7 @@ func (s *session) sendCommittingOnce(ctx context.Context, stmts []stmt) (_ []any
 			// pgx could not prepare or encode a statement (BEGIN's included), and sent nothing after it, COMMIT
 			// included: a lost connection (a backend ended while the connection sat in the pool) is retried like any
 			// other before COMMIT.
-			return nil, s.lostBeforeCommit(named(err, stmts))
+			return nil, s.lostBeforeCommit(s.named(ctx, err, stmts))
 		}
 		if s.skippedCommit(br) {
 			return nil, s.unsent(ctx, nil, err, stmts, 0)
@@ -210,12 +210,12 @@ func (s *session) lostBeforeCommit(err error) error {
 
 // named is err as the StatementError of the statement of stmts that pgx could not prepare or encode, when err is
 // such a failure (pgx reports it on the batch's first result, BEGIN's); err otherwise.
-func named(err error, stmts []stmt) error {
+func (s *session) named(ctx context.Context, err error, stmts []stmt) error {
 	sql, pre, ok := preprocessing(err)
 	if !ok {
 		return err
 	}
-	j := slices.IndexFunc(stmts, func(st stmt) bool { return st.sql == sql })
+	j := s.stmtIndex(ctx, stmts, sql)
 	if j < 0 {
 		return err
 	}

@@ -57,7 +57,13 @@ func (h *handle) ready(ctx context.Context) error {
 	if h.done {
 		return pgx.ErrTxClosed
 	}
-	return h.s.flush(ctx)
+	if err := h.s.flush(ctx); err != nil {
+		return err
+	}
+	// What user code sends now may change what names refer to, also under a savepoint of its own (q.Begin) whose
+	// SAVEPOINT the flush just sent: a ROLLBACK TO of it must go first (see rollbackTo).
+	h.s.renamed = h.s.trips
+	return nil
 }
 
 // noteTag records in the session that the statement sql, answered with tag, ended the transaction.

@@ -11,7 +11,9 @@ import "context"
 // TO after a failure the server reported goes out on its own, ahead of whatever must be prepared next, which a
 // transaction in the failed state would refuse (riding along when nothing needs preparing is not done: one round
 // trip on a failure path); and so does a ROLLBACK TO of work that may have changed what names refer to (DDL, a
-// search_path, Func code) when what comes next must be prepared, since it may bring back what that names.
+// search_path, Func code) when what comes next must be prepared, since it may bring back what that names. DDL is
+// known by the statements' text: one that a function called by a SELECT runs is not seen, so put a Bind (or a Func)
+// between such work and a fallback that uses what it dropped.
 func Nested[T any](t Tx[T]) Tx[T] {
 	return Tx[T]{&step[T]{run: func(ctx context.Context, s *session) (T, error) {
 		return scoped(ctx, s, t)

@@ -57,6 +57,8 @@ func TestDDLAndItsUseInOneRoundTrip(t *testing.T) {
 					tx.Then(tx.Exec("CREATE TABLE made (v int)"), tx.Exec("INSERT INTO made VALUES ($1)", 1)),
 					// The literal is typed at Parse: prepared before the ALTER has run, it fails with 22P02.
 					tx.Then(tx.Exec("ALTER TABLE typed ALTER COLUMN c TYPE text"), tx.Exec("INSERT INTO typed VALUES ('abc')")),
+					// pgx reports the failed statement by the text its NamedArgs rewrite made.
+					tx.Then(tx.Exec("CREATE TABLE named (v int)"), tx.Exec("INSERT INTO named VALUES (@v)", pgx.NamedArgs{"v": 1})),
 				}
 				var opts []tx.Option
 				if fuse {
@@ -68,6 +70,7 @@ func TestDDLAndItsUseInOneRoundTrip(t *testing.T) {
 				}
 				require.Equal(t, 1, count(t, pool, "SELECT count(*) FROM made"), "FuseCommit: %v", fuse)
 				require.Equal(t, 1, count(t, pool, "SELECT count(*) FROM typed"), "FuseCommit: %v", fuse)
+				require.Equal(t, 1, count(t, pool, "SELECT count(*) FROM named"), "FuseCommit: %v", fuse)
 			}
 		})
 	}
@@ -126,6 +129,33 @@ func TestFallbackAfterARollbackThatBringsATableBack(t *testing.T) {
 			v, err := tx.Run(ctxT(t), pool, work)
 			require.NoError(t, err)
 			require.Equal(t, 7, v)
+			require.Equal(t, 1, count(t, pool, "SELECT count(*) FROM gone"))
+		})
+	}
+}
+
+// The same with the savepoint Func code makes itself (q.Begin): its ROLLBACK TO, pending when f returns, brings back
+// the table that the statement after f names, and goes first.
+func TestFuncSavepointRollbackBringsATableBack(t *testing.T) {
+	for _, m := range allSendModes() {
+		t.Run(m.name, func(t *testing.T) {
+			pool := clientFailurePool(t, m.configure)
+			_, err := pool.Exec(ctxT(t), "CREATE TABLE gone (v int)")
+			require.NoError(t, err)
+			f := tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+				sp, err := q.Begin(ctx)
+				if err != nil {
+					return 0, err
+				}
+				if _, err := sp.Exec(ctx, "DROP TABLE gone"); err != nil {
+					return 0, err
+				}
+				return 0, sp.Rollback(ctx)
+			})
+			work := tx.Then(tx.Exec("UPDATE accounts SET balance = balance WHERE id = $1", 1),
+				tx.Then(f, tx.Exec("INSERT INTO gone VALUES ($1)", 7)))
+			_, err = tx.Run(ctxT(t), pool, work)
+			require.NoError(t, err)
 			require.Equal(t, 1, count(t, pool, "SELECT count(*) FROM gone"))
 		})
 	}

@@ -79,7 +79,7 @@ const (
 
 // unseenWrite classifies sql: "notify" anywhere, in any case, is unseenNotify; the words READ and WRITE (whole words,
 // which a comment between them leaves whole) or "transaction_read_only" are unseenWritable; "set_config" with the
-// literal 'search_path' or 'role' is unseenSchema. A mention that changes nothing (a column named so, a string) only
+// literal 'search_path', 'role' or 'session_authorization' is unseenSchema. A mention that changes nothing (a column named so, a string) only
 // costs a look, or a split round trip. It does not allocate.
 func unseenWrite(sql string) unseen {
 	var u unseen
@@ -103,7 +103,8 @@ func unseenWrite(sql string) unseen {
 			config = config || hasFoldAt(sql, i, "set_config")
 		case '\'':
 			// The setting's name as a literal, as SetLocal writes it: 'search_path' or 'role', not 'app.role'.
-			names = names || hasFoldAt(sql, i, "'search_path'") || hasFoldAt(sql, i, "'role'")
+			names = names || hasFoldAt(sql, i, "'search_path'") || hasFoldAt(sql, i, "'role'") ||
+				hasFoldAt(sql, i, "'session_authorization'")
 		}
 	}
 	if read && write {

@@ -63,6 +63,7 @@ func TestUnseenWrite(t *testing.T) {
 		{"SELECT set_config('transaction_read_only', 'off', true)", unseenWritable},
 		{"SELECT set_config('search_path', $1, true)", unseenSchema},
 		{"SELECT set_config('role', $1, true)", unseenSchema},
+		{"SELECT set_config('session_authorization', $1, true)", unseenSchema},
 		{"SELECT set_config($1, $2, true)", 0},
 		{"SELECT set_config('request.jwt.claim.role', $1, true)", 0},
 		{"SELECT set_config('app.search_path_hint', $1, true)", 0},

@@ -288,7 +288,7 @@ func (s *session) sendFrom(ctx context.Context, stmts []stmt, base int) ([]any, 
 	if !ok {
 		return res, err
 	}
-	j := slices.IndexFunc(stmts, func(st stmt) bool { return st.sql == sql })
+	j := s.stmtIndex(ctx, stmts, sql)
 	if j < 0 {
 		return nil, err
 	}
@@ -352,6 +352,25 @@ func (s *session) closed() bool {
 func lostStatements(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "26000"
+}
+
+// stmtIndex returns the position in stmts of the statement pgx reports by its text sql: the statement's own text,
+// or the one pgx.NamedArgs made of it, which pgx rewrites in place before it prepares (see batchText); -1 for none.
+// Its own text wins, so that a statement is never mistaken for another whose rewrite it equals.
+func (s *session) stmtIndex(ctx context.Context, stmts []stmt, sql string) int {
+	if j := slices.IndexFunc(stmts, func(st stmt) bool { return st.sql == sql }); j >= 0 {
+		return j
+	}
+	conn := s.conn
+	if conn == nil && s.tx != nil {
+		conn = s.tx.Conn()
+	}
+	for j := range stmts {
+		if text, ok := batchText(ctx, conn, &stmts[j]); ok && text == sql {
+			return j
+		}
+	}
+	return -1
 }
 
 // preprocessing finds the error of a batch that could not be prepared: pgx's, or the wire's (see wire.go), and

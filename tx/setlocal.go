@@ -25,6 +25,8 @@ func SetLocal(name, value string) Tx[struct{}] {
 		return Then(Exec("SELECT set_config('search_path', $1, true)", value), Pure(struct{}{}))
 	case strings.EqualFold(name, "role"):
 		return Then(Exec("SELECT set_config('role', $1, true)", value), Pure(struct{}{}))
+	case strings.EqualFold(name, "session_authorization"):
+		return Then(Exec("SELECT set_config('session_authorization', $1, true)", value), Pure(struct{}{}))
 	}
 	return Then(Exec("SELECT set_config($1, $2, true)", name, value), Pure(struct{}{}))
 }

@@ -135,22 +135,26 @@ func changesSchema(sql string) bool {
 
 // setsNames reports whether the rest of a SET (or, with reset, a RESET) is about a setting that changes what names
 // refer to: the search path (search_path, SCHEMA), the role ("$user" in the search path is the role's: ROLE, SESSION
-// AUTHORIZATION), or every setting (RESET ALL). A quoted name is taken for one. SET CONSTRAINTS ALL, SET LOCAL
+// AUTHORIZATION, session_authorization), or every setting (RESET ALL). A quoted name is taken for one. SET CONSTRAINTS ALL, SET LOCAL
 // app.role and SET TRANSACTION are not.
 func (l *lexer) setsNames(reset bool) bool {
 	kind, name := l.next()
-	if kind == tokWord && oneOf(name, "local", "session") {
-		scope := name
-		if kind, name = l.next(); kind == tokWord && oneOf(scope, "session") && oneOf(name, "authorization") {
-			return true
-		}
+	scoped := kind == tokWord && oneOf(name, "local", "session")
+	session := scoped && oneOf(name, "session") // SET SESSION AUTHORIZATION, RESET SESSION AUTHORIZATION
+	if scoped {
+		kind, name = l.next()
 	}
 	switch {
 	case kind == tokLiteral:
 		return true
 	case kind != tokWord:
 		return false
-	case oneOf(name, "search_path", "schema", "role"):
+	case oneOf(name, "authorization"):
+		return session
+	case oneOf(name, "session"): // SET LOCAL SESSION AUTHORIZATION
+		kind, name = l.next()
+		return kind == tokWord && oneOf(name, "authorization")
+	case oneOf(name, "search_path", "schema", "role", "session_authorization"):
 		return l.nextIsNot(".") // app.role is a setting of its own
 	case oneOf(name, "all"):
 		return reset
