@@ -134,6 +134,7 @@ func (h *handle) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	}
 	for _, q := range b.QueuedQueries {
 		h.seen(q.SQL)
+		h.sends(q.SQL)
 	}
 	// A connection busy with rows still open makes pgx refuse the batch ("conn busy") without sending any of it.
 	pc := h.s.pgConn()
@@ -195,6 +196,7 @@ func (h *handle) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 	}
 	u := unseenWrite(sql)
 	h.s.noteUnseen(u)
+	h.sends(sql)
 	var tag pgconn.CommandTag
 	var err error
 	// Not for a text of several statements: pgx's simple protocol runs them all, and the look would read the
@@ -237,6 +239,7 @@ func (h *handle) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 		return errRows{err}, err
 	}
 	h.seen(sql)
+	h.sends(sql)
 	// A busy connection makes pgx refuse the query without sending it, and in some modes return rows that report
 	// the refusal only when read: such rows must not take the place of the open ones that made it busy.
 	pc := h.s.pgConn()
@@ -260,6 +263,14 @@ func (h *handle) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 		return errRow{err}
 	}
 	return (*handleRow)(rows.(*handleRows))
+}
+
+// sends notes a statement of user code about to go out whose text (or the text of the statement it names) may end
+// the transaction: its answer, lost with the connection, would leave the outcome open (see session.endSent).
+func (h *handle) sends(sql string) {
+	if mayEnd(h.text(sql)) {
+		h.s.endAt = max(h.s.trips, 1) // user code's statements count no round trips of the session's: sent now
+	}
 }
 
 // seen notes what the text of user SQL tells the look: whether it may notify (see probe.go).

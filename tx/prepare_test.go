@@ -51,7 +51,7 @@ func TestDDLAndItsUseInOneRoundTrip(t *testing.T) {
 		t.Run(m.name, func(t *testing.T) {
 			for _, fuse := range []bool{false, true} {
 				pool := clientFailurePool(t, m.configure)
-				_, err := pool.Exec(ctxT(t), "CREATE TABLE typed (c int)")
+				_, err := pool.Exec(ctxT(t), "CREATE TABLE typed (c int); CREATE TABLE nt (v int); INSERT INTO nt VALUES (1)")
 				require.NoError(t, err)
 				works := []tx.Tx[pgconn.CommandTag]{
 					tx.Then(tx.Exec("CREATE TABLE made (v int)"), tx.Exec("INSERT INTO made VALUES ($1)", 1)),
@@ -59,6 +59,10 @@ func TestDDLAndItsUseInOneRoundTrip(t *testing.T) {
 					tx.Then(tx.Exec("ALTER TABLE typed ALTER COLUMN c TYPE text"), tx.Exec("INSERT INTO typed VALUES ('abc')")),
 					// pgx reports the failed statement by the text its NamedArgs rewrite made.
 					tx.Then(tx.Exec("CREATE TABLE named (v int)"), tx.Exec("INSERT INTO named VALUES (@v)", pgx.NamedArgs{"v": 1})),
+					// The failed text, "SELECT @x FROM nt" (@ the absolute value, x the new column), is also the own
+					// text of the first statement, which pgx prepared as its rewrite: the failure is the third's.
+					tx.Then(tx.Exec("SELECT @x FROM nt", pgx.NamedArgs{"x": "5"}),
+						tx.Then(tx.Exec("ALTER TABLE nt ADD COLUMN x int"), tx.Exec("SELECT @x FROM nt"))),
 				}
 				var opts []tx.Option
 				if fuse {

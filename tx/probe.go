@@ -75,6 +75,8 @@ const (
 	// unseenSchema: the text may change what a later statement of the same round trip refers to (changesSchema), which
 	// matters where statements are prepared ahead of their round trip (see session.useAfterSchema). Not about the look.
 	unseenSchema
+	// unseenEnds: the text may end the transaction (mayEnd: COMMIT, ROLLBACK... sent as SQL). Not about the look.
+	unseenEnds
 )
 
 // unseenWrite classifies sql: "notify" anywhere, in any case, is unseenNotify; the words READ and WRITE (whole words,

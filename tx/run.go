@@ -294,6 +294,11 @@ func execCommit[T any](ctx context.Context, s *session, t Tx[T]) (T, error) {
 		if pc := s.pgConn(); pc != nil && pc.IsBusy() {
 			s.leftOpenMayEnd() // the statement whose results Func code left open has run: it may have ended it
 		}
+		if s.endSent() && s.closed() && !unsentError(err) {
+			// A COMMIT sent as SQL whose answer the lost connection took with it may have committed: that is no
+			// "nothing committed", and must not be retried.
+			s.ended = true
+		}
 		if s.ended {
 			// The same, behind an error that does not wrap ErrTxControl (a MapError that replaced it): without this
 			// Run would report nothing committed, and a retryable one would run the work again.

@@ -98,6 +98,9 @@ type session struct {
 	prepared    map[string]string // texts of the statements Func code prepared by name, by name; nil until one is
 	userConn    bool              // Func code has had the connection in this attempt: the wire is not used (see wire)
 	lastResults leftOpen          // the results Func code was sent last (see leftOpenMayEnd)
+	// endAt is the round trip that carried the latest statement whose text ends the transaction (COMMIT as SQL), 0
+	// for none: if the connection is lost before its answer is read, the work may have committed (see endSent).
+	endAt int
 	// renamed is the latest round trip that carried a statement that may change what names refer to (unseenSchema)
 	// or Func code; rollbackRenames says the pending ROLLBACK TO undoes one (see savepointPending).
 	renamed         int
@@ -211,6 +214,36 @@ func (s *session) checkOpen() error {
 		return errEnded()
 	}
 	return nil
+}
+
+// sending notes what the text of stmts, about to go out in a round trip, tells: a statement that may change names
+// (see rollbackTo), or one that may end the transaction (see endSent).
+func (s *session) sending(stmts []stmt) {
+	var u unseen
+	for i := range stmts {
+		u |= stmts[i].unseen
+	}
+	if u&unseenSchema != 0 {
+		s.renamed = s.trips + 1 // the round trip about to go out, which rollbackTo compares with a savepoint's
+	}
+	if u&unseenEnds != 0 {
+		s.endAt = s.trips + 1
+	}
+}
+
+// endSent reports whether a statement whose text ends the transaction went out in a round trip that counts as sent:
+// one that pgx or the wire refused before sending anything is taken back from s.trips (see notSent), or was never
+// counted.
+func (s *session) endSent() bool { return s.endAt != 0 && s.endAt <= s.trips }
+
+// unsentError reports whether err says that the statement it is about was never sent: pgx or the wire could not
+// prepare or encode it.
+func unsentError(err error) bool {
+	if _, _, ok := preprocessing(err); ok {
+		return true
+	}
+	var be *buildError
+	return errors.As(err, &be)
 }
 
 // leftOpen is results that Func code was given and may not have read to their end: rows, or a batch's.
@@ -354,13 +387,10 @@ func lostStatements(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "26000"
 }
 
-// stmtIndex returns the position in stmts of the statement pgx reports by its text sql: the statement's own text,
-// or the one pgx.NamedArgs made of it, which pgx rewrites in place before it prepares (see batchText); -1 for none.
-// Its own text wins, so that a statement is never mistaken for another whose rewrite it equals.
+// stmtIndex returns the position in stmts of the statement pgx reports by its text sql: the text pgx prepares, the
+// statement's own or the one pgx.NamedArgs makes of it in place (see batchText); -1 for none. Two statements that
+// match are the same prepared statement: the first is the one that failed.
 func (s *session) stmtIndex(ctx context.Context, stmts []stmt, sql string) int {
-	if j := slices.IndexFunc(stmts, func(st stmt) bool { return st.sql == sql }); j >= 0 {
-		return j
-	}
 	conn := s.conn
 	if conn == nil && s.tx != nil {
 		conn = s.tx.Conn()
@@ -411,9 +441,7 @@ func (s *session) sendOnce(ctx context.Context, stmts []stmt, base int) (res []a
 			return nil, err
 		}
 	}
-	if slices.ContainsFunc(stmts, func(st stmt) bool { return st.unseen&unseenSchema != 0 }) {
-		s.renamed = s.trips + 1 // the round trip about to go out, which rollbackTo compares with a savepoint's
-	}
+	s.sending(stmts)
 	capture := s.lookNow(stmts)
 	if w == nil && !capture && len(stmts) == 1 && len(s.pending) == 0 && plainArgs(stmts[0].args) {
 		return s.sendOne(ctx, &stmts[0], base)

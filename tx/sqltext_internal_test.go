@@ -195,3 +195,17 @@ func TestChangesSchema(t *testing.T) {
 		})
 	}
 }
+
+// mayEnd is endsTransaction with a fast path: the two agree on every text.
+func TestMayEndAgreesWithEndsTransaction(t *testing.T) {
+	for _, sql := range []string{
+		"COMMIT", "commit and chain", "END", "ROLLBACK", "ROLLBACK TO sp", "ABORT", "PREPARE TRANSACTION 'x'",
+		"PREPARE q AS SELECT 1", "SELECT 1", "UPDATE t SET v = 1", "SELECT 1; COMMIT", "COMMIT; SELECT 1",
+		"/* commit */ SELECT 1", "-- x\nCOMMIT", "", "(SELECT 1)",
+	} {
+		t.Run(sql, func(t *testing.T) {
+			require.Equal(t, endsTransaction(sql), mayEnd(sql))
+		})
+	}
+	require.Zero(t, testing.AllocsPerRun(100, func() { mayEnd("UPDATE accounts SET balance = balance + $1") }))
+}

@@ -21,6 +21,9 @@ func newStmt(sql string, args []any, read func(br results) (any, error)) stmt {
 	if changesSchema(sql) {
 		u |= unseenSchema
 	}
+	if mayEnd(sql) {
+		u |= unseenEnds
+	}
 	return stmt{sql: sql, args: args, read: read, reads: reads, unseen: u}
 }
 

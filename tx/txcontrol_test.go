@@ -3,12 +3,14 @@ package tx_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pgxact/pgxact/internal/faultproxy"
 	"github.com/pgxact/pgxact/retry"
 	"github.com/pgxact/pgxact/tx"
 )
@@ -310,5 +312,58 @@ func TestTxControlLeftOpenComesFirst(t *testing.T) {
 				require.ErrorIs(t, err, tx.ErrTxControl)
 			})
 		})
+	}
+}
+
+// A COMMIT sent as SQL whose answer the network loses (the connection cut right after it goes out): the work may
+// have committed, so Run says ErrTxControl and does not run it again, even under a policy that retries lost
+// connections. Warm, the COMMIT is prepared and runs; cold, the cut takes its Parse and nothing runs.
+func TestTxControlWhoseAnswerIsLost(t *testing.T) {
+	works := []struct {
+		name string
+		work tx.Tx[int]
+	}{
+		{"Exec", tx.Then(tx.Exec("INSERT INTO ledger VALUES ($1)", 1), tx.Then(tx.Exec("COMMIT"), tx.Pure(0)))},
+		{"Func Exec", tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+			if _, err := q.Exec(ctx, "INSERT INTO ledger VALUES ($1)", 1); err != nil {
+				return 0, err
+			}
+			_, err := q.Exec(ctx, "COMMIT")
+			return 0, err
+		})},
+		{"Func Query", tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+			if _, err := q.Exec(ctx, "INSERT INTO ledger VALUES ($1)", 1); err != nil {
+				return 0, err
+			}
+			rows, err := q.Query(ctx, "COMMIT")
+			if err != nil {
+				return 0, err
+			}
+			rows.Close()
+			return 0, rows.Err()
+		})},
+	}
+	for _, w := range works {
+		for _, warm := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/warm=%v", w.name, warm), func(t *testing.T) {
+				pool, check, proxy := ledgerPools(t, 1)
+				if warm {
+					_, err := tx.Run(ctxT(t), pool, w.work)
+					require.ErrorIs(t, err, tx.ErrTxControl)
+					_, err = check.Exec(ctxT(t), "DELETE FROM ledger")
+					require.NoError(t, err)
+				}
+				proxy.SetRule(onFirstCommit(faultproxy.CutAfter))
+				policy := retry.New(retry.On(retry.Serialization, retry.ConnectionLost), retry.MaxAttempts(3),
+					retry.WithBackoff(retry.Constant(0)))
+				_, err := tx.Run(ctxT(t), pool, w.work, tx.WithPolicy(policy))
+				require.Error(t, err)
+				n := count(t, check, "SELECT count(*) FROM ledger")
+				require.LessOrEqual(t, n, 1, "applied twice")
+				if n == 1 {
+					require.ErrorIs(t, err, tx.ErrTxControl, "committed, but Run says %v", err)
+				}
+			})
+		}
 	}
 }
