@@ -68,7 +68,12 @@ func (h *handle) ready(ctx context.Context) error {
 
 // noteTag records in the session that the statement sql, answered with tag, ended the transaction.
 func (h *handle) noteTag(sql string, tag pgconn.CommandTag) {
-	if endedBy(h.text(sql), tag) {
+	text := h.text(sql)
+	if endedBy(text, tag) {
+		h.s.ended = true
+	}
+	if tag.String() != "" && severalStatements(text) && mayEnd(text) {
+		// The tag is the last statement's: a COMMIT before it ("COMMIT; BEGIN") ran too, and only its text tells.
 		h.s.ended = true
 	}
 }
@@ -268,8 +273,8 @@ func (h *handle) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 // sends notes a statement of user code about to go out whose text (or the text of the statement it names) may end
 // the transaction: its answer, lost with the connection, would leave the outcome open (see session.endSent).
 func (h *handle) sends(sql string) {
-	if mayEnd(h.text(sql)) {
-		h.s.endAt = max(h.s.trips, 1) // user code's statements count no round trips of the session's: sent now
+	if !h.s.closed() && mayEnd(h.text(sql)) { // (on a closed connection pgx sends nothing)
+		h.s.userEnd = true
 	}
 }
 

@@ -100,7 +100,8 @@ type session struct {
 	lastResults leftOpen          // the results Func code was sent last (see leftOpenMayEnd)
 	// endAt is the round trip that carried the latest statement whose text ends the transaction (COMMIT as SQL), 0
 	// for none: if the connection is lost before its answer is read, the work may have committed (see endSent).
-	endAt int
+	endAt   int
+	userEnd bool // the same sent by Func code, whose statements count no round trips of the session's
 	// renamed is the latest round trip that carried a statement that may change what names refer to (unseenSchema)
 	// or Func code; rollbackRenames says the pending ROLLBACK TO undoes one (see savepointPending).
 	renamed         int
@@ -226,7 +227,7 @@ func (s *session) sending(stmts []stmt) {
 	if u&unseenSchema != 0 {
 		s.renamed = s.trips + 1 // the round trip about to go out, which rollbackTo compares with a savepoint's
 	}
-	if u&unseenEnds != 0 {
+	if u&unseenEnds != 0 && !s.closed() { // (on a closed connection pgx sends nothing)
 		s.endAt = s.trips + 1
 	}
 }
@@ -234,7 +235,7 @@ func (s *session) sending(stmts []stmt) {
 // endSent reports whether a statement whose text ends the transaction went out in a round trip that counts as sent:
 // one that pgx or the wire refused before sending anything is taken back from s.trips (see notSent), or was never
 // counted.
-func (s *session) endSent() bool { return s.endAt != 0 && s.endAt <= s.trips }
+func (s *session) endSent() bool { return s.userEnd || s.endAt != 0 && s.endAt <= s.trips }
 
 // unsentError reports whether err says that the statement it is about was never sent: pgx or the wire could not
 // prepare or encode it.

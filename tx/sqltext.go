@@ -38,16 +38,61 @@ func endsTransaction(sql string) bool {
 	return false
 }
 
-// mayEnd is endsTransaction with a fast path for the usual text, one statement whose first word ends nothing, which
-// it answers without allocating: it runs on every statement built and every one Func code sends.
+// mayEnd reports whether any statement of sql ends the transaction (see endsWords), not only the last one, whose tag
+// endsTransaction judges: a COMMIT first in a text of several statements runs too. It has a fast path for the usual
+// text, one statement whose first word ends nothing, answered without scanning on or allocating: it runs on every
+// statement built and every one Func code sends.
 func mayEnd(sql string) bool {
 	if !severalStatements(sql) {
 		l := lexer{sql: sql}
-		if kind, first := l.next(); kind != tokWord || !oneOf(first, "commit", "end", "rollback", "abort", "prepare") {
+		if kind, first := l.next(); kind == tokWord && !oneOf(first, "commit", "end", "rollback", "abort", "prepare") {
 			return false
 		}
 	}
-	return endsTransaction(sql)
+	var words [3]string
+	n := 0
+	var st statement
+	for l := (lexer{sql: sql}); ; {
+		kind, tok := l.next()
+		switch {
+		case kind == tokEnd:
+			return endsWords(words[:n])
+		case kind == tokSemicolon && st.ends():
+			if endsWords(words[:n]) {
+				return true
+			}
+			n, st = 0, statement{}
+			continue
+		case kind == tokWord && n < len(words):
+			words[n] = tok
+			n++
+		case kind == tokLiteral && n < len(words):
+			words[n] = ""
+			n++
+		}
+		st.see(kind, tok)
+	}
+}
+
+// endsWords reports whether a statement whose leading words are words ends the transaction: COMMIT, END, ABORT,
+// ROLLBACK (not ROLLBACK [WORK | TRANSACTION] TO a savepoint) or PREPARE TRANSACTION.
+func endsWords(words []string) bool {
+	if len(words) == 0 {
+		return false
+	}
+	switch {
+	case oneOf(words[0], "commit", "end", "abort"):
+		return true
+	case oneOf(words[0], "rollback"):
+		rest := words[1:]
+		if len(rest) > 0 && oneOf(rest[0], "work", "transaction") {
+			rest = rest[1:]
+		}
+		return len(rest) == 0 || !oneOf(rest[0], "to")
+	case oneOf(words[0], "prepare"):
+		return len(words) > 1 && oneOf(words[1], "transaction")
+	}
+	return false
 }
 
 // lastStatementWords returns up to n leading words of the last non-empty statement of sql. Comments (-- and nested

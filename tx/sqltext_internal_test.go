@@ -196,16 +196,26 @@ func TestChangesSchema(t *testing.T) {
 	}
 }
 
-// mayEnd is endsTransaction with a fast path: the two agree on every text.
-func TestMayEndAgreesWithEndsTransaction(t *testing.T) {
-	for _, sql := range []string{
-		"COMMIT", "commit and chain", "END", "ROLLBACK", "ROLLBACK TO sp", "ABORT", "PREPARE TRANSACTION 'x'",
-		"PREPARE q AS SELECT 1", "SELECT 1", "UPDATE t SET v = 1", "SELECT 1; COMMIT", "COMMIT; SELECT 1",
-		"/* commit */ SELECT 1", "-- x\nCOMMIT", "", "(SELECT 1)",
-	} {
+// mayEnd reports whether any statement of a text ends the transaction, where endsTransaction judges the last.
+func TestMayEnd(t *testing.T) {
+	cases := map[string]bool{
+		"COMMIT": true, "commit and chain": true, "END": true, "ROLLBACK": true, "ABORT": true,
+		"PREPARE TRANSACTION 'x'": true, "-- x\nCOMMIT": true, "SELECT 1; COMMIT": true,
+		"COMMIT; SELECT 1": true, "commit; begin": true, ";COMMIT": true, "; commit": true, ";;END": true,
+		"/* c */ ; ROLLBACK": true, "ROLLBACK WORK": true,
+		"ROLLBACK TO sp": false, "ROLLBACK TRANSACTION TO sp": false, "SELECT 1; ROLLBACK TO sp": false,
+		"PREPARE q AS SELECT 1": false, "SELECT 1": false, "UPDATE t SET v = 1": false, "/* commit */ SELECT 1": false,
+		"SELECT 'commit'": false, "DO $$BEGIN COMMIT; END$$": false, "": false,
+		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END": false,
+	}
+	for sql, want := range cases {
 		t.Run(sql, func(t *testing.T) {
-			require.Equal(t, endsTransaction(sql), mayEnd(sql))
+			require.Equal(t, want, mayEnd(sql))
+			if !severalStatements(sql) {
+				require.Equal(t, endsTransaction(sql), mayEnd(sql), "one statement: as endsTransaction")
+			}
 		})
 	}
 	require.Zero(t, testing.AllocsPerRun(100, func() { mayEnd("UPDATE accounts SET balance = balance + $1") }))
+	require.Zero(t, testing.AllocsPerRun(100, func() { mayEnd("COMMIT; SELECT 1") }))
 }

@@ -139,8 +139,9 @@ func endedThen(ctl, err error) error { return fmt.Errorf("%w; the work then fail
 // Transaction control sent as SQL (COMMIT, ROLLBACK, their AND CHAIN forms, PREPARE TRANSACTION) makes Run fail with
 // ErrTxControl and not retry: it is noticed from the connection's status and from the command tag of every result
 // read through q; results f leaves unread (rows not closed, a batch not closed) are judged by their statements' text,
-// since the server has run them. Not noticed are a chained COMMIT or ROLLBACK that is not the last statement of a multi-statement
-// Exec (pgx reports the last tag only), and anything sent through q.Conn() directly, which bypasses q.
+// since the server has run them, and so is a COMMIT whose answer a lost connection took. A COMMIT before the last
+// statement of a multi-statement Exec (pgx reports the last tag only) is noticed by its text. Not noticed is anything
+// sent through q.Conn() directly, which bypasses q.
 //
 // A serialization failure or deadlock that q reports dooms the transaction, whatever f makes of the error, and also
 // when f rolls back a savepoint of its own (q.Begin's) over it and goes on: the transaction is not committed, a

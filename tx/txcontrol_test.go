@@ -344,11 +344,17 @@ func TestTxControlWhoseAnswerIsLost(t *testing.T) {
 		})},
 	}
 	for _, w := range works {
-		for _, warm := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/warm=%v", w.name, warm), func(t *testing.T) {
+		for _, c := range []struct {
+			warm, plain bool // plain: Run on a DB that only begins (a pgx.Tx of its own, no round trips counted)
+		}{{false, false}, {true, false}, {false, true}, {true, true}} {
+			t.Run(fmt.Sprintf("%s/warm=%v/plain=%v", w.name, c.warm, c.plain), func(t *testing.T) {
 				pool, check, proxy := ledgerPools(t, 1)
-				if warm {
-					_, err := tx.Run(ctxT(t), pool, w.work)
+				var db tx.DB = pool
+				if c.plain {
+					db = beginOnly{pool}
+				}
+				if c.warm {
+					_, err := tx.Run(ctxT(t), db, w.work)
 					require.ErrorIs(t, err, tx.ErrTxControl)
 					_, err = check.Exec(ctxT(t), "DELETE FROM ledger")
 					require.NoError(t, err)
@@ -356,7 +362,7 @@ func TestTxControlWhoseAnswerIsLost(t *testing.T) {
 				proxy.SetRule(onFirstCommit(faultproxy.CutAfter))
 				policy := retry.New(retry.On(retry.Serialization, retry.ConnectionLost), retry.MaxAttempts(3),
 					retry.WithBackoff(retry.Constant(0)))
-				_, err := tx.Run(ctxT(t), pool, w.work, tx.WithPolicy(policy))
+				_, err := tx.Run(ctxT(t), db, w.work, tx.WithPolicy(policy))
 				require.Error(t, err)
 				n := count(t, check, "SELECT count(*) FROM ledger")
 				require.LessOrEqual(t, n, 1, "applied twice")
@@ -365,5 +371,24 @@ func TestTxControlWhoseAnswerIsLost(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// A COMMIT first in a text of several statements, which pgx runs whole over the simple protocol and answers with the
+// last statement's tag: the text tells that the transaction ended ("COMMIT; BEGIN" leaves the connection in a new
+// one, whose status says nothing).
+func TestTxControlFirstInSeveralStatements(t *testing.T) {
+	for _, sql := range []string{"COMMIT; BEGIN", "COMMIT; SELECT 1"} {
+		t.Run(sql, func(t *testing.T) {
+			pool := newPool(t, 1)
+			_, err := tx.Run(ctxT(t), pool, tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+				if _, err := q.Exec(ctx, insertNote, "a"); err != nil {
+					return 0, err
+				}
+				_, err := q.Exec(ctx, sql)
+				return 0, err
+			}))
+			require.ErrorIs(t, err, tx.ErrTxControl)
+		})
 	}
 }
