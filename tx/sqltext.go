@@ -23,19 +23,7 @@ func savepointRollback(sql string) bool {
 // ROLLBACK or ABORT (not ROLLBACK TO a savepoint), or PREPARE TRANSACTION, with or without AND CHAIN. For a round trip
 // whose command tags could not all be read (see session.afterClientFailure).
 func endsTransaction(sql string) bool {
-	words := lastStatementWords(sql, 3)
-	if len(words) == 0 {
-		return false
-	}
-	switch {
-	case oneOf(words[0], "commit", "end", "abort"):
-		return true
-	case oneOf(words[0], "rollback"):
-		return !savepointRollback(sql)
-	case oneOf(words[0], "prepare"):
-		return len(words) > 1 && oneOf(words[1], "transaction")
-	}
-	return false
+	return endsWords(lastStatementWords(sql, 3))
 }
 
 // mayEnd reports whether any statement of sql ends the transaction (see endsWords), not only the last one, whose tag
