@@ -22,7 +22,8 @@ var ErrCommitUnknown = errors.New("tx: commit outcome unknown")
 // the runner owns the transaction's outcome. Savepoints made with Begin on that pgx.Tx may be committed and rolled back.
 //
 // It is also returned when the transaction ends behind the runner's back — COMMIT or ROLLBACK sent as SQL through
-// Exec, Query or Func — which the runner notices after the round trip that carried it. That round trip cannot be
+// Exec, Query or Func — which the runner notices after the round trip that carried it, or by the statement's text
+// when its answer is not read (results left open, a connection lost before the answer came). That round trip cannot be
 // undone: the work before such a COMMIT, and any statement sent with or after it, may have committed. With
 // ErrCommitUnknown, it is one of the two errors from Run that do not mean "nothing was committed"; neither is retried.
 var ErrTxControl = errors.New("tx: commit and rollback belong to the runner")
