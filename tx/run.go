@@ -311,6 +311,11 @@ func execCommit[T any](ctx context.Context, s *session, t Tx[T]) (T, error) {
 		}
 		return zero, markUncommitted(err)
 	}
+	if s.endSent() && s.closed() {
+		// Func code sent a COMMIT as SQL, lost its answer with the connection, and went on as if it had worked: the
+		// transaction may have ended there, whatever the runner's own COMMIT would be taken to say.
+		return zero, errEnded()
+	}
 	if pc := s.pgConn(); pc != nil && pc.IsBusy() && s.leftOpenMayEnd() {
 		// Before anything else: transaction control that Func code left open has run, whatever the attempt met
 		// before it (a serialization failure it handled under its own savepoint would otherwise restart work that

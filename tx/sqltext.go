@@ -296,11 +296,12 @@ type statement struct {
 	paren int
 	depth int  // open BEGIN ATOMIC and CASE blocks
 	begin bool // the last token was the word BEGIN
+	name  bool // the last token was '.' or the word AS: the next word is a name (p.end, AS end), not a keyword
 }
 
 func (st *statement) see(kind int, tok string) {
-	begin := st.begin
-	st.begin = false
+	begin, name := st.begin, st.name
+	st.begin, st.name = false, kind == tokOther && tok == "." || kind == tokWord && oneOf(tok, "as")
 	switch {
 	case kind == tokOther && tok == "(":
 		st.paren++
@@ -311,7 +312,7 @@ func (st *statement) see(kind int, tok string) {
 			st.lead[st.words] = tok[0] | 0x20
 		}
 		st.words++
-		if !st.routine() || st.paren > 0 {
+		if !st.routine() || st.paren > 0 || name {
 			return
 		}
 		switch {

@@ -206,7 +206,10 @@ func TestMayEnd(t *testing.T) {
 		"ROLLBACK TO sp": false, "ROLLBACK TRANSACTION TO sp": false, "SELECT 1; ROLLBACK TO sp": false,
 		"PREPARE q AS SELECT 1": false, "SELECT 1": false, "UPDATE t SET v = 1": false, "/* commit */ SELECT 1": false,
 		"SELECT 'commit'": false, "DO $$BEGIN COMMIT; END$$": false, "": false,
-		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END": false,
+		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END":                         false,
+		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1 AS end; END; SELECT 1":        false,
+		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT p.end FROM p; SELECT 2; END":    false,
+		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN true THEN 1 END; END": false,
 	}
 	for sql, want := range cases {
 		t.Run(sql, func(t *testing.T) {

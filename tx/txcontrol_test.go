@@ -331,6 +331,13 @@ func TestTxControlWhoseAnswerIsLost(t *testing.T) {
 			_, err := q.Exec(ctx, "COMMIT")
 			return 0, err
 		})},
+		{"Func Exec, its error ignored", tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+			if _, err := q.Exec(ctx, "INSERT INTO ledger VALUES ($1)", 1); err != nil {
+				return 0, err
+			}
+			_, _ = q.Exec(ctx, "COMMIT")
+			return 0, nil
+		})},
 		{"Func Query", tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
 			if _, err := q.Exec(ctx, "INSERT INTO ledger VALUES ($1)", 1); err != nil {
 				return 0, err
@@ -391,4 +398,24 @@ func TestTxControlFirstInSeveralStatements(t *testing.T) {
 			require.ErrorIs(t, err, tx.ErrTxControl)
 		})
 	}
+}
+
+// A SQL-standard function body whose statements name a column "end" (p.end, AS end) is one statement, and a sound
+// Func that creates it commits: the word END there closes no block, so no COMMIT or END is read after the body.
+func TestAnAtomicBodyThatNamesEndIsNoTxControl(t *testing.T) {
+	pool := newPool(t, 1)
+	_, err := pool.Exec(ctxT(t), `CREATE TABLE periods (id int, "end" timestamptz)`)
+	require.NoError(t, err)
+	for _, sql := range []string{
+		`CREATE FUNCTION last_end() RETURNS timestamptz LANGUAGE sql
+			BEGIN ATOMIC SELECT p.end FROM periods p ORDER BY 1 DESC LIMIT 1; END`,
+		`CREATE OR REPLACE FUNCTION last_id() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT p.id AS end FROM periods p; END`,
+	} {
+		_, err := tx.Run(ctxT(t), pool, tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+			_, err := q.Exec(ctx, sql)
+			return 0, err
+		}))
+		require.NoError(t, err, sql)
+	}
+	require.Equal(t, 2, count(t, pool, "SELECT count(*) FROM pg_proc WHERE proname IN ('last_end', 'last_id')"))
 }
