@@ -571,6 +571,9 @@ func (s *session) notSent(ctx context.Context, w *wire, err error, stmts []stmt,
 		return err
 	}
 	s.pending, s.trips = pending, s.trips-1
+	if s.endAt > s.trips {
+		s.endAt = 0 // a COMMIT text among the statements never went out
+	}
 	if _, _, ok := preprocessing(err); ok {
 		return err // pgx named the statement itself
 	}

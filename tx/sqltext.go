@@ -296,12 +296,15 @@ type statement struct {
 	paren int
 	depth int  // open BEGIN ATOMIC and CASE blocks
 	begin bool // the last token was the word BEGIN
-	name  bool // the last token was '.' or the word AS: the next word is a name (p.end, AS end), not a keyword
+	name  bool // the last token was '.' after a name, or the word AS: the next word is a name (p.end, AS end)
+	ident bool // the last token was a name (a word not starting with a digit, or a quoted one): a '.' after it qualifies
 }
 
 func (st *statement) see(kind int, tok string) {
 	begin, name := st.begin, st.name
-	st.begin, st.name = false, kind == tokOther && tok == "." || kind == tokWord && oneOf(tok, "as")
+	// A '.' after a number is its decimal point (2. END), not a qualifier.
+	st.begin, st.name = false, kind == tokOther && tok == "." && st.ident || kind == tokWord && oneOf(tok, "as")
+	st.ident = kind == tokLiteral || kind == tokWord && (tok[0] < '0' || tok[0] > '9')
 	switch {
 	case kind == tokOther && tok == "(":
 		st.paren++

@@ -206,10 +206,13 @@ func TestMayEnd(t *testing.T) {
 		"ROLLBACK TO sp": false, "ROLLBACK TRANSACTION TO sp": false, "SELECT 1; ROLLBACK TO sp": false,
 		"PREPARE q AS SELECT 1": false, "SELECT 1": false, "UPDATE t SET v = 1": false, "/* commit */ SELECT 1": false,
 		"SELECT 'commit'": false, "DO $$BEGIN COMMIT; END$$": false, "": false,
-		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END":                         false,
-		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1 AS end; END; SELECT 1":        false,
-		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT p.end FROM p; SELECT 2; END":    false,
-		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN true THEN 1 END; END": false,
+		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END":                                             false,
+		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1 AS end; END; SELECT 1":                            false,
+		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT p.end FROM p; SELECT 2; END":                        false,
+		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN true THEN 1 END; END":                     false,
+		"CREATE FUNCTION f() RETURNS numeric LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN true THEN 1 ELSE 2. END; END; COMMIT": true,
+		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT CAST(1 AS int) AS end; END; COMMIT":                 true,
+		`CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT "p".end FROM p; END; COMMIT`:                        true,
 	}
 	for sql, want := range cases {
 		t.Run(sql, func(t *testing.T) {

@@ -385,7 +385,11 @@ func TestTxControlWhoseAnswerIsLost(t *testing.T) {
 // last statement's tag: the text tells that the transaction ended ("COMMIT; BEGIN" leaves the connection in a new
 // one, whose status says nothing).
 func TestTxControlFirstInSeveralStatements(t *testing.T) {
-	for _, sql := range []string{"COMMIT; BEGIN", "COMMIT; SELECT 1"} {
+	for _, sql := range []string{"COMMIT; BEGIN", "COMMIT; SELECT 1",
+		// After a routine body whose CASE ends on a number written with a trailing decimal point.
+		"CREATE FUNCTION two() RETURNS numeric LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN true THEN 1 ELSE 2. END; END; " +
+			"COMMIT; BEGIN",
+	} {
 		t.Run(sql, func(t *testing.T) {
 			pool := newPool(t, 1)
 			_, err := tx.Run(ctxT(t), pool, tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
