@@ -392,10 +392,7 @@ func lostStatements(err error) bool {
 // statement's own or the one pgx.NamedArgs makes of it in place (see batchText); -1 for none. Two statements that
 // match are the same prepared statement: the first is the one that failed.
 func (s *session) stmtIndex(ctx context.Context, stmts []stmt, sql string) int {
-	conn := s.conn
-	if conn == nil && s.tx != nil {
-		conn = s.tx.Conn()
-	}
+	conn := s.pgxConn()
 	for j := range stmts {
 		if text, ok := batchText(ctx, conn, &stmts[j]); ok && text == sql {
 			return j
@@ -525,10 +522,7 @@ func (s *session) mayPrepare(ctx context.Context, w *wire, stmts []stmt) bool {
 	if w != nil {
 		return w.lacks(stmts)
 	}
-	conn := s.conn
-	if conn == nil && s.tx != nil {
-		conn = s.tx.Conn()
-	}
+	conn := s.pgxConn()
 	if conn == nil {
 		return false
 	}
@@ -626,10 +620,7 @@ func (r *firstRead) note(err error) {
 // the connection (network, cancellation), is about the batch and stays as it is.
 func (s *session) unsent(ctx context.Context, w *wire, err error, stmts []stmt, base int) error {
 	var pgErr *pgconn.PgError
-	conn := s.conn
-	if conn == nil && s.tx != nil {
-		conn = s.tx.Conn() // a plain db's transaction
-	}
+	conn := s.pgxConn()
 	if w != nil || conn == nil || errors.As(err, &pgErr) || s.closed() {
 		return err
 	}
@@ -890,11 +881,16 @@ func (s *session) lookNow(stmts []stmt) bool {
 }
 
 // pgConn is the connection the session's statements go over; nil for test doubles.
-func (s *session) pgConn() *pgconn.PgConn {
-	c := s.conn
-	if c == nil && s.tx != nil {
-		c = s.tx.Conn()
+// pgxConn returns the session's connection: its own, or that of a plain db's transaction; nil for test doubles.
+func (s *session) pgxConn() *pgx.Conn {
+	if s.conn == nil && s.tx != nil {
+		return s.tx.Conn()
 	}
+	return s.conn
+}
+
+func (s *session) pgConn() *pgconn.PgConn {
+	c := s.pgxConn()
 	if c == nil {
 		return nil
 	}
