@@ -36,3 +36,6 @@ var (
 	FreePort     = freePort
 	EphemeralLow = ephemeralLow
 )
+
+// StableNow is one look of the waits for a stable cluster: the monitor's states, then the servers' own word.
+func (h *HA) StableNow(ctx context.Context) (HANode, error) { return h.stable(ctx, "") }

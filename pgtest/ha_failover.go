@@ -127,8 +127,9 @@ func (h *HA) nodeStates(ctx context.Context) ([]haNodeState, error) {
 }
 
 // waitStable waits until the monitor reports one node primary and the other secondary, both healthy and
-// both in the state assigned to them, then checks with the nodes themselves: the primary accepts a write,
-// the standby is in recovery. An empty want accepts either node as primary. It returns the primary.
+// both in the state assigned to them, then checks with the nodes themselves (see replicating): the primary streams
+// to the standby, synchronously when the cluster is, and takes writes, and the standby has received its WAL. An
+// empty want accepts either node as primary. It returns the primary.
 func (h *HA) waitStable(ctx context.Context, want string) (primary HANode, err error) {
 	err = h.poll(ctx, "wait for a stable primary and standby", func(ctx context.Context) error {
 		primary, err = h.stable(ctx, want)
@@ -155,10 +156,44 @@ func (h *HA) stable(ctx context.Context, want string) (HANode, error) {
 		return HANode{}, fmt.Errorf("not stable with primary %q: %s", want, describe(rows))
 	}
 	p := h.node(primary)
-	if err := acceptsWrite(ctx, p); err != nil {
-		return HANode{}, err
+	return p, h.replicating(ctx, p, h.other(p))
+}
+
+// replicating checks with the servers what the monitor's states only claim. The monitor moves a rejoining node to
+// secondary once the WAL position it last reported is within pgautofailover.enable_sync_wal_log_threshold (16 MB) of
+// the primary's, before it streams (every partition's events here show it), and a switchover promotes a standby
+// within pgautofailover.promote_wal_log_threshold of the primary. A CI run lost 2,355 acknowledged transfers with
+// synchronous replication when a switchover promoted a standby that lacked the primary's last seconds of commits,
+// right after the monitor had called the cluster stable. So stable also requires, of the servers themselves: the
+// primary streams to the standby (synchronously, when the cluster is), the primary assigns a transaction id, and
+// the standby is in recovery and has received the primary's WAL up to where it was before.
+func (h *HA) replicating(ctx context.Context, primary, standby HANode) error {
+	var lsn string
+	var streaming, synchronous int
+	err := queryNode(ctx, primary, `SELECT pg_current_wal_lsn()::text,
+		count(*) FILTER (WHERE state = 'streaming'),
+		count(*) FILTER (WHERE state = 'streaming' AND sync_state IN ('sync', 'quorum'))
+		FROM pg_stat_replication`, nil, &lsn, &streaming, &synchronous)
+	if err != nil {
+		return err
 	}
-	return p, inRecovery(ctx, h.other(p))
+	if streaming == 0 || (h.synchronous && synchronous == 0) {
+		return fmt.Errorf("pgtest: %s streams to no standby (synchronous: %d)", primary.Name, synchronous)
+	}
+	if err := acceptsWrite(ctx, primary); err != nil {
+		return err
+	}
+	var recovering, received bool
+	err = queryNode(ctx, standby, `SELECT pg_is_in_recovery(),
+		coalesce(pg_last_wal_receive_lsn() >= $1::text::pg_lsn, false)`, []any{lsn}, &recovering, &received)
+	if err != nil {
+		return err
+	}
+	if !recovering || !received {
+		return fmt.Errorf("pgtest: %s is not a standby that has received %s's WAL up to %s (in recovery: %t)",
+			standby.Name, primary.Name, lsn, recovering)
+	}
+	return nil
 }
 
 func describe(rows []haNodeState) string {
@@ -173,25 +208,15 @@ func describe(rows []haNodeState) string {
 	return strings.Join(parts, ", ")
 }
 
-// acceptsWrite checks that node commits a transaction with a transaction id: a standby refuses to assign
-// one, and a primary whose synchronous standby is gone cannot commit it in time.
+// acceptsWrite checks that node commits a transaction with a transaction id: a standby refuses to assign one. Such a
+// commit writes no WAL, so it does not wait for a synchronous standby: it tells a primary, not a replicating one
+// (replicating checks that).
 func acceptsWrite(ctx context.Context, node HANode) error {
-	return queryNode(ctx, node, "SELECT txid_current()", new(int64))
+	return queryNode(ctx, node, "SELECT txid_current()", nil, new(int64))
 }
 
-func inRecovery(ctx context.Context, node HANode) error {
-	var recovering bool
-	if err := queryNode(ctx, node, "SELECT pg_is_in_recovery()", &recovering); err != nil {
-		return err
-	}
-	if !recovering {
-		return fmt.Errorf("pgtest: %s is not in recovery", node.Name)
-	}
-	return nil
-}
-
-// queryNode runs a one-row query on node in a new connection, bounded to a few seconds.
-func queryNode(ctx context.Context, node HANode, sql string, dest ...any) error {
+// queryNode runs a one-row query with args on node in a new connection, bounded to a few seconds.
+func queryNode(ctx context.Context, node HANode, sql string, args []any, dest ...any) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, node.ConnString("postgres"))
@@ -199,7 +224,7 @@ func queryNode(ctx context.Context, node HANode, sql string, dest ...any) error 
 		return fmt.Errorf("pgtest: %s: %w", node.Name, err)
 	}
 	defer conn.Close(context.Background())
-	if err := conn.QueryRow(ctx, sql).Scan(dest...); err != nil {
+	if err := conn.QueryRow(ctx, sql, args...).Scan(dest...); err != nil {
 		return fmt.Errorf("pgtest: %s: %w", node.Name, err)
 	}
 	return nil
@@ -234,17 +259,35 @@ func (h *HA) poll(ctx context.Context, what string, check func(context.Context) 
 func (h *HA) recentEvents(ctx context.Context) string {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 	defer cancel()
-	rows, err := h.monitor.Query(ctx, `SELECT format('%s %s %s/%s: %s', eventtime::time(3), nodename,
-		reportedstate, goalstate, description) FROM pgautofailover.event ORDER BY eventid DESC LIMIT 10`)
+	events, err := h.events(ctx, 10)
 	if err != nil {
 		return fmt.Sprintf("(cannot read events: %v)", err)
+	}
+	return strings.Join(events, "\n")
+}
+
+// Events returns the monitor's events, oldest first, one line each: the time, the node, its reported and assigned
+// states, timeline, WAL position and replication state as last reported, and what the monitor said. They tell what pg_auto_failover did, and when, in a failover a test found wrong.
+func (h *HA) Events(ctx context.Context) ([]string, error) {
+	return h.events(ctx, 1000)
+}
+
+func (h *HA) events(ctx context.Context, limit int) ([]string, error) {
+	if h.stopped.Load() {
+		return nil, ErrStopped
+	}
+	rows, err := h.monitor.Query(ctx, `SELECT format('%s %s %s/%s tli %s lsn %s rep %s: %s', eventtime::time(3), nodename,
+		reportedstate, goalstate, reportedtli, reportedlsn, coalesce(reportedrepstate, '-'), description)
+		FROM pgautofailover.event ORDER BY eventid DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pgtest: monitor events: %w", err)
 	}
 	events, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return fmt.Sprintf("(cannot read events: %v)", err)
+		return nil, fmt.Errorf("pgtest: monitor events: %w", err)
 	}
 	slices.Reverse(events)
-	return strings.Join(events, "\n")
+	return events, nil
 }
 
 func (h *HA) node(name string) HANode {

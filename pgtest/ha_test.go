@@ -2,9 +2,11 @@ package pgtest_test
 
 import (
 	"context"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -71,6 +73,8 @@ func testFailovers(t *testing.T, opts pgtest.HAOptions) {
 		return err == nil && n == 3
 	}, 10*time.Second, 20*time.Millisecond, "the rejoined standby does not have the rows")
 
+	requireStableChecksTheServers(t, ha, pool)
+
 	nodes := ha.Nodes()
 	require.Equal(t, ha.ConnString("db"), ha.ConnStringVia("db", nodes[0].Addr, nodes[1].Addr))
 	require.Equal(t,
@@ -83,6 +87,49 @@ func testFailovers(t *testing.T, opts pgtest.HAOptions) {
 	require.ErrorIs(t, err, pgtest.ErrStopped)
 	_, err = ha.Primary(ctx)
 	require.ErrorIs(t, err, pgtest.ErrStopped)
+}
+
+// requireStableChecksTheServers stops the standby's WAL receiver (SIGSTOP), which neither the monitor nor the
+// primary notices for a while, writes on the primary, and requires the cluster not to count as stable until the
+// receiver runs again and has caught up.
+func requireStableChecksTheServers(t *testing.T, ha *pgtest.HA, pool *pgxpool.Pool) {
+	t.Helper()
+	ctx := t.Context()
+	_, err := ha.StableNow(ctx)
+	require.NoError(t, err, "the cluster is stable before the receiver stops")
+	standby, err := ha.Standby(ctx)
+	require.NoError(t, err)
+	conn, err := pgx.Connect(ctx, standby.ConnString("postgres"))
+	require.NoError(t, err)
+	var pid int
+	require.NoError(t, conn.QueryRow(ctx, "SELECT pid FROM pg_stat_wal_receiver").Scan(&pid))
+	require.NoError(t, conn.Close(ctx))
+	require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			require.NoError(t, syscall.Kill(pid, syscall.SIGCONT))
+		}
+	}
+	defer resume()
+
+	// With synchronous replication the write waits for the stopped receiver: it is not waited for here.
+	writeCtx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, _ = pool.Exec(writeCtx, "INSERT INTO items VALUES (4)")
+	_, err = ha.Primary(ctx)
+	require.NoError(t, err, "the monitor still sees a primary")
+	_, err = ha.Standby(ctx)
+	require.NoError(t, err, "the monitor still sees a healthy standby")
+	_, err = ha.StableNow(ctx)
+	require.Error(t, err, "stable with the standby's WAL receiver stopped")
+
+	resume()
+	require.Eventually(t, func() bool {
+		_, err = ha.StableNow(ctx)
+		return err == nil
+	}, 30*time.Second, 100*time.Millisecond, "not stable once the receiver runs again: %v", err)
 }
 
 func startHA(t *testing.T, opts pgtest.HAOptions) *pgtest.HA {

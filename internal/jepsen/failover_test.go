@@ -75,6 +75,10 @@ func testBankAcrossFailovers(t *testing.T, synchronous bool) {
 	require.NoError(t, setup.Close(ctx))
 
 	f := newFailoverRun(t, ha, cfg.Database, bank)
+	if synchronous {
+		f.sync = startSyncSampler(ctx, ha.Nodes())
+		defer f.sync.stop() // on failure too; report stops it first
+	}
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	var ran int
 	loadDone := make(chan struct{})
@@ -106,6 +110,7 @@ type failoverRun struct {
 	nodeOf map[string]string
 	proxy  map[string]*faultproxy.Proxy // by node name
 	rec    *bankRecorder
+	sync   *syncSampler // synchronous runs only
 
 	mu          sync.Mutex
 	commits     []commitAt                   // acknowledged transfers, in completion order
@@ -117,6 +122,7 @@ type failoverRun struct {
 }
 
 type commitAt struct {
+	id   int64
 	at   time.Time
 	node string
 }
@@ -192,7 +198,7 @@ func (f *failoverRun) note(id int64, err error, w *runWatch) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err == nil {
-		f.commits = append(f.commits, commitAt{at: now, node: w.node})
+		f.commits = append(f.commits, commitAt{id: id, at: now, node: w.node})
 	}
 	if r := w.resolutions(err); len(r) > 0 {
 		f.resolutions[id] = r
@@ -334,6 +340,9 @@ func (f *failoverRun) report(ctx context.Context, ran int, elapsed time.Duration
 	final, err := f.bank.ReadState(ctx, admin)
 	require.NoError(t, err)
 	report := jepsen.CheckBank(f.rec.history(f.bank, final))
+	if f.sync != nil {
+		f.sync.stop()
+	}
 
 	inLedger := map[int64]bool{}
 	for _, e := range final.Ledger {
@@ -398,8 +407,13 @@ func (f *failoverRun) report(ctx context.Context, ran int, elapsed time.Duration
 	if !synchronous {
 		anomalies -= report.Lost // asynchronous replication loses what the standby had not received: counted, not failed
 	}
+	if synchronous && report.Lost > 0 {
+		if events, err := f.ha.Events(ctx); err == nil {
+			t.Logf("monitor events:\n%s", strings.Join(events, "\n"))
+		}
+	}
 	if synchronous {
-		require.Zero(t, report.Lost, "acknowledged transfers lost with synchronous replication:%s", f.rec.explain(lost))
+		require.Zero(t, report.Lost, "acknowledged transfers lost with synchronous replication:%s%s", f.whereLost(lost), f.rec.explain(lost))
 	}
 	require.Zero(t, anomalies, "%v%s", report, f.rec.explain(report.Suspects))
 	require.Positive(t, report.Acknowledged)
@@ -410,6 +424,52 @@ func (f *failoverRun) report(ctx context.Context, ran int, elapsed time.Duration
 	for _, p := range f.proxy {
 		require.NoError(t, p.Close())
 	}
+}
+
+// whereLost says which node acknowledged the lost transfers and when, against the failovers' start times: what
+// tells a cluster that dropped a history from a runner that acknowledged what never committed.
+func (f *failoverRun) whereLost(lost []int64) string {
+	if len(lost) == 0 {
+		return ""
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	isLost := map[int64]bool{}
+	for _, id := range lost {
+		isLost[id] = true
+	}
+	var b strings.Builder
+	b.WriteString("\n  failovers:")
+	for _, r := range f.failovers {
+		fmt.Fprintf(&b, " %s->%s at %s;", r.kind, r.promoted, r.at.Format("15:04:05.000"))
+	}
+	type span struct {
+		first, last time.Time
+		n, unsynced int
+	}
+	byNode := map[string]*span{}
+	var nodes []string
+	for _, c := range f.commits {
+		if !isLost[c.id] {
+			continue
+		}
+		s := byNode[c.node]
+		if s == nil {
+			s = &span{first: c.at}
+			byNode[c.node] = s
+			nodes = append(nodes, c.node)
+		}
+		s.last, s.n = c.at, s.n+1
+		if f.sync != nil && f.sync.unsyncedAt(c.node, c.at) {
+			s.unsynced++
+		}
+	}
+	for _, n := range nodes {
+		s := byNode[n]
+		fmt.Fprintf(&b, "\n  acknowledged on %q: %d lost, from %s to %s; %d of them while %s, as sampled, had no synchronous standby",
+			n, s.n, s.first.Format("15:04:05.000"), s.last.Format("15:04:05.000"), s.unsynced, n)
+	}
+	return b.String()
 }
 
 func count[T comparable](s []T, v T) int {
