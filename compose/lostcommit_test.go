@@ -37,7 +37,7 @@ func TestLostCommitOfDynamicWorkIsResolved(t *testing.T) {
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = proxy.Close() })
 			cfg := direct.Copy()
-			cfg.ConnConfig.Port = uint16(proxy.Port())
+			proxy.Route(&cfg.ConnConfig.Config)
 			pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 			require.NoError(t, err)
 			t.Cleanup(pool.Close)

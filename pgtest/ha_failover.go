@@ -18,7 +18,10 @@ const haPollInterval = 100 * time.Millisecond
 // Switchover is a planned failover (what pg_autoctl perform switchover does): it waits for the cluster to
 // be stable, asks the monitor to promote the standby, and returns once the former standby is primary and
 // accepts writes and the former primary is its healthy standby. It waits at most three minutes after the
-// cluster is stable. Committed transactions survive; sessions on the old primary are ended.
+// cluster is stable. Sessions on the old primary are ended. Transactions committed before the switchover survive,
+// but keep clients off the old primary while it runs (a proxy, a pooler's PAUSE): pg_auto_failover 2.0 assigns it
+// wait_primary a few milliseconds after draining, which turns synchronous replication off while the standby stops
+// replicating to be promoted, and commits it acknowledges until its demote timeout are lost when it rejoins.
 func (h *HA) Switchover(ctx context.Context) error {
 	old, err := h.waitStable(ctx, "")
 	if err != nil {

@@ -33,7 +33,7 @@ func proxiedPool(t *testing.T, maxConns int32, configure ...func(*pgxpool.Config
 	t.Cleanup(func() { _ = proxy.Close() })
 
 	cfg := direct.Copy()
-	cfg.ConnConfig.Port = uint16(proxy.Port())
+	proxy.Route(&cfg.ConnConfig.Config)
 	cfg.MaxConns = maxConns
 	for _, f := range configure {
 		f(cfg)

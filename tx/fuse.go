@@ -48,14 +48,14 @@ func execFused[T any](ctx context.Context, s *session, t Tx[T]) (T, error) {
 // sendFrom), it sends the batch again, once, when the connection's prepared statements were deallocated behind the
 // wire's back: BEGIN's own Bind then failed, so nothing ran, and the wire has forgotten them all.
 func (s *session) sendCommitting(ctx context.Context, stmts []stmt) ([]any, error) {
-	pending, trips := s.pending, s.trips
+	pending, trips, endAt := s.pending, s.trips, s.endAt
 	res, err := s.sendCommittingOnce(ctx, stmts)
 	if err != nil && trips == 0 && s.txStatus() == 'I' && !s.closed() && lostStatements(err) {
-		s.pending, s.trips = pending, trips
+		s.pending, s.trips, s.endAt = pending, trips, endAt
 		res, err = s.sendCommittingOnce(ctx, stmts)
 	}
 	if err != nil && trips == 0 && s.unpreparedBeforeBegin(ctx, err, stmts) {
-		s.pending, s.trips = pending, trips
+		s.pending, s.trips, s.endAt = pending, trips, endAt
 		return nil, errUnfused
 	}
 	return res, err
@@ -90,12 +90,14 @@ func (s *session) sendCommittingOnce(ctx context.Context, stmts []stmt) (_ []any
 	for i := range stmts {
 		s.noteUnseen(stmts[i].unseen) // even read-only, a lost answer may hide a notification or a write
 	}
-	pending := s.pending
+	pending, endAt := s.pending, s.endAt
+	s.sending(stmts) // a COMMIT in user SQL, whose answer a lost connection takes, ends the attempt (fusedFailure)
 	// No transaction id will be known if the answer is lost: xidStale makes resolve report ErrCommitUnknown instead
 	// of taking the transaction for one that wrote nothing.
 	s.pending, s.trips, s.xidStale = nil, s.trips+1, true
 	br, err := s.sendCommittingBatch(ctx, pending, stmts)
 	if err != nil {
+		s.endAt = endAt // the batch never went out, nor a COMMIT text in it
 		s.noteDoom(err) // Parse takes locks, and can deadlock
 		return nil, err
 	}
@@ -242,7 +244,8 @@ func (s *session) skippedCommit(br batchResults) bool {
 
 // fusedFailure classifies an error of the fused round trip. The server's ERROR means it skipped everything after the
 // failed statement, COMMIT included (or, at COMMIT, rolled back). Any other failure may have struck after COMMIT ran,
-// unless nothing was sent or the transaction was read-only and so cannot have changed anything.
+// unless nothing was sent or the transaction was read-only and so cannot have changed anything; a COMMIT or PREPARE
+// TRANSACTION in user SQL ends it as ErrTxControl even then.
 //
 // pgx's SafeToRetry says "nothing was sent", but it is trusted only on the batch's first result and never for "conn
 // closed": in the exec and simple-protocol modes pgx v5.12 swallows the failed read of the first result, which closes
@@ -263,7 +266,13 @@ func (s *session) fusedFailure(err error, first bool) error {
 		return err
 	case errors.As(err, &pgErr) && !ambiguous(err):
 		return err
-	case first && pgconn.SafeToRetry(err) && !errors.Is(err, pgconn.ErrConnClosed), !s.trackXid:
+	case first && pgconn.SafeToRetry(err) && !errors.Is(err, pgconn.ErrConnClosed):
+		return retry.Uncommitted(err)
+	case s.endSent():
+		// User SQL in the round trip ends the transaction (COMMIT, PREPARE TRANSACTION...) and its answer is lost:
+		// it may have run, and what followed it ran on its own, which read-only no longer covers.
+		return endedThen(errEnded(), err)
+	case !s.trackXid:
 		return retry.Uncommitted(err)
 	default:
 		return &ambiguousError{err: err}

@@ -46,7 +46,7 @@ func TestServerRestartBehindAPooler(t *testing.T) {
 	t.Cleanup(func() { _ = proxy.Close() })
 	pcfg, err := pgxpool.ParseConfig(bouncer.ConnString(cfg.Database))
 	require.NoError(t, err)
-	pcfg.ConnConfig.Port = uint16(proxy.Port())
+	proxy.Route(&pcfg.ConnConfig.Config)
 	pcfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
 	pcfg.MaxConns = 1
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)

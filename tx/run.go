@@ -294,9 +294,10 @@ func execCommit[T any](ctx context.Context, s *session, t Tx[T]) (T, error) {
 		if pc := s.pgConn(); pc != nil && pc.IsBusy() {
 			s.leftOpenMayEnd() // the statement whose results Func code left open has run: it may have ended it
 		}
-		if s.endSent() && s.closed() && !unsentError(err) {
+		if s.closed() && (s.userEnd || s.endSent() && !unsentError(err)) {
 			// A COMMIT sent as SQL whose answer the lost connection took with it may have committed: that is no
-			// "nothing committed", and must not be retried.
+			// "nothing committed", and must not be retried. An error from before sending clears the runner's own
+			// round trip, not a COMMIT that Func code sent earlier (userEnd).
 			s.ended = true
 		}
 		if s.ended {

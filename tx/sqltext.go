@@ -28,17 +28,17 @@ func endsTransaction(sql string) bool {
 
 // mayEnd reports whether any statement of sql ends the transaction (see endsWords), not only the last one, whose tag
 // endsTransaction judges: a COMMIT first in a text of several statements runs too. It has a fast path for the usual
-// text, one statement whose first word ends nothing, answered without scanning on or allocating: it runs on every
-// statement built and every one Func code sends.
+// text, with no ';' and a first word that ends nothing, answered without scanning on; nothing allocates: it runs on
+// every statement built and every one Func code sends.
 func mayEnd(sql string) bool {
-	if !severalStatements(sql) {
+	if strings.IndexByte(sql, ';') < 0 {
 		l := lexer{sql: sql}
 		if kind, first := l.next(); kind == tokWord && !oneOf(first, "commit", "end", "rollback", "abort", "prepare") {
 			return false
 		}
 	}
-	var words [3]string
-	n := 0
+	var words, piece [3]string // the leading words of the statement, and of the body's statement being read
+	n, m := 0, 0
 	var st statement
 	for l := (lexer{sql: sql}); ; {
 		kind, tok := l.next()
@@ -49,14 +49,28 @@ func mayEnd(sql string) bool {
 			if endsWords(words[:n]) {
 				return true
 			}
-			n, st = 0, statement{}
+			n, m, st = 0, 0, statement{}
 			continue
-		case kind == tokWord && n < len(words):
-			words[n] = tok
-			n++
-		case kind == tokLiteral && n < len(words):
-			words[n] = ""
-			n++
+		case kind == tokSemicolon:
+			// A statement of a routine's body, which cannot end the transaction: one that reads as COMMIT, ROLLBACK,
+			// ABORT or PREPARE TRANSACTION is one the lexer took for part of a body by mistake, and counts. END is
+			// left to the lexer: it closes bodies.
+			if m > 0 && !oneOf(piece[0], "end") && endsWords(piece[:m]) {
+				return true
+			}
+			m = 0
+		case kind == tokWord || kind == tokLiteral:
+			if kind == tokLiteral {
+				tok = ""
+			}
+			if n < len(words) {
+				words[n] = tok
+				n++
+			}
+			if m < len(piece) {
+				piece[m] = tok
+				m++
+			}
 		}
 		st.see(kind, tok)
 	}
@@ -288,24 +302,34 @@ func (l *lexer) more() bool {
 
 // statement follows what decides whether a ';' ends the statement being read: the body of a function or procedure
 // written in SQL (CREATE [OR REPLACE] FUNCTION|PROCEDURE ... BEGIN ATOMIC ...; ...; END) holds ';'s of its own. In
-// such a statement, outside parentheses, BEGIN ATOMIC opens a block, CASE opens one inside a block, and END closes
-// one. psql opens one on BEGIN alone; requiring ATOMIC keeps a routine named begin from hiding a second statement.
+// such a statement, outside parentheses, BEGIN ATOMIC opens a body, and the END that closes it is the first word of
+// one of the body's statements, each of which ends with a ';'. Inside one of them, CASE opens an expression that an
+// END closes, and the ';' closes every CASE left open, since no expression spans one. So a word misread there (a field
+// or a column label named case or end: (p).case, $1.end, SELECT 1 case) costs at most the rest of its statement, and
+// never the count of open bodies, which alone decides where the routine's statement ends. psql opens a body on BEGIN
+// alone; requiring ATOMIC keeps a routine named begin from hiding a second statement.
 type statement struct {
-	lead  [4]byte // first letters of the leading words, for CREATE [OR REPLACE] FUNCTION|PROCEDURE
-	words int
-	paren int
-	depth int  // open BEGIN ATOMIC and CASE blocks
-	begin bool // the last token was the word BEGIN
-	name  bool // the last token was '.' after a name, or the word AS: the next word is a name (p.end, AS end)
-	ident bool // the last token was a name (a word not starting with a digit, or a quoted one): a '.' after it qualifies
+	lead   [4]byte // first letters of the leading words, for CREATE [OR REPLACE] FUNCTION|PROCEDURE
+	words  int
+	paren  int
+	bodies int  // open BEGIN ATOMIC bodies
+	cases  int  // CASE expressions open in the body's statement being read
+	first  bool // the next word is the first of a body's statement
+	begin  bool // the last token was the word BEGIN
+	name   bool // the last token was '.' after a name, or the word AS: the next word is a name (p.end, AS end)
+	ident  bool // the last token ends a name or a value a '.' can select a field of: a name, ')', ']', $1
 }
 
 func (st *statement) see(kind int, tok string) {
-	begin, name := st.begin, st.name
+	begin, name, first := st.begin, st.name, st.first
+	st.begin, st.first = false, false
 	// A '.' after a number is its decimal point (2. END), not a qualifier.
-	st.begin, st.name = false, kind == tokOther && tok == "." && st.ident || kind == tokWord && oneOf(tok, "as")
-	st.ident = kind == tokLiteral || kind == tokWord && (tok[0] < '0' || tok[0] > '9')
+	st.name = kind == tokOther && tok == "." && st.ident || kind == tokWord && oneOf(tok, "as")
+	st.ident = kind == tokLiteral || kind == tokWord && (tok[0] < '0' || tok[0] > '9') ||
+		kind == tokOther && (tok == ")" || tok == "]")
 	switch {
+	case kind == tokSemicolon:
+		st.paren, st.cases, st.first = 0, 0, st.bodies > 0
 	case kind == tokOther && tok == "(":
 		st.paren++
 	case kind == tokOther && tok == ")":
@@ -322,11 +346,15 @@ func (st *statement) see(kind int, tok string) {
 		case oneOf(tok, "begin"):
 			st.begin = true
 		case oneOf(tok, "atomic") && begin:
-			st.depth++
-		case oneOf(tok, "case") && st.depth > 0:
-			st.depth++
-		case oneOf(tok, "end") && st.depth > 0:
-			st.depth--
+			st.bodies++
+			st.first = true
+		case st.bodies == 0:
+		case oneOf(tok, "case"):
+			st.cases++
+		case oneOf(tok, "end") && st.cases > 0:
+			st.cases--
+		case oneOf(tok, "end") && first:
+			st.bodies--
 		}
 	}
 }
@@ -338,7 +366,7 @@ func (st *statement) routine() bool {
 }
 
 // ends reports whether a ';' met now ends the statement: it is not inside a BEGIN ATOMIC body.
-func (st *statement) ends() bool { return st.depth == 0 }
+func (st *statement) ends() bool { return st.bodies == 0 }
 
 // nextToken returns the position of the next byte of sql from i that is neither blank nor in a comment.
 func nextToken(sql string, i int) int {
@@ -417,11 +445,17 @@ func escapeString(sql string, i int) bool {
 // multibyte character.
 func identByte(c byte) bool { return isWordByte(c) || c == '$' || c >= 0x80 }
 
-// skipDollar returns the position after the dollar-quoted body starting at i ($tag$...$tag$), or after the '$' of a
-// parameter ($1) or of anything else. A tag is made as an identifier is, multibyte characters included, but of no
+// skipDollar returns the position after the dollar-quoted body starting at i ($tag$...$tag$), after a parameter
+// ($1), or after the '$' of anything else. A tag is made as an identifier is, multibyte characters included, but of no
 // '$' and not starting with a digit.
 func skipDollar(sql string, i int) int {
 	j := i + 1
+	if j < len(sql) && sql[j] >= '0' && sql[j] <= '9' {
+		for j < len(sql) && sql[j] >= '0' && sql[j] <= '9' {
+			j++
+		}
+		return j // a parameter: one token, which a '.' can select a field of ($1.end)
+	}
 	for j < len(sql) && (sql[j] >= 0x80 || isWordByte(sql[j]) && (sql[j] < '0' || sql[j] > '9' || j > i+1)) {
 		j++
 	}

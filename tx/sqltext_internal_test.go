@@ -113,7 +113,11 @@ func TestSeveralStatements(t *testing.T) {
 		"SELECT 1;\v":                  false,
 		`SELECT 1 AS x$E'\'; SELECT 2`: true,
 		`SELECT 1 AS éE'\'; SELECT 2`:  true,
-		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC; END": false,
+		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC; END":                                       false,
+		"CREATE FUNCTION f(p tc) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT (p).end; END":                    false,
+		"CREATE FUNCTION f(p tc) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT $1.end; SELECT 1 end; END":       false,
+		"CREATE FUNCTION f(p tc) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT (p).case; END; SELECT 1":         true,
+		"CREATE FUNCTION f(p tc) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1 case; SELECT 2; END; SELECT 1": true,
 	}
 	for sql, want := range cases {
 		t.Run(sql, func(t *testing.T) {
@@ -213,6 +217,20 @@ func TestMayEnd(t *testing.T) {
 		"CREATE FUNCTION f() RETURNS numeric LANGUAGE sql BEGIN ATOMIC SELECT CASE WHEN true THEN 1 ELSE 2. END; END; COMMIT": true,
 		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT CAST(1 AS int) AS end; END; COMMIT":                 true,
 		`CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT "p".end FROM p; END; COMMIT`:                        true,
+		// A field of a row in parentheses, of a parameter or of an array element, and a bare column label (PostgreSQL
+		// 14 on), named case or end, open or close no block; a ';' closes every CASE, and only a body statement's
+		// first word END closes the body.
+		"CREATE FUNCTION f(p tc) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT (p).case; END; COMMIT":                    true,
+		"CREATE FUNCTION f(p tc) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT $1.case; END; COMMIT":                     true,
+		"CREATE FUNCTION f(p tc[]) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT p[1].case; END; COMMIT":                 true,
+		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1 case; END; COMMIT":                          true,
+		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 2.case; END; END":                             true,
+		"CREATE FUNCTION f(p tc) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT (p).end; END":                             false,
+		"CREATE FUNCTION f(p tc) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT $1.end; END":                              false,
+		"CREATE FUNCTION f(p tc[]) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT p[1].end; END":                          false,
+		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1 end; END":                                   false,
+		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1 end; SELECT 2 case; END; SELECT 1":          false,
+		"CREATE FUNCTION f(p tc) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT (p).case, CASE WHEN true THEN 1 END; END": false,
 	}
 	for sql, want := range cases {
 		t.Run(sql, func(t *testing.T) {
@@ -222,6 +240,19 @@ func TestMayEnd(t *testing.T) {
 			}
 		})
 	}
+	// A body statement cannot end the transaction: one that reads so counts, whatever the lexer made of the body,
+	// though the text is one statement to it.
+	for _, sql := range []string{
+		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; COMMIT; END",
+		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; rollback work; END",
+		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; PREPARE TRANSACTION 'x'; END",
+	} {
+		require.True(t, mayEnd(sql), sql)
+	}
+	require.False(t, mayEnd("CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END;"))
 	require.Zero(t, testing.AllocsPerRun(100, func() { mayEnd("UPDATE accounts SET balance = balance + $1") }))
+	require.Zero(t, testing.AllocsPerRun(100, func() {
+		mayEnd("CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END")
+	}))
 	require.Zero(t, testing.AllocsPerRun(100, func() { mayEnd("COMMIT; SELECT 1") }))
 }

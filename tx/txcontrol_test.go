@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pgxact/pgxact/internal/faultproxy"
@@ -422,4 +425,156 @@ func TestAnAtomicBodyThatNamesEndIsNoTxControl(t *testing.T) {
 		require.NoError(t, err, sql)
 	}
 	require.Equal(t, 2, count(t, pool, "SELECT count(*) FROM pg_proc WHERE proname IN ('last_end', 'last_id')"))
+}
+
+// A routine body whose statement selects a field named case or end (of a row in parentheses, of a parameter, of an
+// array element) or labels a column with the bare keyword: the words open or close no block, so a COMMIT after the
+// body is seen and a sound body is no transaction control.
+func TestRoutineBodyNamingCaseOrEnd(t *testing.T) {
+	const create = "CREATE FUNCTION f%d(p pair, a pair[]) RETURNS int LANGUAGE sql BEGIN ATOMIC %s; END"
+	setup := func(t *testing.T, pool interface {
+		Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+	}) {
+		t.Helper()
+		_, err := pool.Exec(ctxT(t), `CREATE TYPE pair AS ("case" int, "end" int)`)
+		require.NoError(t, err)
+	}
+	hiding := []string{"SELECT (p).case", "SELECT $1.case", "SELECT a[1].case", "SELECT 1 case"}
+	sound := []string{"SELECT (p).end", "SELECT $1.end", "SELECT a[1].end", "SELECT 1 end", "SELECT (p).case + (p).end"}
+	t.Run("a COMMIT after the body", func(t *testing.T) {
+		for i, body := range hiding {
+			pool := newPool(t, 1)
+			setup(t, pool)
+			sql := fmt.Sprintf(create, i, body) + "; COMMIT; BEGIN"
+			_, err := tx.Run(ctxT(t), pool, tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+				if _, err := q.Exec(ctx, insertNote, "a"); err != nil {
+					return 0, err
+				}
+				_, err := q.Exec(ctx, sql)
+				return 0, err
+			}))
+			require.ErrorIs(t, err, tx.ErrTxControl, "%s: committed in two transactions, Run says %v", body, err)
+		}
+	})
+	t.Run("its answer lost", func(t *testing.T) {
+		for i, body := range hiding {
+			pool, check, proxy := ledgerPools(t, 1)
+			setup(t, check)
+			sql := fmt.Sprintf(create, i, body) + "; COMMIT"
+			proxy.SetRule(cutAfterRoundTripOf(sql))
+			policy := retry.New(retry.On(retry.Serialization, retry.ConnectionLost), retry.MaxAttempts(3),
+				retry.WithBackoff(retry.Constant(0)))
+			_, err := tx.Run(ctxT(t), pool, tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+				if _, err := q.Exec(ctx, "INSERT INTO ledger VALUES ($1)", 1); err != nil {
+					return 0, err
+				}
+				_, err := q.Exec(ctx, sql)
+				return 0, err
+			}), tx.WithPolicy(policy))
+			n := count(t, check, "SELECT count(*) FROM ledger")
+			require.LessOrEqual(t, n, 1, "%s: applied twice", body)
+			if n == 1 { // (a cut may also take the text before the server reads it)
+				require.ErrorIs(t, err, tx.ErrTxControl, "%s: committed, but Run says %v", body, err)
+			}
+		}
+	})
+	t.Run("a sound body", func(t *testing.T) {
+		pool := newPool(t, 1)
+		setup(t, pool)
+		for i, body := range sound {
+			sql := fmt.Sprintf(create, i, body)
+			_, err := tx.Run(ctxT(t), pool, tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+				_, err := q.Exec(ctx, sql)
+				return 0, err
+			}))
+			require.NoError(t, err, "Func: %s", body)
+			_, err = tx.Run(ctxT(t), pool, tx.Exec(strings.Replace(sql, "FUNCTION", "OR REPLACE FUNCTION", 1)))
+			require.NoError(t, err, "Exec: %s", body)
+		}
+		require.Equal(t, len(sound), count(t, pool, "SELECT count(*) FROM pg_proc WHERE proname ~ '^f[0-9]$'"))
+	})
+}
+
+// cutAfterRoundTripOf is a rule that cuts the connection right after the Sync (or the simple query) of the first
+// round trip whose text holds sql: the server runs all of it, and its answer is lost.
+func cutAfterRoundTripOf(sql string) faultproxy.Rule {
+	var mu sync.Mutex
+	seen, done := false, false
+	return func(m faultproxy.Message) faultproxy.Action {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case done:
+		case m.Type == 'Q' && strings.Contains(m.SQL, sql):
+			done = true
+			return faultproxy.CutAfter
+		case m.Type == 'B' && strings.Contains(m.SQL, sql): // a Bind: the round trip that runs it, not one preparing it
+			seen = true
+		case m.Type == 'S' && seen:
+			done = true
+			return faultproxy.CutAfter
+		}
+		return faultproxy.Forward
+	}
+}
+
+// Func code sends COMMIT as SQL, loses its answer with the connection, goes on, and pgx refuses its next statement
+// before sending it (an argument it cannot encode): the COMMIT went out, so Run must not say nothing was committed.
+func TestFuncCommitLostThenARefusedStatement(t *testing.T) {
+	for _, m := range allSendModes() {
+		t.Run(m.name, func(t *testing.T) {
+			pool, check, proxy := ledgerPools(t, 1, configured(m.configure)...)
+			proxy.SetRule(onFirstCommit(faultproxy.CutAfter))
+			policy := retry.New(retry.On(retry.Serialization, retry.ConnectionLost), retry.MaxAttempts(3),
+				retry.WithBackoff(retry.Constant(0)))
+			_, err := tx.Run(ctxT(t), pool, tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+				if _, err := q.Exec(ctx, "INSERT INTO ledger VALUES ($1)", 1); err != nil {
+					return 0, err
+				}
+				_, _ = q.Exec(ctx, "COMMIT")
+				b := &pgx.Batch{}
+				b.Queue("INSERT INTO ledger VALUES ($1)", make(chan int))
+				br := q.SendBatch(ctx, b)
+				_, err := br.Exec()
+				_ = br.Close()
+				return 0, err
+			}), tx.WithPolicy(policy))
+			n := count(t, check, "SELECT count(*) FROM ledger")
+			require.LessOrEqual(t, n, 1, "applied twice")
+			if n == 1 {
+				require.ErrorIs(t, err, tx.ErrTxControl, "committed, but Run says %v", err)
+			}
+		})
+	}
+}
+
+// Under FuseCommit a COMMIT in user SQL goes out in the one round trip: when its answer is lost, the statements after
+// it may have run on their own, read-only or not, so Run says ErrTxControl and does not run the work again.
+func TestFusedTxControlWhoseAnswerIsLost(t *testing.T) {
+	for _, readOnly := range []bool{true, false} {
+		for _, m := range allSendModes() {
+			t.Run(fmt.Sprintf("read-only=%v/%s", readOnly, m.name), func(t *testing.T) {
+				pool, check, proxy := ledgerPools(t, 1, configured(m.configure)...)
+				proxy.SetRule(cutAfterRoundTripOf("INSERT INTO ledger"))
+				opts := []tx.Option{tx.FuseCommit(), tx.WithPolicy(retry.New(retry.On(retry.Serialization,
+					retry.ConnectionLost), retry.MaxAttempts(3), retry.WithBackoff(retry.Constant(0))))}
+				if readOnly {
+					opts = append(opts, tx.ReadOnly())
+				}
+				work := tx.Then(tx.Exec("COMMIT"), tx.Exec("INSERT INTO ledger VALUES (1)"))
+				_, err := tx.Run(ctxT(t), pool, work, opts...)
+				n := count(t, check, "SELECT count(*) FROM ledger")
+				require.LessOrEqual(t, n, 1, "applied twice")
+				require.ErrorIs(t, err, tx.ErrTxControl, "ledger rows %d", n)
+			})
+		}
+	}
+}
+
+// configured is f as a list of pool options, empty for a nil f (the default mode).
+func configured(f func(*pgxpool.Config)) []func(*pgxpool.Config) {
+	if f == nil {
+		return nil
+	}
+	return []func(*pgxpool.Config){f}
 }

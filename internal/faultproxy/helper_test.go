@@ -50,8 +50,7 @@ func (e env) viaProxy(t *testing.T) *pgx.Conn {
 	t.Helper()
 	config, err := pgx.ParseConfig(e.connString)
 	require.NoError(t, err)
-	config.Host, config.Port = "127.0.0.1", uint16(e.proxy.Port())
-	config.Fallbacks, config.TLSConfig = nil, nil // a fallback would bypass the proxy
+	e.proxy.Route(&config.Config)
 	return connect(t, config)
 }
 

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // ErrNotLoopback is returned by [Start] when the target is not a loopback IP address and port.
@@ -67,6 +69,14 @@ func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
 // Port returns the port clients connect to.
 func (p *Proxy) Port() int { return p.ln.Addr().(*net.TCPAddr).Port }
+
+// Route points cfg at the proxy, without TLS, which the proxy does not speak, and without fallbacks: for the default
+// sslmode=prefer pgx adds one per host that keeps the server's own port, and when the proxy refuses TLS pgx would
+// take it and reach the server around the proxy, so that no fault is ever injected.
+func (p *Proxy) Route(cfg *pgconn.Config) {
+	cfg.Host, cfg.Port = "127.0.0.1", uint16(p.Port())
+	cfg.Fallbacks, cfg.TLSConfig = nil, nil
+}
 
 // SetRule replaces the rule for messages read from now on, on every connection. A nil rule forwards everything.
 func (p *Proxy) SetRule(r Rule) {

@@ -243,8 +243,7 @@ func TestRandomCutsAlwaysEndInAnError(t *testing.T) {
 func insertInTx(t *testing.T, e env, i int) error {
 	config, err := pgx.ParseConfig(e.connString)
 	require.NoError(t, err)
-	config.Host, config.Port = "127.0.0.1", uint16(e.proxy.Port())
-	config.Fallbacks, config.TLSConfig = nil, nil
+	e.proxy.Route(&config.Config)
 	ctx := ctxFor(t)
 	conn, err := pgx.ConnectConfig(ctx, config)
 	if err != nil {
@@ -291,4 +290,20 @@ func TestStartAcceptsLoopbackTargets(t *testing.T) {
 			require.NoError(t, p.Close())
 		})
 	}
+}
+
+// Route sends every connection attempt of a configuration through the proxy: with the default sslmode=prefer pgx
+// adds a fallback that keeps the server's port, which would reach the server around it.
+func TestRouteLeavesNoWayAround(t *testing.T) {
+	p, err := faultproxy.Start("127.0.0.1:1")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	config, err := pgconn.ParseConfig("postgres://u@localhost:5432/db")
+	require.NoError(t, err)
+	require.NotEmpty(t, config.Fallbacks, "sslmode=prefer: a fallback without TLS")
+	p.Route(config)
+	require.Equal(t, "127.0.0.1", config.Host)
+	require.Equal(t, uint16(p.Port()), config.Port)
+	require.Empty(t, config.Fallbacks)
+	require.Nil(t, config.TLSConfig)
 }

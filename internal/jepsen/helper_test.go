@@ -50,8 +50,7 @@ func (d db) poolConfig(t *testing.T, maxConns int32, proxy *faultproxy.Proxy) *p
 	cfg.MaxConns = maxConns
 	cfg.ConnConfig.RuntimeParams["application_name"] = loadApp
 	if proxy != nil {
-		cfg.ConnConfig.Host, cfg.ConnConfig.Port = "127.0.0.1", uint16(proxy.Port())
-		cfg.ConnConfig.Fallbacks, cfg.ConnConfig.TLSConfig = nil, nil // a fallback would bypass the proxy
+		proxy.Route(&cfg.ConnConfig.Config)
 	}
 	return cfg
 }
