@@ -19,7 +19,10 @@
 // REPEATABLE READ on a replica (SERIALIZABLE if the primary serves it); one that asks for SERIALIZABLE by name, or is
 // DEFERRABLE, goes to the primary, which alone can keep that promise. A replica whose pool fails to lend a
 // connection, or whose server fails the replay check, is left out for WithCooldown; with no replica left, reads go
-// to the primary. BeginTx always uses the primary: tx.Run settles ambiguous commits through it with pg_xact_status.
+// to the primary. Only a read with a position to wait for (a Session's, after a commit) looks at the replica's
+// replay: one without asks nothing, so a replica pool whose server was promoted or detached keeps serving those
+// reads, as it stands, until a read with a position finds that it is no standby. BeginTx always uses the primary:
+// tx.Run settles ambiguous commits through it with pg_xact_status.
 //
 // # Read-your-writes
 //

@@ -44,8 +44,8 @@ func WithMaxWait(d time.Duration) Option {
 }
 
 // WithCooldown sets how long a replica is left out after it failed: its pool could not lend a connection, a query
-// on it failed, or it turned out not to be a standby (default DefaultCooldown). Zero retries it on the next
-// transaction; a negative duration is invalid.
+// on it failed, or it turned out not to be a standby when a read with a position looked (default DefaultCooldown).
+// Zero retries it on the next transaction; a negative duration is invalid.
 func WithCooldown(d time.Duration) Option {
 	return func(c *config) {
 		if d < 0 {

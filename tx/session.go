@@ -306,13 +306,13 @@ func (s *session) sendFrom(ctx context.Context, stmts []stmt, base int) ([]any, 
 	if j := s.useAfterSchema(ctx, stmts); j > 0 {
 		return s.sendSplit(ctx, stmts, j, base)
 	}
-	pending, trips := s.pending, s.trips
+	pending, trips, endAt := s.pending, s.trips, s.endAt
 	res, err := s.sendOnce(ctx, stmts, base)
 	if err != nil && trips == 0 && s.txStatus() == 'I' && lostStatements(err) {
 		// The connection's prepared statements were deallocated behind the wire's back (pgx's DeallocateAll, a
 		// DEALLOCATE ALL): BEGIN's own Bind failed, so nothing ran. The wire has forgotten them all; the round trip is
 		// sent again, preparing afresh.
-		s.pending, s.trips = pending, trips
+		s.pending, s.trips, s.endAt = pending, trips, endAt
 		res, err = s.sendOnce(ctx, stmts, base)
 	}
 	if err == nil {
@@ -322,6 +322,7 @@ func (s *session) sendFrom(ctx context.Context, stmts []stmt, base int) ([]any, 
 	if !ok {
 		return res, err
 	}
+	s.endAt = endAt // nothing of the batch ran, a COMMIT text in it included, even where pgx closed the connection
 	j := s.stmtIndex(ctx, stmts, sql)
 	if j < 0 {
 		return nil, err
@@ -329,7 +330,7 @@ func (s *session) sendFrom(ctx context.Context, stmts []stmt, base int) ([]any, 
 	if trips == 0 && s.txStatus() == 'I' && !s.closed() {
 		// BEGIN has not run: nothing of the batch has, whichever path failed to prepare it. What was pending still
 		// is, so that a savepoint around the statement is seen as never sent.
-		s.pending, s.trips = pending, trips
+		s.pending, s.trips, s.endAt = pending, trips, endAt
 	}
 	if j == 0 || s.aborted() || s.closed() {
 		// Either it is the first statement, or a failed Parse has aborted the open transaction, or pgx closed the
@@ -337,7 +338,7 @@ func (s *session) sendFrom(ctx context.Context, stmts []stmt, base int) ([]any, 
 		// report it as is.
 		return nil, stmtError(&stmts[j], base+j, pre)
 	}
-	s.pending, s.trips = pending, trips
+	s.pending, s.trips, s.endAt = pending, trips, endAt
 	return s.sendSplit(ctx, stmts, j, base)
 }
 
@@ -583,8 +584,13 @@ func (s *session) sentNothing(w *wire) bool {
 	var pgErr *pgconn.PgError
 	err := s.first.err
 	pc := s.pgConn()
-	return w == nil && s.first.reads > 0 && err != nil && !errors.As(err, &pgErr) && pc != nil && !s.closed() &&
-		!pc.IsBusy()
+	if w != nil || s.first.reads == 0 || err == nil || errors.As(err, &pgErr) || pc == nil {
+		return false
+	}
+	if _, _, ok := preprocessing(err); ok {
+		return true // pgx refused the batch before running any of it: its describing modes then close the connection
+	}
+	return !s.closed() && !pc.IsBusy()
 }
 
 // firstRead keeps the error of the first result read from a pgx.Batch, as pgx returned it.

@@ -92,7 +92,8 @@ func endsWords(words []string) bool {
 		}
 		return len(rest) == 0 || !oneOf(rest[0], "to")
 	case oneOf(words[0], "prepare"):
-		return len(words) > 1 && oneOf(words[1], "transaction")
+		// PREPARE TRANSACTION 'gid' takes a string; PREPARE transaction AS ... prepares a statement so named.
+		return len(words) > 1 && oneOf(words[1], "transaction") && (len(words) < 3 || words[2] == "")
 	}
 	return false
 }
@@ -345,7 +346,9 @@ func (st *statement) see(kind int, tok string) {
 		switch {
 		case oneOf(tok, "begin"):
 			st.begin = true
-		case oneOf(tok, "atomic") && begin:
+		case oneOf(tok, "atomic") && begin && st.bodies == 0:
+			// Only the routine's own body: inside it, BEGIN ATOMIC is a column and its label (SELECT begin atomic),
+			// as no body holds another routine's.
 			st.bodies++
 			st.first = true
 		case st.bodies == 0:
@@ -430,10 +433,40 @@ func skipQuoted(sql string, i int, q byte) int {
 				i++
 				continue
 			}
+			if q == '\'' {
+				if j := quoteContinues(sql, i+1); j > 0 {
+					i = j // 'a'<newline>'b' is one string, in the escape mode of its first part
+					continue
+				}
+			}
 			return i + 1
 		}
 	}
 	return i
+}
+
+// quoteContinues returns the position of the quote that continues a string literal whose closing quote is right
+// before i, or -1: as PostgreSQL reads it, the string goes on after blanks and -- comments that hold a line break.
+func quoteContinues(sql string, i int) int {
+	newline := false
+	for i < len(sql) {
+		switch c := sql[i]; {
+		case c == '\n' || c == '\r':
+			newline = true
+			i++
+		case c == ' ' || c == '\t' || c == '\f' || c == '\v':
+			i++
+		case c == '-' && i+1 < len(sql) && sql[i+1] == '-':
+			for i < len(sql) && sql[i] != '\n' && sql[i] != '\r' {
+				i++
+			}
+		case c == '\'' && newline:
+			return i
+		default:
+			return -1
+		}
+	}
+	return -1
 }
 
 // escapeString reports whether the quote at i opens an escape string: E or e right before it, not ending a word.

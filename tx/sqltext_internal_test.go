@@ -55,6 +55,10 @@ func TestEndsTransaction(t *testing.T) {
 		"CREATE OR REPLACE FUNCTION f() RETURNS int BEGIN ATOMIC SELECT 1; END; -- commit": false,
 		"SELECT 1 AS x$a$; COMMIT":                   true,
 		"SELECT 1 AS x$a$; COMMIT; SELECT 2 AS y$a$": false,
+		// transaction is an unreserved keyword: a prepared statement may be so named.
+		"PREPARE transaction AS SELECT 1":      false,
+		"prepare transaction(int) AS SELECT 1": false,
+		"PREPARE TRANSACTION $$x$$":            true,
 	}
 	for sql, want := range cases {
 		t.Run(sql, func(t *testing.T) {
@@ -118,6 +122,11 @@ func TestSeveralStatements(t *testing.T) {
 		"CREATE FUNCTION f(p tc) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT $1.end; SELECT 1 end; END":       false,
 		"CREATE FUNCTION f(p tc) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT (p).case; END; SELECT 1":         true,
 		"CREATE FUNCTION f(p tc) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1 case; SELECT 2; END; SELECT 1": true,
+		"CREATE FUNCTION g(begin int) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT begin atomic; END; END":     true,
+		"SELECT E'a'\n'\\''; COMMIT":              true,
+		"SELECT E'a'\n'\\'; COMMIT; --'":          false,
+		"SELECT E'a'\n\n-- c\n '\\'; COMMIT; --'": false,
+		"SELECT E'a' /* c */\n'\\'; COMMIT; --'":  true,
 	}
 	for sql, want := range cases {
 		t.Run(sql, func(t *testing.T) {
@@ -231,6 +240,15 @@ func TestMayEnd(t *testing.T) {
 		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1 end; END":                                   false,
 		"CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1 end; SELECT 2 case; END; SELECT 1":          false,
 		"CREATE FUNCTION f(p tc) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT (p).case, CASE WHEN true THEN 1 END; END": false,
+		// Inside a body BEGIN ATOMIC opens nothing: a column begin labelled atomic.
+		"CREATE FUNCTION g(begin int) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT begin atomic; END; END": true,
+		"CREATE FUNCTION g(begin int) RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT begin atomic; END":      false,
+		// An escape string continued after a line break keeps its escapes.
+		"SELECT E'a'\n'\\''; COMMIT; BEGIN":                    true,
+		"SELECT E'a' -- c\n  '\\''; COMMIT":                    true,
+		"SELECT E'a'\n'\\'; COMMIT; --'; SELECT 1":             false,
+		"SELECT 'a'\n'b'; SELECT 1":                            false,
+		"PREPARE transaction AS SELECT 1; EXECUTE transaction": false,
 	}
 	for sql, want := range cases {
 		t.Run(sql, func(t *testing.T) {

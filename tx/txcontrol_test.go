@@ -578,3 +578,25 @@ func configured(f func(*pgxpool.Config)) []func(*pgxpool.Config) {
 	}
 	return []func(*pgxpool.Config){f}
 }
+
+// A COMMIT text in a round trip that pgx refused before sending any of it (an argument it cannot encode) never ran,
+// even where pgx closed the connection after refusing: Recover's fallback failing on that connection is no
+// "may have committed".
+func TestRefusedCommitTextIsNotSent(t *testing.T) {
+	for _, m := range allSendModes() {
+		t.Run(m.name, func(t *testing.T) {
+			pool, check, _ := ledgerPools(t, 1, configured(m.configure)...)
+			work := tx.Recover(
+				tx.Then(tx.Exec("INSERT INTO ledger VALUES ($1)", struct{ X chan int }{}), tx.Then(tx.Exec("COMMIT"), tx.Pure(0))),
+				func(error) tx.Tx[int] { return tx.Then(tx.Exec("INSERT INTO ledger VALUES (2)"), tx.Pure(0)) })
+			_, err := tx.Run(ctxT(t), pool, work, tx.WithPolicy(retry.Never()))
+			require.NotErrorIs(t, err, tx.ErrTxControl)
+			n := count(t, check, "SELECT count(*) FROM ledger")
+			if err == nil {
+				require.Equal(t, 1, n, "the fallback committed")
+			} else {
+				require.Zero(t, n)
+			}
+		})
+	}
+}
