@@ -21,7 +21,7 @@ const (
 )
 
 // serverSettings trade durability for speed (the cluster is thrown away) and leave room for many pooled
-// test connections and for streaming replicas.
+// test connections, for streaming replicas and for a few prepared transactions.
 var serverSettings = []string{
 	"listen_addresses = '127.0.0.1'",
 	"fsync = off",
@@ -33,6 +33,7 @@ var serverSettings = []string{
 	"max_replication_slots = 10",
 	"hot_standby = on",
 	"shared_buffers = 128MB",
+	"max_prepared_transactions = 20", // so that tests can see a PREPARE TRANSACTION in user SQL do what it does
 }
 
 // startEmbedded initialises a cluster in a new temporary directory and starts it on a free loopback port.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgxact/pgxact/retry"
@@ -441,6 +442,17 @@ func nilPointer(v any) bool {
 	return r.Kind() == reflect.Pointer && r.IsNil()
 }
 
+// errNonStandardStrings refuses a connection on which a backslash escapes in every string: the runner's reading of
+// SQL text (where a statement ends, whether it ends the transaction) would differ from the server's.
+var errNonStandardStrings = invalid("standard_conforming_strings is off on the connection: the runner reads SQL " +
+	"text as PostgreSQL does with it on (its default)")
+
+// standardStrings reports whether the server reads strings with standard_conforming_strings on, as it reported at
+// startup and on every change since.
+func standardStrings(pc *pgconn.PgConn) bool {
+	return pc == nil || pc.ParameterStatus("standard_conforming_strings") != "off"
+}
+
 // open starts an attempt's session. When the runner owns the connection, BEGIN is only queued: it travels with the
 // transaction's first statements.
 func (r *runner) open(ctx context.Context) (*session, error) {
@@ -449,6 +461,10 @@ func (r *runner) open(ctx context.Context) (*session, error) {
 		q, err := r.db.BeginTx(ctx, r.cfg.txOptions())
 		if err != nil {
 			return nil, markUncommitted(fmt.Errorf("tx: begin: %w", err))
+		}
+		if c := q.Conn(); c != nil && !standardStrings(c.PgConn()) {
+			_ = q.Rollback(ctx)
+			return nil, errNonStandardStrings
 		}
 		s.q, s.tx = q, q
 		return s, nil
@@ -461,6 +477,10 @@ func (r *runner) open(ctx context.Context) (*session, error) {
 		// connection to roll back, as abort does when the work leaves it busy, would take the caller's rows down.
 		s.close()
 		return nil, invalid("the connection is busy: results read on it before Run (rows not closed) are still open")
+	}
+	if !standardStrings(s.conn.PgConn()) {
+		s.close()
+		return nil, errNonStandardStrings
 	}
 	if st := s.conn.PgConn().TxStatus(); st != 'I' && r.conn != nil && !s.conn.IsClosed() {
 		// A *pgx.Conn already inside a transaction: BEGIN would only draw a warning, and our COMMIT would commit the

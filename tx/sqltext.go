@@ -59,7 +59,7 @@ func mayEnd(sql string) bool {
 				return true
 			}
 			m = 0
-		case kind == tokWord || kind == tokLiteral:
+		case kind == tokWord || kind == tokLiteral || kind == tokOther && tok == "(": // "(": see endsWords' PREPARE
 			if kind == tokLiteral {
 				tok = ""
 			}
@@ -92,14 +92,17 @@ func endsWords(words []string) bool {
 		}
 		return len(rest) == 0 || !oneOf(rest[0], "to")
 	case oneOf(words[0], "prepare"):
-		// PREPARE TRANSACTION 'gid' takes a string; PREPARE transaction AS ... prepares a statement so named.
-		return len(words) > 1 && oneOf(words[1], "transaction") && (len(words) < 3 || words[2] == "")
+		// PREPARE transaction [(types)] AS ... prepares a statement so named (an unreserved keyword); PREPARE
+		// TRANSACTION followed by anything else ends the transaction, whatever its string is written as ('gid',
+		// E'gid', U&'gid').
+		return len(words) > 1 && oneOf(words[1], "transaction") && (len(words) < 3 || !oneOf(words[2], "(", "as"))
 	}
 	return false
 }
 
 // lastStatementWords returns up to n leading words of the last non-empty statement of sql. Comments (-- and nested
-// /* */) are skipped; a quoted string, identifier or dollar-quoted body counts as one word that is no keyword ("").
+// /* */) are skipped; a quoted string, identifier or dollar-quoted body counts as one word that is no keyword (""),
+// and an opening parenthesis as the word "(".
 // It is a lexer, not a parser: enough to read a statement's first keywords.
 func lastStatementWords(sql string, n int) []string {
 	var words, last []string // the statement being read, and the last non-empty one before it
@@ -121,6 +124,8 @@ func lastStatementWords(sql string, n int) []string {
 			words = appendWord(words, tok, n)
 		case kind == tokLiteral:
 			words = appendWord(words, "", n)
+		case kind == tokOther && tok == "(": // see endsWords' PREPARE
+			words = appendWord(words, "(", n)
 		}
 		st.see(kind, tok)
 	}

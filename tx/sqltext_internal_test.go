@@ -56,9 +56,13 @@ func TestEndsTransaction(t *testing.T) {
 		"SELECT 1 AS x$a$; COMMIT":                   true,
 		"SELECT 1 AS x$a$; COMMIT; SELECT 2 AS y$a$": false,
 		// transaction is an unreserved keyword: a prepared statement may be so named.
-		"PREPARE transaction AS SELECT 1":      false,
-		"prepare transaction(int) AS SELECT 1": false,
-		"PREPARE TRANSACTION $$x$$":            true,
+		"PREPARE transaction AS SELECT 1":           false,
+		"prepare transaction(int) AS SELECT 1":      false,
+		"PREPARE TRANSACTION $$x$$":                 true,
+		"PREPARE TRANSACTION E'x'":                  true,
+		"PREPARE TRANSACTION U&'x'":                 true,
+		`PREPARE transaction ("int4") AS SELECT $1`: false,
+		"PREPARE TRANSACTION":                       true,
 	}
 	for sql, want := range cases {
 		t.Run(sql, func(t *testing.T) {
@@ -249,6 +253,7 @@ func TestMayEnd(t *testing.T) {
 		"SELECT E'a'\n'\\'; COMMIT; --'; SELECT 1":             false,
 		"SELECT 'a'\n'b'; SELECT 1":                            false,
 		"PREPARE transaction AS SELECT 1; EXECUTE transaction": false,
+		"SELECT 1; PREPARE TRANSACTION e'g'; BEGIN":            true,
 	}
 	for sql, want := range cases {
 		t.Run(sql, func(t *testing.T) {

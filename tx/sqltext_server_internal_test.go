@@ -34,7 +34,12 @@ func TestLexerAgreesWithTheServer(t *testing.T) {
 		"SELECT E'a'\n'\\'; COMMIT; --'; SELECT 1",
 		"SELECT 'a'\n'b'; SELECT 1",
 		"PREPARE transaction AS SELECT 1; EXECUTE transaction; DEALLOCATE transaction",
+		`PREPARE transaction ("int4") AS SELECT $1; EXECUTE transaction(1); DEALLOCATE transaction`,
+		// pgtest's server allows prepared transactions; each is rolled back after its text (preparedGIDs).
+		"SELECT 1; PREPARE TRANSACTION E'lexer_g1'; BEGIN",
+		"PREPARE TRANSACTION U&'lexer_g2'; BEGIN",
 	}
+	preparedGIDs := []string{"lexer_g1", "lexer_g2"}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cfg, err := pgx.ParseConfig(pgtest.ConnString(t))
@@ -50,11 +55,22 @@ func TestLexerAgreesWithTheServer(t *testing.T) {
 	defer conn.Close(context.Background())
 	_, err = conn.Exec(ctx, `CREATE TYPE pair AS ("case" int, "end" int)`)
 	require.NoError(t, err)
+	var prepared int
+	require.NoError(t, conn.QueryRow(ctx, "SELECT current_setting('max_prepared_transactions')::int").Scan(&prepared))
+	if prepared == 0 { // a DATABASE_URL server may not allow them; pgtest's own does
+		t.Logf("max_prepared_transactions = 0 on this server: the %d PREPARE TRANSACTION texts are left out", len(preparedGIDs))
+		texts = texts[:len(texts)-len(preparedGIDs)]
+	}
 
 	for _, sql := range texts {
 		t.Run(sql, func(t *testing.T) {
 			var xid, after *int64
-			defer func() { _, _ = conn.Exec(ctx, "ROLLBACK") }() // on failure too, for the texts after it
+			defer func() { // on failure too, for the texts after it
+				_, _ = conn.Exec(ctx, "ROLLBACK")
+				for _, gid := range preparedGIDs { // the test's own constants: ROLLBACK PREPARED takes no parameter
+					_, _ = conn.Exec(ctx, "ROLLBACK PREPARED '"+gid+"'")
+				}
+			}()
 			_, err := conn.Exec(ctx, "BEGIN")
 			require.NoError(t, err)
 			require.NoError(t, conn.QueryRow(ctx, "SELECT pg_current_xact_id()::text::bigint").Scan(&xid))

@@ -600,3 +600,28 @@ func TestRefusedCommitTextIsNotSent(t *testing.T) {
 		})
 	}
 }
+
+// With standard_conforming_strings off a backslash escapes in every string, and the runner's reading of SQL text
+// would not be the server's ('a\”; COMMIT would hide the COMMIT): Run refuses such a connection before sending
+// anything, whichever way it gets one.
+func TestNonStandardStringsAreRefused(t *testing.T) {
+	pool := newPool(t, 1)
+	cfg := pool.Config()
+	cfg.ConnConfig.RuntimeParams["standard_conforming_strings"] = "off"
+	off, err := pgxpool.NewWithConfig(ctxT(t), cfg)
+	require.NoError(t, err)
+	t.Cleanup(off.Close)
+	c, err := off.Acquire(ctxT(t))
+	require.NoError(t, err)
+	defer c.Release()
+	work := tx.Then(tx.Exec(insertNote, "a"), tx.Pure(0))
+	for name, db := range map[string]tx.DB{"pool": off, "conn": c.Conn(), "plain db": beginOnly{off}} {
+		_, err := tx.Run(ctxT(t), db, work)
+		require.ErrorIs(t, err, tx.ErrInvalid, name)
+		require.ErrorContains(t, err, "standard_conforming_strings", name)
+		require.Equal(t, byte('I'), c.Conn().PgConn().TxStatus(), name)
+	}
+	require.Zero(t, count(t, pool, "SELECT count(*) FROM log"))
+	_, err = tx.Run(ctxT(t), pool, work)
+	require.NoError(t, err, "with it on")
+}
