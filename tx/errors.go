@@ -8,9 +8,9 @@ import (
 
 // ErrInvalid is wrapped by every error Run returns for bad input: a nil db, a zero or nil-built Tx, a nil function,
 // an invalid option or policy, a malformed SetLocal name, a *pgx.Conn already inside a transaction or busy with
-// rows its caller has not closed, a connection with standard_conforming_strings off (the runner reads SQL text as
-// PostgreSQL does with it on, its default, as pgx's own argument substitution requires; a work must not turn it
-// off), a SQL text with no statement in it. Nothing is committed for such input, and no statement that
+// rows its caller has not closed, a connection on which the runner cannot read SQL text as the server will
+// (standard_conforming_strings off, or a client encoding such as SJIS whose characters may hold a backslash byte; a
+// work that sets either fails at its next round trip or at COMMIT, rolled back), a SQL text with no statement in it. Nothing is committed for such input, and no statement that
 // would run after the bad part is sent; Run sends nothing at all for a bad db, option or top-level Tx. Statements
 // that come before the bad part inside the work (Then(a, Map(b, nil))) may have been sent, and are rolled back.
 var ErrInvalid = errors.New("tx: invalid input")

@@ -57,6 +57,9 @@ func (h *handle) ready(ctx context.Context) error {
 	if h.done {
 		return pgx.ErrTxClosed
 	}
+	if err := unreadableText(h.s.pgConn()); err != nil {
+		return err // an earlier statement of the work turned it off: nothing more goes out (see unreadableText)
+	}
 	if err := h.s.flush(ctx); err != nil {
 		return err
 	}

@@ -327,6 +327,11 @@ func execCommit[T any](ctx context.Context, s *session, t Tx[T]) (T, error) {
 	if s.doomed {
 		return zero, s.doomedCommit()
 	}
+	if err := unreadableText(s.pgConn()); err != nil {
+		// The work turned a setting off that the reading of its texts relies on (SET standard_conforming_strings):
+		// what it sent since may have ended the transaction unseen. Rolled back, which undoes the SET too.
+		return zero, err
+	}
 	if err := s.commit(ctx); err != nil {
 		// The value goes back with the error: when COMMIT was ambiguous and turns out to have committed, it is Run's
 		// result. attempt drops it for every other error.
@@ -442,15 +447,26 @@ func nilPointer(v any) bool {
 	return r.Kind() == reflect.Pointer && r.IsNil()
 }
 
-// errNonStandardStrings refuses a connection on which a backslash escapes in every string: the runner's reading of
-// SQL text (where a statement ends, whether it ends the transaction) would differ from the server's.
-var errNonStandardStrings = invalid("standard_conforming_strings is off on the connection: the runner reads SQL " +
-	"text as PostgreSQL does with it on (its default)")
-
-// standardStrings reports whether the server reads strings with standard_conforming_strings on, as it reported at
-// startup and on every change since.
-func standardStrings(pc *pgconn.PgConn) bool {
-	return pc == nil || pc.ParameterStatus("standard_conforming_strings") != "off"
+// unreadableText returns why the runner cannot read SQL text on pc as the server will, nil if it can: where a
+// statement ends and whether it ends the transaction are read from the text (see sqltext.go), with
+// standard_conforming_strings on, PostgreSQL's default, as pgx's own argument substitution requires, and in a client
+// encoding whose characters never hold a byte that is a backslash or a quote (a character of SJIS, BIG5, GBK,
+// GB18030, UHC, JOHAB or SHIFT_JIS_2004 can end in 0x5C). The server reports both settings at startup and on every
+// change, so this is a lookup.
+func unreadableText(pc *pgconn.PgConn) error {
+	if pc == nil {
+		return nil
+	}
+	if pc.ParameterStatus("standard_conforming_strings") == "off" {
+		return invalid("standard_conforming_strings is off on the connection: the runner reads SQL text as " +
+			"PostgreSQL does with it on (its default)")
+	}
+	switch enc := pc.ParameterStatus("client_encoding"); enc {
+	case "SJIS", "SHIFT_JIS_2004", "BIG5", "GBK", "GB18030", "UHC", "JOHAB":
+		return invalid("client_encoding %s: a character may end in the byte of a backslash or a quote, and the "+
+			"runner could not tell where the server sees a string end (use UTF8)", enc)
+	}
+	return nil
 }
 
 // open starts an attempt's session. When the runner owns the connection, BEGIN is only queued: it travels with the
@@ -462,9 +478,11 @@ func (r *runner) open(ctx context.Context) (*session, error) {
 		if err != nil {
 			return nil, markUncommitted(fmt.Errorf("tx: begin: %w", err))
 		}
-		if c := q.Conn(); c != nil && !standardStrings(c.PgConn()) {
-			_ = q.Rollback(ctx)
-			return nil, errNonStandardStrings
+		if c := q.Conn(); c != nil {
+			if err := unreadableText(c.PgConn()); err != nil {
+				_ = q.Rollback(ctx)
+				return nil, err
+			}
 		}
 		s.q, s.tx = q, q
 		return s, nil
@@ -478,9 +496,9 @@ func (r *runner) open(ctx context.Context) (*session, error) {
 		s.close()
 		return nil, invalid("the connection is busy: results read on it before Run (rows not closed) are still open")
 	}
-	if !standardStrings(s.conn.PgConn()) {
-		s.close()
-		return nil, errNonStandardStrings
+	if err := unreadableText(s.conn.PgConn()); err != nil {
+		s.close() // a connection of the runner's own is closed on the way, so that its pool lends it no more
+		return nil, err
 	}
 	if st := s.conn.PgConn().TxStatus(); st != 'I' && r.conn != nil && !s.conn.IsClosed() {
 		// A *pgx.Conn already inside a transaction: BEGIN would only draw a warning, and our COMMIT would commit the

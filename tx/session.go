@@ -303,6 +303,9 @@ func (s *session) send(ctx context.Context, stmts []stmt) ([]any, error) {
 // trip is split ahead of time after a statement whose text may change what later ones refer to (useAfterSchema); a
 // Parse that fails all the same is reported.
 func (s *session) sendFrom(ctx context.Context, stmts []stmt, base int) ([]any, error) {
+	if err := unreadableText(s.pgConn()); err != nil {
+		return nil, err // an earlier round trip of the work turned it off: nothing more goes out (see unreadableText)
+	}
 	if j := s.useAfterSchema(ctx, stmts); j > 0 {
 		return s.sendSplit(ctx, stmts, j, base)
 	}
@@ -1290,6 +1293,13 @@ func (s *session) abort(ctx context.Context) {
 }
 
 func (s *session) close() {
+	if (s.pooled != nil || s.giveBack != nil) && unreadableText(s.pgConn()) != nil && !s.conn.IsClosed() {
+		// A connection of the runner's own whose text it cannot read (a work's SET that a COMMIT kept, or the
+		// pool's configuration): closed, so that its pool does not lend it again. A caller's *pgx.Conn is theirs.
+		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+		_ = s.conn.Close(ctx)
+		cancel()
+	}
 	if s.pooled != nil {
 		s.pooled.Release()
 		s.pooled = nil

@@ -601,27 +601,69 @@ func TestRefusedCommitTextIsNotSent(t *testing.T) {
 	}
 }
 
-// With standard_conforming_strings off a backslash escapes in every string, and the runner's reading of SQL text
-// would not be the server's ('a\”; COMMIT would hide the COMMIT): Run refuses such a connection before sending
-// anything, whichever way it gets one.
-func TestNonStandardStringsAreRefused(t *testing.T) {
-	pool := newPool(t, 1)
-	cfg := pool.Config()
-	cfg.ConnConfig.RuntimeParams["standard_conforming_strings"] = "off"
-	off, err := pgxpool.NewWithConfig(ctxT(t), cfg)
-	require.NoError(t, err)
-	t.Cleanup(off.Close)
-	c, err := off.Acquire(ctxT(t))
-	require.NoError(t, err)
-	defer c.Release()
-	work := tx.Then(tx.Exec(insertNote, "a"), tx.Pure(0))
-	for name, db := range map[string]tx.DB{"pool": off, "conn": c.Conn(), "plain db": beginOnly{off}} {
-		_, err := tx.Run(ctxT(t), db, work)
-		require.ErrorIs(t, err, tx.ErrInvalid, name)
-		require.ErrorContains(t, err, "standard_conforming_strings", name)
-		require.Equal(t, byte('I'), c.Conn().PgConn().TxStatus(), name)
+// With standard_conforming_strings off a backslash escapes in every string, and in SJIS a character may end in the
+// byte of a backslash: the runner's reading of SQL text would not be the server's, and a COMMIT after such a string
+// could go unseen. Run refuses such a connection before sending anything, whichever way it gets one.
+func TestUnreadableTextIsRefused(t *testing.T) {
+	for _, param := range [][2]string{{"standard_conforming_strings", "off"}, {"client_encoding", "SJIS"}} {
+		t.Run(param[0], func(t *testing.T) {
+			pool := newPool(t, 1)
+			cfg := pool.Config()
+			cfg.ConnConfig.RuntimeParams[param[0]] = param[1]
+			off, err := pgxpool.NewWithConfig(ctxT(t), cfg)
+			require.NoError(t, err)
+			t.Cleanup(off.Close)
+			work := tx.Then(tx.Exec(insertNote, "a"), tx.Pure(0))
+			c, err := off.Acquire(ctxT(t))
+			require.NoError(t, err)
+			release := sync.OnceFunc(c.Release)
+			defer release() // before the pool's Close, which waits for it, on a failure too
+			_, err = tx.Run(ctxT(t), c.Conn(), work)
+			require.ErrorIs(t, err, tx.ErrInvalid, "conn")
+			require.False(t, c.Conn().IsClosed(), "a caller's connection is the caller's")
+			require.Equal(t, byte('I'), c.Conn().PgConn().TxStatus())
+			release()
+			for name, db := range map[string]tx.DB{"pool": off, "plain db": beginOnly{off}} {
+				_, err := tx.Run(ctxT(t), db, work)
+				require.ErrorIs(t, err, tx.ErrInvalid, name)
+				require.ErrorContains(t, err, param[0], name)
+			}
+			require.Zero(t, count(t, pool, "SELECT count(*) FROM log"))
+			_, err = tx.Run(ctxT(t), pool, work)
+			require.NoError(t, err, "with the server's defaults")
+		})
 	}
-	require.Zero(t, count(t, pool, "SELECT count(*) FROM log"))
-	_, err = tx.Run(ctxT(t), pool, work)
-	require.NoError(t, err, "with it on")
+}
+
+// A work that turns standard_conforming_strings off (SET LOCAL, SET, set_config) sends nothing more, and does not
+// commit: what it sent after may have ended the transaction where the runner could not see it. The rollback takes
+// the setting back with it, so the pooled connection serves the next Run.
+func TestWorkTurningStandardStringsOff(t *testing.T) {
+	sets := []string{"SET LOCAL standard_conforming_strings = off", "SET standard_conforming_strings = off",
+		"SELECT set_config('standard_conforming_strings', 'off', false)"}
+	for _, set := range sets {
+		t.Run(set, func(t *testing.T) {
+			pool := newPool(t, 1)
+			then := tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+				if _, err := q.Exec(ctx, set); err != nil {
+					return 0, err
+				}
+				_, err := q.Exec(ctx, `INSERT INTO log (note) VALUES ('a\''); COMMIT; BEGIN; --'`)
+				return 0, err
+			})
+			_, err := tx.Run(ctxT(t), pool, then)
+			require.ErrorIs(t, err, tx.ErrInvalid)
+			require.Zero(t, count(t, pool, "SELECT count(*) FROM log"), "part of the work committed")
+
+			quiet := tx.Then(tx.Exec(insertNote, "b"), tx.Func(func(ctx context.Context, q pgx.Tx) (int, error) {
+				_, err := q.Exec(ctx, set)
+				return 0, err
+			}))
+			_, err = tx.Run(ctxT(t), pool, quiet)
+			require.ErrorIs(t, err, tx.ErrInvalid, "at COMMIT")
+			_, err = tx.Run(ctxT(t), pool, tx.Then(tx.Exec(insertNote, "c"), tx.Pure(0)))
+			require.NoError(t, err, "the pool's connection is as it was")
+			require.Equal(t, 1, count(t, pool, "SELECT count(*) FROM log"))
+		})
+	}
 }
