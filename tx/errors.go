@@ -10,7 +10,9 @@ import (
 // an invalid option or policy, a malformed SetLocal name, a *pgx.Conn already inside a transaction or busy with
 // rows its caller has not closed, a connection on which the runner cannot read SQL text as the server will
 // (standard_conforming_strings off, or a client encoding such as SJIS whose characters may hold a backslash byte; a
-// work that sets either fails at its next round trip or at COMMIT, rolled back), a SQL text with no statement in it. Nothing is committed for such input, and no statement that
+// work that sets either fails at its next round trip or at COMMIT, rolled back, except under FuseCommit, whose one
+// round trip the server reads whole with the settings it began with, and which commits), a SQL text with no statement
+// in it. Nothing is committed for such input, and no statement that
 // would run after the bad part is sent; Run sends nothing at all for a bad db, option or top-level Tx. Statements
 // that come before the bad part inside the work (Then(a, Map(b, nil))) may have been sent, and are rolled back.
 var ErrInvalid = errors.New("tx: invalid input")

@@ -497,7 +497,7 @@ func (r *runner) open(ctx context.Context) (*session, error) {
 		return nil, invalid("the connection is busy: results read on it before Run (rows not closed) are still open")
 	}
 	if err := unreadableText(s.conn.PgConn()); err != nil {
-		s.close() // a connection of the runner's own is closed on the way, so that its pool lends it no more
+		s.close() // one the runner took from a pool is closed on the way, so that the pool lends it no more
 		return nil, err
 	}
 	if st := s.conn.PgConn().TxStatus(); st != 'I' && r.conn != nil && !s.conn.IsClosed() {

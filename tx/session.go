@@ -1293,9 +1293,10 @@ func (s *session) abort(ctx context.Context) {
 }
 
 func (s *session) close() {
-	if (s.pooled != nil || s.giveBack != nil) && unreadableText(s.pgConn()) != nil && !s.conn.IsClosed() {
-		// A connection of the runner's own whose text it cannot read (a work's SET that a COMMIT kept, or the
-		// pool's configuration): closed, so that its pool does not lend it again. A caller's *pgx.Conn is theirs.
+	if s.pooled != nil && unreadableText(s.pgConn()) != nil && !s.conn.IsClosed() {
+		// A connection the runner took from a pool itself, whose text it cannot read (a work's SET that a COMMIT
+		// kept, or the pool's configuration): closed, so that the pool does not lend it again. A caller's
+		// *pgx.Conn is theirs, and so is an Acquirer's, which may lend one (txtest.Inject over a *pgx.Conn).
 		ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 		_ = s.conn.Close(ctx)
 		cancel()

@@ -16,6 +16,7 @@ import (
 	"github.com/pgxact/pgxact/internal/faultproxy"
 	"github.com/pgxact/pgxact/retry"
 	"github.com/pgxact/pgxact/tx"
+	"github.com/pgxact/pgxact/txtest"
 )
 
 // TestTxControlInFuncSQL: COMMIT or ROLLBACK sent as SQL from Func code ends the transaction behind the runner's
@@ -618,10 +619,12 @@ func TestUnreadableTextIsRefused(t *testing.T) {
 			require.NoError(t, err)
 			release := sync.OnceFunc(c.Release)
 			defer release() // before the pool's Close, which waits for it, on a failure too
-			_, err = tx.Run(ctxT(t), c.Conn(), work)
-			require.ErrorIs(t, err, tx.ErrInvalid, "conn")
-			require.False(t, c.Conn().IsClosed(), "a caller's connection is the caller's")
-			require.Equal(t, byte('I'), c.Conn().PgConn().TxStatus())
+			for name, db := range map[string]tx.DB{"conn": c.Conn(), "injector": txtest.Inject(c.Conn(), txtest.FailFirst(0))} {
+				_, err = tx.Run(ctxT(t), db, work)
+				require.ErrorIs(t, err, tx.ErrInvalid, name)
+				require.False(t, c.Conn().IsClosed(), "%s: a caller's connection is the caller's", name)
+				require.Equal(t, byte('I'), c.Conn().PgConn().TxStatus(), name)
+			}
 			release()
 			for name, db := range map[string]tx.DB{"pool": off, "plain db": beginOnly{off}} {
 				_, err := tx.Run(ctxT(t), db, work)
