@@ -211,9 +211,9 @@ func describe(rows []haNodeState) string {
 	return strings.Join(parts, ", ")
 }
 
-// acceptsWrite checks that node commits a transaction with a transaction id: a standby refuses to assign one. Such a
-// commit writes no WAL, so it does not wait for a synchronous standby: it tells a primary, not a replicating one
-// (replicating checks that).
+// acceptsWrite checks that node commits a transaction with a transaction id: a standby refuses to assign one. The
+// transaction writes nothing before its commit record, so its commit is asynchronous and does not wait for a
+// synchronous standby: it tells a primary, not a replicating one (replicating checks that).
 func acceptsWrite(ctx context.Context, node HANode) error {
 	return queryNode(ctx, node, "SELECT txid_current()", nil, new(int64))
 }
@@ -269,7 +269,7 @@ func (h *HA) recentEvents(ctx context.Context) string {
 	return strings.Join(events, "\n")
 }
 
-// Events returns the monitor's events, oldest first, one line each: the time, the node, its reported and assigned
+// Events returns the monitor's last 1000 events, oldest first, one line each: the time, the node, its reported and assigned
 // states, timeline, WAL position and replication state as last reported, and what the monitor said. They tell what pg_auto_failover did, and when, in a failover a test found wrong.
 func (h *HA) Events(ctx context.Context) ([]string, error) {
 	return h.events(ctx, 1000)
