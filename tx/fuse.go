@@ -48,14 +48,14 @@ func execFused[T any](ctx context.Context, s *session, t Tx[T]) (T, error) {
 // sendFrom), it sends the batch again, once, when the connection's prepared statements were deallocated behind the
 // wire's back: BEGIN's own Bind then failed, so nothing ran, and the wire has forgotten them all.
 func (s *session) sendCommitting(ctx context.Context, stmts []stmt) ([]any, error) {
-	pending, trips, endAt := s.pending, s.trips, s.endAt
+	before := s.mark()
 	res, err := s.sendCommittingOnce(ctx, stmts)
-	if err != nil && trips == 0 && s.txStatus() == 'I' && !s.closed() && lostStatements(err) {
-		s.pending, s.trips, s.endAt = pending, trips, endAt
+	if err != nil && before.trips == 0 && s.txStatus() == 'I' && !s.closed() && lostStatements(err) {
+		s.rewind(before)
 		res, err = s.sendCommittingOnce(ctx, stmts)
 	}
-	if err != nil && trips == 0 && s.unpreparedBeforeBegin(ctx, err, stmts) {
-		s.pending, s.trips, s.endAt = pending, trips, endAt
+	if err != nil && before.trips == 0 && s.unpreparedBeforeBegin(ctx, err, stmts) {
+		s.rewind(before)
 		return nil, errUnfused
 	}
 	return res, err

@@ -232,6 +232,20 @@ func (s *session) sending(stmts []stmt) {
 	}
 }
 
+// sendMark is what sending a round trip changes before it is known whether any of it went out: the pending statements
+// it took, the round-trip count, and the round trip of the latest COMMIT text. rewind puts them back when none of it
+// ran, so that a savepoint among the pending is seen as never sent and a COMMIT text as never sent.
+type sendMark struct {
+	pending      []string
+	trips, endAt int
+}
+
+func (s *session) mark() sendMark {
+	return sendMark{pending: s.pending, trips: s.trips, endAt: s.endAt}
+}
+
+func (s *session) rewind(m sendMark) { s.pending, s.trips, s.endAt = m.pending, m.trips, m.endAt }
+
 // endSent reports whether a statement whose text ends the transaction went out in a round trip that counts as sent:
 // one that pgx or the wire refused before sending anything is taken back from s.trips (see notSent), or was never
 // counted.
@@ -309,13 +323,13 @@ func (s *session) sendFrom(ctx context.Context, stmts []stmt, base int) ([]any, 
 	if j := s.useAfterSchema(ctx, stmts); j > 0 {
 		return s.sendSplit(ctx, stmts, j, base)
 	}
-	pending, trips, endAt := s.pending, s.trips, s.endAt
+	before := s.mark()
 	res, err := s.sendOnce(ctx, stmts, base)
-	if err != nil && trips == 0 && s.txStatus() == 'I' && lostStatements(err) {
+	if err != nil && before.trips == 0 && s.txStatus() == 'I' && lostStatements(err) {
 		// The connection's prepared statements were deallocated behind the wire's back (pgx's DeallocateAll, a
 		// DEALLOCATE ALL): BEGIN's own Bind failed, so nothing ran. The wire has forgotten them all; the round trip is
 		// sent again, preparing afresh.
-		s.pending, s.trips, s.endAt = pending, trips, endAt
+		s.rewind(before)
 		res, err = s.sendOnce(ctx, stmts, base)
 	}
 	if err == nil {
@@ -325,15 +339,15 @@ func (s *session) sendFrom(ctx context.Context, stmts []stmt, base int) ([]any, 
 	if !ok {
 		return res, err
 	}
-	s.endAt = endAt // nothing of the batch ran, a COMMIT text in it included, even where pgx closed the connection
+	s.endAt = before.endAt // nothing of the batch ran, a COMMIT text in it included, even where pgx closed the connection
 	j := s.stmtIndex(ctx, stmts, sql)
 	if j < 0 {
 		return nil, err
 	}
-	if trips == 0 && s.txStatus() == 'I' && !s.closed() {
+	if before.trips == 0 && s.txStatus() == 'I' && !s.closed() {
 		// BEGIN has not run: nothing of the batch has, whichever path failed to prepare it. What was pending still
 		// is, so that a savepoint around the statement is seen as never sent.
-		s.pending, s.trips, s.endAt = pending, trips, endAt
+		s.rewind(before)
 	}
 	if j == 0 || s.aborted() || s.closed() {
 		// Either it is the first statement, or a failed Parse has aborted the open transaction, or pgx closed the
@@ -341,7 +355,7 @@ func (s *session) sendFrom(ctx context.Context, stmts []stmt, base int) ([]any, 
 		// report it as is.
 		return nil, stmtError(&stmts[j], base+j, pre)
 	}
-	s.pending, s.trips, s.endAt = pending, trips, endAt
+	s.rewind(before)
 	return s.sendSplit(ctx, stmts, j, base)
 }
 
