@@ -31,15 +31,17 @@ type querier interface {
 
 // xidSQL asks for the transaction's id without assigning one; it rides along in round trips the transaction makes
 // anyway, so that an ambiguous COMMIT can later be resolved with pg_xact_status. It is as small as it can be: it
-// runs in nearly every transaction that writes, and server time is what saturated benchmarks are short of.
-const xidSQL = `SELECT pg_current_xact_id_if_assigned()::text::bigint`
+// runs in nearly every transaction that writes, and server time is what saturated benchmarks are short of. So the
+// xid8 comes back as it is, with no cast through text to bigint: its binary form is a bigint's (8 bytes, big-endian)
+// and its text form a decimal number, which rawInt8 reads either way.
+const xidSQL = `SELECT pg_current_xact_id_if_assigned()`
 
 // xidAssignSQL is the look of a transaction that may change what commits unseen (see probe.go): it assigns the id
 // that a notification would take at COMMIT anyway, so that pg_xact_status can tell whether it committed. A hot
 // standby cannot assign one, nor run a NOTIFY or a write: there it looks without assigning, and its NULL then means
 // "nothing to commit".
 const xidAssignSQL = `SELECT CASE WHEN pg_is_in_recovery() THEN pg_current_xact_id_if_assigned()
-	ELSE pg_current_xact_id() END::text::bigint`
+	ELSE pg_current_xact_id() END`
 
 // xidLook is the look this session sends.
 func (s *session) xidLook() string {
@@ -1007,7 +1009,7 @@ func readRawRow(br results, f func([][]byte, []pgconn.FieldDescription) error) e
 	return err
 }
 
-// rawInt8 decodes a bigint column value in either wire format; ok is false for NULL.
+// rawInt8 decodes a bigint (or xid8) column value in either wire format; ok is false for NULL.
 func rawInt8(v []byte, format int16) (n int64, ok bool, err error) {
 	switch {
 	case v == nil:
