@@ -127,3 +127,29 @@ func TestCancelledCallerGetsAnError(t *testing.T) {
 	_, err = tx.Run(ctx, r, lookFor(1), readOnly...)
 	require.ErrorIs(t, err, context.Canceled)
 }
+
+// TestACallerDeadlineInsideMaxWaitIsServedByThePrimary: a read whose caller's deadline comes before MaxWait is over
+// waits on a lagging replica only part of the time left, and then the primary serves it, as it would for a MaxWait
+// that ran out; a replica still behind when a wait was cut short that way is not marked slow, so the next read with
+// time to spare still waits for it.
+func TestACallerDeadlineInsideMaxWaitIsServedByThePrimary(t *testing.T) {
+	p := newPair(t)
+	s := newRouter(t, p.primary, []*pgxpool.Pool{p.replica}, replica.WithMaxWait(10*time.Second)).Session()
+	p.pauseReplay(t)
+	_, err := tx.Run(ctxT(t), s, insert(1))
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	defer cancel()
+	seen, err := tx.Run(ctx, s, lookFor(1), readOnly...)
+	require.NoError(t, err, "the primary could serve the read within the caller's deadline")
+	require.Equal(t, sighting{Found: true, OnStandby: false}, seen)
+
+	watcher := newPool(t, p.standby.ConnString(p.dbname), func(c *pgxpool.Config) { c.MaxConns = 1 })
+	resumed := make(chan error, 1)
+	go func() { resumed <- resumeOncePolled(ctxT(t), watcher) }()
+	seen, err = tx.Run(ctxT(t), s, lookFor(1), readOnly...)
+	require.NoError(t, err)
+	require.NoError(t, <-resumed)
+	require.Equal(t, sighting{Found: true, OnStandby: true}, seen, "the replica was not marked slow")
+}

@@ -30,6 +30,10 @@ type config struct {
 // The wait holds a replica connection and adds to the transaction's latency, so keep it near your replicas' usual
 // lag. A replica that missed the deadline is only looked at once, without waiting, for the next Cooldown.
 //
+// A caller's ctx whose deadline comes first shortens the wait: it ends early enough to leave the primary half of
+// the time left, at most 250 ms of it, so that the read is served rather than failed. A replica still behind after
+// such a shortened wait is not counted as having missed the deadline.
+//
 // Choosing a replica, for token-less reads too, takes at most MaxWait plus 250 ms: lending connections and answering
 // replay looks get 250 ms beyond MaxWait. An exhausted replica pool is skipped (the next replica or the primary
 // serves the read) and a replica that stops answering is left out for the cooldown.

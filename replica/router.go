@@ -142,6 +142,7 @@ type pick struct {
 	bound     context.Context // caller, ending replicaFloor after waitUntil
 	cancel    context.CancelFunc
 	waitUntil time.Time // replay is waited for until then
+	short     bool      // waitUntil was cut short by the caller's deadline: a replica still behind is not slow
 	token     mark
 	forked    bool // a replica reported another timeline than token's
 }
@@ -151,11 +152,20 @@ type pick struct {
 const replicaFloor = 250 * time.Millisecond
 
 func (r *Router) newPick(ctx context.Context, token mark) *pick {
-	waitUntil := time.Now().Add(r.cfg.maxWait)
+	now := time.Now()
+	waitUntil, short := now.Add(r.cfg.maxWait), false
+	if end, ok := ctx.Deadline(); ok {
+		// A caller whose deadline comes before MaxWait is over must still have its read served: waiting out the
+		// replica until the deadline would fail a read the primary could answer. So the wait leaves a reserve for the
+		// primary: half of what is left, at most replicaFloor.
+		if latest := end.Add(-min(end.Sub(now)/2, replicaFloor)); latest.Before(waitUntil) {
+			waitUntil, short = latest, true
+		}
+	}
 	// Added one after the other, not summed first: time.Time.Add saturates, while a MaxWait near the largest Duration
 	// plus the floor would wrap negative and put the deadline in the past, sending every read to the primary.
 	bound, cancel := context.WithDeadline(ctx, waitUntil.Add(replicaFloor))
-	return &pick{r: r, caller: ctx, bound: bound, cancel: cancel, waitUntil: waitUntil, token: token}
+	return &pick{r: r, caller: ctx, bound: bound, cancel: cancel, waitUntil: waitUntil, short: short, token: token}
 }
 
 // replica returns a connection to a replica that has replayed the token, or nil when none can be had in time.
@@ -227,7 +237,7 @@ func (p *pick) check(m *member, c *pgxpool.Conn, deadline time.Time) (replay, er
 	if at, ok := connReplayed(c.Conn()); ok && p.token.coveredBy(at.at, at.timeline) {
 		return replayed, nil
 	}
-	return p.r.caughtUp(p.bound, m, c.Conn(), p.token, deadline)
+	return p.r.caughtUp(p.bound, m, c.Conn(), p.token, deadline, !p.short)
 }
 
 // lend acquires a connection from m's pool, waiting at most a share of replicaFloor, so that one exhausted pool

@@ -27,9 +27,11 @@ const (
 )
 
 // caughtUp polls pg_last_wal_replay_lsn() on conn until the replica behind it replays token, or deadline passes (one
-// look if deadline is zero). A replica marked slow for token gets a single look. An error means the replica could
-// not answer.
-func (r *Router) caughtUp(ctx context.Context, m *member, conn *pgx.Conn, token mark, deadline time.Time) (replay, error) {
+// look if deadline is zero). A replica marked slow for token gets a single look; one still behind at a deadline is
+// marked slow if full says the deadline was a whole MaxWait (not one cut short by the caller's). An error means the
+// replica could not answer.
+func (r *Router) caughtUp(ctx context.Context, m *member, conn *pgx.Conn, token mark, deadline time.Time,
+	full bool) (replay, error) {
 	if m.slowFor(token.at, time.Now()) {
 		deadline = time.Time{}
 	}
@@ -51,7 +53,7 @@ func (r *Router) caughtUp(ctx context.Context, m *member, conn *pgx.Conn, token 
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			if !deadline.IsZero() {
+			if !deadline.IsZero() && full {
 				m.markSlow(token.at, time.Now().Add(r.cfg.cooldown))
 			}
 			return lagging, nil
