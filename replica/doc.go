@@ -38,7 +38,12 @@
 // A position is only meaningful on one timeline: after a failover, a standby left behind on the old timeline may have
 // passed the new primary's positions with other contents. So the Session also keeps the primary's timeline (a
 // tx.TimelineRecorder), and a read goes to a standby only when the standby's last restartpoint is on that timeline;
-// otherwise, to the primary, which moves the session onto its own timeline when that is later.
+// otherwise, to the primary, which moves the session onto its own timeline when that is later. The Router also keeps
+// the primary's timeline as its Sessions last learnt it (from a commit, or a read settled on the primary), and a
+// session read never goes to a standby on an earlier one: a standby left behind by a failover still passes a token
+// from before it, and would show writes the failover lost and none made since. Until the Router has learnt the new
+// timeline (no commit through it since the failover), such a standby can still serve those tokens: remove standbys
+// left behind from the replica pools, as HA managers do.
 //
 // Each replica pool must reach exactly one standby, directly or through its own pgbouncer: the Router remembers how
 // far each has replayed. Choosing a replica takes at most MaxWait plus 250 ms: a replica pool that lends no

@@ -132,32 +132,20 @@ func requireSQLState(t *testing.T, want string, err error) {
 // the token with its timeline does not, and a standby that follows the new timeline serves it.
 func TestSessionAcrossATimelineFork(t *testing.T) {
 	ctx := ctxT(t)
-	old, db, oldPool := ownPrimary(t)
-
-	promoted, err := old.StartReplica(ctx)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = promoted.Stop() })
-	left, err := old.StartReplica(ctx)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = left.Stop() })
-	require.NoError(t, promoted.Crash(ctx)) // it has the table, and will have nothing after it
+	f := newFork(t, true)
+	db, oldPool, promoted := f.db, f.oldPool, f.promoted
 
 	// The old primary moves on by a whole WAL segment, which the standby left behind replays.
-	_, err = oldPool.Exec(ctx, "INSERT INTO items SELECT generate_series(1000, 1999)")
+	_, err := oldPool.Exec(ctx, "INSERT INTO items SELECT generate_series(1000, 1999)")
 	require.NoError(t, err)
 	var end string
 	require.NoError(t, oldPool.QueryRow(ctx, "SELECT pg_switch_wal()::text").Scan(&end))
 	_, err = oldPool.Exec(ctx, "INSERT INTO items VALUES (2000)")
 	require.NoError(t, err)
 	require.NoError(t, oldPool.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&end))
-	leftPool := newPool(t, left.ConnString(db), nil)
+	leftPool := newPool(t, f.left.ConnString(db), nil)
 	waitFor(t, leftPool, "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn", end)
-	oldPool.Close()
-	require.NoError(t, old.Crash(ctx))
-
-	require.NoError(t, promoted.Restart(ctx))
-	require.NoError(t, promoted.Promote(ctx))
-	primary := newPool(t, promoted.ConnString(db), nil)
+	primary := f.failOver(t)
 	s := newRouter(t, primary, []*pgxpool.Pool{leftPool}).Session()
 	_, err = tx.Run(ctx, s, insert(1))
 	require.NoError(t, err)
@@ -265,30 +253,20 @@ func TestOldTimelineTokenMovesToTheNewTimeline(t *testing.T) {
 // has replayed the new primary serves the session.
 func TestLostTailIsNotCarriedOntoTheNewTimeline(t *testing.T) {
 	ctx := ctxT(t)
-	old, db, oldPool := ownPrimary(t)
-	promoted, err := old.StartReplica(ctx)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = promoted.Stop() })
-	require.NoError(t, promoted.Crash(ctx)) // it has the table, and will have nothing after it
+	f := newFork(t, false)
+	oldPool := f.oldPool
 
 	s := newRouter(t, oldPool, nil).Session()
 	var sw string
 	for i := range 3 { // the old primary moves far ahead: three WAL segments
-		_, err = oldPool.Exec(ctx, "INSERT INTO items VALUES ($1)", 1000+i) // a switch with nothing written is none
+		_, err := oldPool.Exec(ctx, "INSERT INTO items VALUES ($1)", 1000+i) // a switch with nothing written is none
 		require.NoError(t, err)
 		require.NoError(t, oldPool.QueryRow(ctx, "SELECT pg_switch_wal()::text").Scan(&sw))
 	}
-	_, err = tx.Run(ctx, s, insert(99)) // lost with the old primary
+	_, err := tx.Run(ctx, s, insert(99)) // lost with the old primary
 	require.NoError(t, err)
-	oldPool.Close()
-	require.NoError(t, old.Crash(ctx))
-	require.NoError(t, promoted.Restart(ctx))
-	require.NoError(t, promoted.Promote(ctx))
-	primary := newPool(t, promoted.ConnString(db), nil)
-	follower, err := promoted.StartReplica(ctx)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = follower.Stop() })
-	followerPool := newPool(t, follower.ConnString(db), nil)
+	primary := f.failOver(t)
+	followerPool := newPool(t, startReplica(t, f.promoted).ConnString(f.db), nil)
 
 	moved, err := newRouter(t, primary, []*pgxpool.Pool{followerPool}, replica.WithMaxWait(time.Second)).
 		SessionFrom(s.Token())
@@ -301,6 +279,82 @@ func TestLostTailIsNotCarriedOntoTheNewTimeline(t *testing.T) {
 	seen, err := tx.Run(ctx, moved, lookFor(1), readOnly...)
 	require.NoError(t, err)
 	require.Equal(t, sighting{Found: true, OnStandby: true}, seen, "token %s", moved.Token())
+}
+
+// TestAStandbyLeftBehindByAFailoverIsNotReadFrom: an asynchronous failover loses a session's write, which a second
+// standby, left behind on the old timeline, had replayed. Once the Router has learnt the new primary's timeline (here
+// from another session's commit), the old session's reads go to the primary, which moves its token onto the new
+// timeline, instead of to the left-behind standby: that one still shows the lost write and will never show anything
+// written since.
+func TestAStandbyLeftBehindByAFailoverIsNotReadFrom(t *testing.T) {
+	ctx := ctxT(t)
+	f := newFork(t, true) // the standby to promote will not have item 7
+
+	s := newRouter(t, f.oldPool, nil).Session()
+	_, err := tx.Run(ctx, s, insert(7))
+	require.NoError(t, err)
+	token := s.Token()
+	require.True(t, strings.HasPrefix(token, "1:"), token)
+	_, position, _ := strings.Cut(token, ":")
+	leftPool := newPool(t, f.left.ConnString(f.db), nil)
+	waitFor(t, leftPool, "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn", position)
+	primary := f.failOver(t)
+
+	r := newRouter(t, primary, []*pgxpool.Pool{leftPool}, replica.WithMaxWait(time.Second))
+	_, err = tx.Run(ctx, r.Session(), insert(8)) // another session's commit: the Router learns timeline 2
+	require.NoError(t, err)
+	again, err := r.SessionFrom(token)
+	require.NoError(t, err)
+	for _, want := range []struct {
+		id   int
+		seen sighting
+	}{{7, sighting{Found: false, OnStandby: false}}, {8, sighting{Found: true, OnStandby: false}}} {
+		seen, err := tx.Run(ctx, again, lookFor(want.id), readOnly...)
+		require.NoError(t, err)
+		require.Equal(t, want.seen, seen, "item %d, token %s", want.id, again.Token())
+	}
+	require.True(t, strings.HasPrefix(again.Token(), "2:"), again.Token())
+}
+
+// fork is a primary of the test's own with a standby to promote, stopped (crashed) before the writes the failover
+// will lose, and, if asked for, a second standby that keeps replaying the old primary and is left behind by the
+// failover.
+type fork struct {
+	old, promoted, left *pgtest.Cluster // left is nil unless asked for
+	db                  string
+	oldPool             *pgxpool.Pool
+}
+
+func newFork(t *testing.T, withLeft bool) *fork {
+	t.Helper()
+	ctx := ctxT(t)
+	f := &fork{}
+	f.old, f.db, f.oldPool = ownPrimary(t)
+	f.promoted = startReplica(t, f.old)
+	if withLeft {
+		f.left = startReplica(t, f.old)
+	}
+	require.NoError(t, f.promoted.Crash(ctx)) // it has the table, and will have nothing after it
+	return f
+}
+
+// failOver crashes the old primary and promotes the standby that stopped early, and returns a pool on it.
+func (f *fork) failOver(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	ctx := ctxT(t)
+	f.oldPool.Close()
+	require.NoError(t, f.old.Crash(ctx))
+	require.NoError(t, f.promoted.Restart(ctx))
+	require.NoError(t, f.promoted.Promote(ctx))
+	return newPool(t, f.promoted.ConnString(f.db), nil)
+}
+
+func startReplica(t *testing.T, of *pgtest.Cluster) *pgtest.Cluster {
+	t.Helper()
+	c, err := of.StartReplica(ctxT(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Stop() })
+	return c
 }
 
 // ownPrimary starts a primary of the test's own (the timeline tests crash and promote servers), with a database that

@@ -26,6 +26,9 @@ type Router struct {
 	replicas []*member
 	next     atomic.Uint64 // round-robin position
 	cfg      config
+	// timeline is the primary's timeline as last learnt by any of the Router's Sessions (a commit, a settle, a
+	// rebase); zero until then. A standby reporting an earlier one is behind a failover (see caughtUp).
+	timeline atomic.Uint32
 }
 
 var (
@@ -97,6 +100,15 @@ func (r *Router) SessionFrom(token string) (*Session, error) {
 		s.token = m
 	}
 	return s, nil
+}
+
+// learnTimeline records the primary's timeline, as a Session learnt it. The last one learnt wins, not the highest:
+// a cluster upgraded with pg_upgrade starts its timelines at 1 again, and the highest would then shut out every
+// standby for good. A report that raced a failover can only set it back for a while, until the next one.
+func (r *Router) learnTimeline(timeline uint32) {
+	if timeline != 0 {
+		r.timeline.Store(timeline)
+	}
 }
 
 // replicable reports whether a standby can run a transaction with opts.
@@ -234,7 +246,7 @@ func (p *pick) check(m *member, c *pgxpool.Conn, deadline time.Time) (replay, er
 	if p.token.at == 0 {
 		return replayed, nil // no commit to see: any replica will do
 	}
-	if at, ok := connReplayed(c.Conn()); ok && p.token.coveredBy(at.at, at.timeline) {
+	if at, ok := connReplayed(c.Conn()); ok && p.token.coveredBy(at.at, at.timeline) && !p.r.behindPrimary(at) {
 		return replayed, nil
 	}
 	return p.r.caughtUp(p.bound, m, c.Conn(), p.token, deadline, !p.short)

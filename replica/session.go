@@ -61,8 +61,12 @@ func (s *Session) AcquireTx(ctx context.Context, opts pgx.TxOptions) (*pgx.Conn,
 // the read; if asking fails, the token stays as it is (the error says whether conn still works).
 func (s *Session) rebase(ctx context.Context, conn *pgx.Conn, token mark) error {
 	at, err := insertPosition(ctx, conn)
-	if err != nil || at.timeline <= token.timeline {
+	if err != nil {
 		return err
+	}
+	s.r.learnTimeline(at.timeline)
+	if at.timeline <= token.timeline {
+		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -107,6 +111,7 @@ func (s *Session) RecordTimelineCommit(_ context.Context, timeline uint32, posit
 		s.unknown, s.lost = true, s.lost+1
 		return
 	}
+	s.r.learnTimeline(timeline)
 	s.token = s.token.merge(mark{at: at, timeline: timeline})
 	s.recorded++
 }
@@ -146,6 +151,7 @@ func (s *Session) settle(ctx context.Context, lost, recorded uint64) (*pgx.Conn,
 		// The read itself can still run here: settling only lets later reads use replicas again.
 		return conn, release, nil
 	}
+	s.r.learnTimeline(at.timeline)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if at.timeline == s.token.timeline || s.recorded != recorded {

@@ -43,6 +43,13 @@ func (r *Router) caughtUp(ctx context.Context, m *member, conn *pgx.Conn, token 
 		}
 		m.observe(seen.at)
 		rememberReplay(conn, seen)
+		if r.behindPrimary(seen) {
+			// A standby on an earlier timeline than the primary's: left behind by a failover, where it may hold
+			// commits the failover lost and will never see those made since; or following the new primary and not yet
+			// past its next restartpoint. Either way the primary serves the read, and moves the token onto its
+			// timeline (Session.rebase). Not marked slow: the replica may serve token-less reads.
+			return forked, nil
+		}
 		if token.coveredBy(seen.at, seen.timeline) {
 			return replayed, nil
 		}
@@ -63,6 +70,12 @@ func (r *Router) caughtUp(ctx context.Context, m *member, conn *pgx.Conn, token 
 		}
 		pause = min(2*pause, pollMax)
 	}
+}
+
+// behindPrimary reports whether a standby's replay, seen, is on an earlier timeline than the primary's as last learnt.
+func (r *Router) behindPrimary(seen mark) bool {
+	t := r.timeline.Load()
+	return t != 0 && seen.timeline < t
 }
 
 // replayPosition asks a standby how far it has replayed the primary's log, and on which timeline. The position is
