@@ -2,9 +2,11 @@ package replica_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -152,4 +154,37 @@ func TestACallerDeadlineInsideMaxWaitIsServedByThePrimary(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, <-resumed)
 	require.Equal(t, sighting{Found: true, OnStandby: true}, seen, "the replica was not marked slow")
+}
+
+// TestFarOffTokensDoNotHoldEveryReplicaConnection: tokens are not signed, and reads whose tokens the replica is far
+// from (forged, here) wait at most MaxWait each, holding a replica connection meanwhile. Only half the replica pool's
+// connections wait at once: a read whose commit the replica has replayed still gets one, and the replica serves it.
+func TestFarOffTokensDoNotHoldEveryReplicaConnection(t *testing.T) {
+	p := newPair(t)
+	pool := newPool(t, p.standby.ConnString(p.dbname), func(c *pgxpool.Config) { c.MaxConns = 2 })
+	r := newRouter(t, p.primary, []*pgxpool.Pool{pool}, replica.WithMaxWait(3*time.Second))
+	honest := r.Session()
+	_, err := tx.Run(ctxT(t), honest, insert(1))
+	require.NoError(t, err)
+	p.waitForReplay(t)
+	timeline, _, _ := strings.Cut(honest.Token(), ":")
+
+	var forged sync.WaitGroup
+	for i := range 4 {
+		s, err := r.SessionFrom(fmt.Sprintf("%s:FFFFFFFF/%X", timeline, 0xFFFF0000-i))
+		require.NoError(t, err)
+		forged.Go(func() { _, _ = tx.Run(ctxT(t), s, lookFor(1), readOnly...) })
+	}
+	t.Cleanup(forged.Wait)
+	watcher := newPool(t, p.standby.ConnString(p.dbname), func(c *pgxpool.Config) { c.MaxConns = 1 })
+	require.Eventually(t, func() bool { // a forged read is waiting on the replica
+		var n int
+		err := watcher.QueryRow(ctxT(t), `SELECT count(*) FROM pg_stat_activity
+			WHERE query LIKE '%pg_last_wal_replay_lsn() END%' AND pid <> pg_backend_pid()`).Scan(&n)
+		return err == nil && n > 0
+	}, 2*time.Second, 2*time.Millisecond)
+
+	seen, err := tx.Run(ctxT(t), honest, lookFor(1), readOnly...)
+	require.NoError(t, err)
+	require.Equal(t, sighting{Found: true, OnStandby: true}, seen, "the replica served the read it could serve")
 }

@@ -21,7 +21,33 @@ type member struct {
 	mu        sync.Mutex
 	slowFrom  lsn       // the replica recently failed to reach this position in time...
 	slowUntil time.Time // ...so until then, tokens at or past it get one look and no wait
+
+	// waiting counts the reads waiting for the replica to replay their tokens, each holding one of its connections;
+	// at most maxWaiting wait at once, so that the others are left for reads it can serve at once.
+	waiting    atomic.Int32
+	maxWaiting int32
 }
+
+func newMember(pool *pgxpool.Pool) *member {
+	// Half the pool: a token is not signed, and reads with far-off ones (forged, or from a lost timeline) must not
+	// hold every connection for MaxWait while reads the replica has already replayed wait for one.
+	return &member{pool: pool, maxWaiting: max(1, pool.Config().MaxConns/2)}
+}
+
+// startWait takes one of the places of the reads waiting for replay, reporting false if none is free.
+func (m *member) startWait() bool {
+	for {
+		n := m.waiting.Load()
+		if n >= m.maxWaiting {
+			return false
+		}
+		if m.waiting.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+func (m *member) endWait() { m.waiting.Add(-1) }
 
 func (m *member) available(now time.Time) bool { return now.UnixNano() >= m.downUntil.Load() }
 

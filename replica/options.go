@@ -28,7 +28,9 @@ type config struct {
 // DefaultMaxWait). Zero means look once and never wait; a negative duration is invalid.
 //
 // The wait holds a replica connection and adds to the transaction's latency, so keep it near your replicas' usual
-// lag. A replica that missed the deadline is only looked at once, without waiting, for the next Cooldown.
+// lag. A replica that missed the deadline is only looked at once, without waiting, for the next Cooldown. At most
+// half of a replica pool's connections (at least one) wait at once; a read that finds them all waiting looks once
+// and, if the replica is behind, goes to the primary.
 //
 // A caller's ctx whose deadline comes first shortens the wait: it ends early enough to leave the primary half of
 // the time left, at most 250 ms of it, so that the read is served rather than failed. A replica still behind after

@@ -53,7 +53,7 @@ func New(primary *pgxpool.Pool, replicas []*pgxpool.Pool, opts ...Option) (*Rout
 		if p == nil {
 			return nil, fmt.Errorf("%w: nil replica pool at index %d", ErrInvalid, i)
 		}
-		r.replicas = append(r.replicas, &member{pool: p})
+		r.replicas = append(r.replicas, newMember(p))
 	}
 	return r, nil
 }

@@ -118,8 +118,10 @@ func (s *Session) RecordTimelineCommit(_ context.Context, timeline uint32, posit
 
 // Token returns the session's state as a short string for a cookie or a header: empty before the first commit,
 // otherwise opaque (today the primary's timeline and PostgreSQL's text form of a log position, "3:16/B374D848").
-// Router.SessionFrom turns it back into a session. A token is not secret and not signed: a client that forges one can only make its own reads slower and
-// send them to the primary.
+// Router.SessionFrom turns it back into a session. A token is not secret and not signed: a client that forges one can
+// make its own reads slower and send them to the primary, and each such read may hold a replica connection for up to
+// MaxWait. Only half of a replica pool's connections wait at once, so reads the replica can serve at once still get
+// one; sign tokens yourself if clients must not be able to load the primary this way.
 func (s *Session) Token() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -26,16 +26,23 @@ const (
 	unknown                // not known: no connection was lent, or the look failed; not worth waiting for
 )
 
-// caughtUp polls pg_last_wal_replay_lsn() on conn until the replica behind it replays token, or deadline passes (one
-// look if deadline is zero). A replica marked slow for token gets a single look; one still behind at a deadline is
-// marked slow if full says the deadline was a whole MaxWait (not one cut short by the caller's). An error means the
-// replica could not answer.
+// caughtUp polls pg_last_wal_replay_lsn() on conn until the replica behind it replays token, or deadline passes. It
+// looks once, without waiting, if deadline is zero, if the replica is marked slow for token, or if as many reads as
+// may are waiting on the replica already (member.startWait). A replica still behind at a deadline is marked slow if
+// full says the deadline was a whole MaxWait, not one cut short by the caller's. An error means the replica could
+// not answer.
 func (r *Router) caughtUp(ctx context.Context, m *member, conn *pgx.Conn, token mark, deadline time.Time,
 	full bool) (replay, error) {
 	if m.slowFor(token.at, time.Now()) {
 		deadline = time.Time{}
 	}
 	pause := pollStart
+	waiting := false
+	defer func() {
+		if waiting {
+			m.endWait()
+		}
+	}()
 	for {
 		seen, err := replayPosition(ctx, conn)
 		if err != nil {
@@ -64,6 +71,14 @@ func (r *Router) caughtUp(ctx context.Context, m *member, conn *pgx.Conn, token 
 				m.markSlow(token.at, time.Now().Add(r.cfg.cooldown))
 			}
 			return lagging, nil
+		}
+		if !waiting {
+			if !m.startWait() {
+				// As many reads as may are already waiting on this replica: this one goes to the primary, and the
+				// replica's other connections stay free for reads it can serve at once. Not slow: it was not waited for.
+				return lagging, nil
+			}
+			waiting = true
 		}
 		if !sleep(ctx, min(pause, left)) {
 			return unknown, ctx.Err()
