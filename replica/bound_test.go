@@ -157,8 +157,9 @@ func TestACallerDeadlineInsideMaxWaitIsServedByThePrimary(t *testing.T) {
 }
 
 // TestFarOffTokensDoNotHoldEveryReplicaConnection: tokens are not signed, and reads whose tokens the replica is far
-// from (forged, here) wait at most MaxWait each, holding a replica connection meanwhile. Only half the replica pool's
-// connections wait at once: a read whose commit the replica has replayed still gets one, and the replica serves it.
+// from (forged, here) wait at most MaxWait each, holding a replica connection meanwhile. One of the replica pool's
+// connections is never held by a wait: a read whose commit the replica has replayed still gets one, and the replica
+// serves it.
 func TestFarOffTokensDoNotHoldEveryReplicaConnection(t *testing.T) {
 	p := newPair(t)
 	pool := newPool(t, p.standby.ConnString(p.dbname), func(c *pgxpool.Config) { c.MaxConns = 2 })
@@ -187,4 +188,50 @@ func TestFarOffTokensDoNotHoldEveryReplicaConnection(t *testing.T) {
 	seen, err := tx.Run(ctxT(t), honest, lookFor(1), readOnly...)
 	require.NoError(t, err)
 	require.Equal(t, sighting{Found: true, OnStandby: true}, seen, "the replica served the read it could serve")
+}
+
+// TestACallerDeadlineNearMaxWaitStillMarksTheReplicaSlow: a wait cut by the caller's deadline to more than half of
+// MaxWait counts as one that ran out: the replica still behind is marked slow, and the next reads look once instead
+// of each waiting out its own deadline's share again.
+func TestACallerDeadlineNearMaxWaitStillMarksTheReplicaSlow(t *testing.T) {
+	p := newPair(t)
+	s := newRouter(t, p.primary, []*pgxpool.Pool{p.replica}, replica.WithMaxWait(300*time.Millisecond)).Session()
+	p.pauseReplay(t)
+	_, err := tx.Run(ctxT(t), s, insert(1))
+	require.NoError(t, err)
+	read := func() {
+		ctx, cancel := context.WithTimeout(ctxT(t), 500*time.Millisecond) // the wait is cut from 300 to 250 ms
+		defer cancel()
+		seen, err := tx.Run(ctx, s, lookFor(1), readOnly...)
+		require.NoError(t, err)
+		require.Equal(t, sighting{Found: true, OnStandby: false}, seen)
+	}
+	read()
+	start := time.Now()
+	for range 5 {
+		read()
+	}
+	require.Less(t, time.Since(start), 500*time.Millisecond, "five reads after the first waited again (250 ms each)")
+}
+
+// TestACutWaitLeavesThePrimaryItsReserve: once a wait cut by the caller's deadline is over, the read goes to the
+// primary rather than to another lagging replica, whose exhausted pool would take the primary's reserve in waiting
+// for a connection.
+func TestACutWaitLeavesThePrimaryItsReserve(t *testing.T) {
+	p := newPair(t)
+	busy := newPool(t, p.standby.ConnString(p.dbname), func(c *pgxpool.Config) { c.MaxConns = 1 })
+	held, err := busy.Acquire(ctxT(t))
+	require.NoError(t, err)
+	defer held.Release()
+	// The first read of a Router tries its replicas from the second: the lagging one, then the exhausted one.
+	s := newRouter(t, p.primary, []*pgxpool.Pool{busy, p.replica}, replica.WithMaxWait(10*time.Second)).Session()
+	p.pauseReplay(t)
+	_, err = tx.Run(ctxT(t), s, insert(1))
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithTimeout(ctxT(t), 260*time.Millisecond) // wait 130 ms, then 130 ms for the primary
+	defer cancel()
+	seen, err := tx.Run(ctx, s, lookFor(1), readOnly...)
+	require.NoError(t, err, "the busy pool's lend (up to 125 ms) took the primary's reserve")
+	require.Equal(t, sighting{Found: true, OnStandby: false}, seen)
 }

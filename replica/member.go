@@ -23,15 +23,17 @@ type member struct {
 	slowUntil time.Time // ...so until then, tokens at or past it get one look and no wait
 
 	// waiting counts the reads waiting for the replica to replay their tokens, each holding one of its connections;
-	// at most maxWaiting wait at once, so that the others are left for reads it can serve at once.
+	// at most maxWaiting wait at once, so that one is left for reads it can serve at once.
 	waiting    atomic.Int32
 	maxWaiting int32
 }
 
 func newMember(pool *pgxpool.Pool) *member {
-	// Half the pool: a token is not signed, and reads with far-off ones (forged, or from a lost timeline) must not
-	// hold every connection for MaxWait while reads the replica has already replayed wait for one.
-	return &member{pool: pool, maxWaiting: max(1, pool.Config().MaxConns/2)}
+	// All connections but one: a token is not signed, and reads with far-off ones (forged, or from a lost timeline)
+	// must not hold every connection for MaxWait while reads the replica has already replayed wait for one. Not
+	// fewer: honest reads after their writes wait too, and each read refused a place goes to the primary (half the
+	// pool sent a third of a write-then-read loop's reads there, against none).
+	return &member{pool: pool, maxWaiting: max(1, pool.Config().MaxConns-1)}
 }
 
 // startWait takes one of the places of the reads waiting for replay, reporting false if none is free.

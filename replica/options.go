@@ -28,13 +28,14 @@ type config struct {
 // DefaultMaxWait). Zero means look once and never wait; a negative duration is invalid.
 //
 // The wait holds a replica connection and adds to the transaction's latency, so keep it near your replicas' usual
-// lag. A replica that missed the deadline is only looked at once, without waiting, for the next Cooldown. At most
-// half of a replica pool's connections (at least one) wait at once; a read that finds them all waiting looks once
+// lag. A replica that missed the deadline is only looked at once, without waiting, for the next Cooldown. All of a
+// replica pool's connections but one (at least one) may wait at once; a read that finds that many waiting looks once
 // and, if the replica is behind, goes to the primary.
 //
-// A caller's ctx whose deadline comes first shortens the wait: it ends early enough to leave the primary half of
-// the time left, at most 250 ms of it, so that the read is served rather than failed. A replica still behind after
-// such a shortened wait is not counted as having missed the deadline.
+// A caller's ctx whose deadline is nearer than MaxWait plus a reserve shortens the wait: it ends early enough to
+// leave the primary the reserve, half of the time left, at most 250 ms of it, so that the read is served rather than
+// failed. A replica still behind after a wait cut to under half of MaxWait is not counted as having missed the
+// deadline; after a longer one it is.
 //
 // Choosing a replica, for token-less reads too, takes at most MaxWait plus 250 ms: lending connections and answering
 // replay looks get 250 ms beyond MaxWait. An exhausted replica pool is skipped (the next replica or the primary

@@ -26,8 +26,8 @@ type Router struct {
 	replicas []*member
 	next     atomic.Uint64 // round-robin position
 	cfg      config
-	// timeline is the primary's timeline as last learnt by any of the Router's Sessions (a commit, a settle, a
-	// rebase); zero until then. A standby reporting an earlier one is behind a failover (see caughtUp).
+	// timeline is the primary's timeline as the Router's Sessions learnt it (see learnTimeline); zero until then. A
+	// standby reporting an earlier one is behind a failover (see caughtUp).
 	timeline atomic.Uint32
 }
 
@@ -102,12 +102,24 @@ func (r *Router) SessionFrom(token string) (*Session, error) {
 	return s, nil
 }
 
-// learnTimeline records the primary's timeline, as a Session learnt it. The last one learnt wins, not the highest:
-// a cluster upgraded with pg_upgrade starts its timelines at 1 again, and the highest would then shut out every
-// standby for good. A report that raced a failover can only set it back for a while, until the next one.
-func (r *Router) learnTimeline(timeline uint32) {
-	if timeline != 0 {
+// learnTimeline records the primary's timeline, as a Session learnt it: asked just now (asked), or reported after a
+// commit. A commit's report only raises it: one that raced a failover, or came from an old primary still reached
+// through old connections, would otherwise set it back, and reads alone might never move it forward again. A
+// timeline asked for just now is taken as it is, lower or not: a cluster upgraded with pg_upgrade starts its
+// timelines at 1 again, and the highest would then shut out every standby for good.
+func (r *Router) learnTimeline(timeline uint32, asked bool) {
+	if timeline == 0 {
+		return
+	}
+	if asked {
 		r.timeline.Store(timeline)
+		return
+	}
+	for {
+		cur := r.timeline.Load()
+		if timeline <= cur || r.timeline.CompareAndSwap(cur, timeline) {
+			return
+		}
 	}
 }
 
@@ -154,7 +166,8 @@ type pick struct {
 	bound     context.Context // caller, ending replicaFloor after waitUntil
 	cancel    context.CancelFunc
 	waitUntil time.Time // replay is waited for until then
-	short     bool      // waitUntil was cut short by the caller's deadline: a replica still behind is not slow
+	cut       bool      // waitUntil was cut by the caller's deadline, leaving the rest to the primary
+	short     bool      // cut to under half of MaxWait: a replica still behind is not marked slow
 	token     mark
 	forked    bool // a replica reported another timeline than token's
 }
@@ -165,19 +178,21 @@ const replicaFloor = 250 * time.Millisecond
 
 func (r *Router) newPick(ctx context.Context, token mark) *pick {
 	now := time.Now()
-	waitUntil, short := now.Add(r.cfg.maxWait), false
+	waitUntil, cut, short := now.Add(r.cfg.maxWait), false, false
 	if end, ok := ctx.Deadline(); ok {
 		// A caller whose deadline comes before MaxWait is over must still have its read served: waiting out the
 		// replica until the deadline would fail a read the primary could answer. So the wait leaves a reserve for the
-		// primary: half of what is left, at most replicaFloor.
+		// primary: half of what is left, at most replicaFloor. A wait cut to under half of MaxWait says little about
+		// the replica, and does not mark it slow; a longer one does, or every such caller would wait it out again.
 		if latest := end.Add(-min(end.Sub(now)/2, replicaFloor)); latest.Before(waitUntil) {
-			waitUntil, short = latest, true
+			waitUntil, cut, short = latest, true, latest.Sub(now) < r.cfg.maxWait/2
 		}
 	}
 	// Added one after the other, not summed first: time.Time.Add saturates, while a MaxWait near the largest Duration
 	// plus the floor would wrap negative and put the deadline in the past, sending every read to the primary.
 	bound, cancel := context.WithDeadline(ctx, waitUntil.Add(replicaFloor))
-	return &pick{r: r, caller: ctx, bound: bound, cancel: cancel, waitUntil: waitUntil, short: short, token: token}
+	return &pick{r: r, caller: ctx, bound: bound, cancel: cancel, waitUntil: waitUntil, cut: cut, short: short,
+		token: token}
 }
 
 // replica returns a connection to a replica that has replayed the token, or nil when none can be had in time.
@@ -207,7 +222,11 @@ func (p *pick) replica() (*pgxpool.Conn, error) {
 			behind = append(behind, m) // the member's position was stale (a restart): wait for it with the others
 		}
 	}
-	for _, m := range behind {
+	for i, m := range behind {
+		if i > 0 && p.cut && !time.Now().Before(p.waitUntil) {
+			// The time left is the primary's reserve: lending from another replica's pool could use it up.
+			return nil, nil
+		}
 		if c, _, err := p.try(m, p.waitUntil); c != nil || err != nil {
 			return c, err
 		}

@@ -64,7 +64,7 @@ func (s *Session) rebase(ctx context.Context, conn *pgx.Conn, token mark) error 
 	if err != nil {
 		return err
 	}
-	s.r.learnTimeline(at.timeline)
+	s.r.learnTimeline(at.timeline, true)
 	if at.timeline <= token.timeline {
 		return nil
 	}
@@ -111,7 +111,7 @@ func (s *Session) RecordTimelineCommit(_ context.Context, timeline uint32, posit
 		s.unknown, s.lost = true, s.lost+1
 		return
 	}
-	s.r.learnTimeline(timeline)
+	s.r.learnTimeline(timeline, false)
 	s.token = s.token.merge(mark{at: at, timeline: timeline})
 	s.recorded++
 }
@@ -120,8 +120,8 @@ func (s *Session) RecordTimelineCommit(_ context.Context, timeline uint32, posit
 // otherwise opaque (today the primary's timeline and PostgreSQL's text form of a log position, "3:16/B374D848").
 // Router.SessionFrom turns it back into a session. A token is not secret and not signed: a client that forges one can
 // make its own reads slower and send them to the primary, and each such read may hold a replica connection for up to
-// MaxWait. Only half of a replica pool's connections wait at once, so reads the replica can serve at once still get
-// one; sign tokens yourself if clients must not be able to load the primary this way.
+// MaxWait. One connection of a replica pool of two or more is never held by a wait, so reads the replica can serve
+// at once still get one; sign tokens yourself if clients must not be able to load the primary this way.
 func (s *Session) Token() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -153,7 +153,7 @@ func (s *Session) settle(ctx context.Context, lost, recorded uint64) (*pgx.Conn,
 		// The read itself can still run here: settling only lets later reads use replicas again.
 		return conn, release, nil
 	}
-	s.r.learnTimeline(at.timeline)
+	s.r.learnTimeline(at.timeline, true)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if at.timeline == s.token.timeline || s.recorded != recorded {

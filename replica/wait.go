@@ -87,7 +87,8 @@ func (r *Router) caughtUp(ctx context.Context, m *member, conn *pgx.Conn, token 
 	}
 }
 
-// behindPrimary reports whether a standby's replay, seen, is on an earlier timeline than the primary's as last learnt.
+// behindPrimary reports whether a standby's replay, seen, is on an earlier timeline than the primary's, as the Router
+// learnt it.
 func (r *Router) behindPrimary(seen mark) bool {
 	t := r.timeline.Load()
 	return t != 0 && seen.timeline < t
