@@ -235,3 +235,23 @@ func TestACutWaitLeavesThePrimaryItsReserve(t *testing.T) {
 	require.NoError(t, err, "the busy pool's lend (up to 125 ms) took the primary's reserve")
 	require.Equal(t, sighting{Found: true, OnStandby: false}, seen)
 }
+
+// TestAnExhaustedReplicaPoolLeavesThePrimaryItsReserve: waiting to lend a connection from an exhausted replica pool
+// stops where the primary's reserve begins, so that a caller with a short deadline is still served, by the primary.
+func TestAnExhaustedReplicaPoolLeavesThePrimaryItsReserve(t *testing.T) {
+	p := newPair(t)
+	busy := newPool(t, p.standby.ConnString(p.dbname), func(c *pgxpool.Config) { c.MaxConns = 1 })
+	held, err := busy.Acquire(ctxT(t))
+	require.NoError(t, err)
+	defer held.Release()
+	r := newRouter(t, p.primary, []*pgxpool.Pool{busy})
+	_, err = p.primary.Exec(ctxT(t), "INSERT INTO items VALUES (1)")
+	require.NoError(t, err)
+	for _, d := range []time.Duration{150 * time.Millisecond, 250 * time.Millisecond} {
+		ctx, cancel := context.WithTimeout(ctxT(t), d)
+		seen, err := tx.Run(ctx, r, lookFor(1), readOnly...)
+		cancel()
+		require.NoError(t, err, "deadline %v", d)
+		require.Equal(t, sighting{Found: true, OnStandby: false}, seen)
+	}
+}

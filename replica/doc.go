@@ -40,10 +40,10 @@
 // tx.TimelineRecorder), and a read goes to a standby only when the standby's last restartpoint is on that timeline;
 // otherwise, to the primary, which moves the session onto its own timeline when that is later. The Router also keeps
 // the primary's timeline as its Sessions learnt it (a commit's report raises it; a look at the primary itself sets
-// it, lower after a pg_upgrade), and a session read never goes to a standby on an earlier one: a standby left behind by a failover still passes a token
-// from before it, and would show writes the failover lost and none made since. Until the Router has learnt the new
-// timeline (no commit through it since the failover), such a standby can still serve those tokens: remove standbys
-// left behind from the replica pools, as HA managers do.
+// it, lower after a pg_upgrade), and a session read never goes to a standby on an earlier one: a standby left behind
+// by a failover still passes a token from before it, and would show writes the failover lost and none made since.
+// Until the Router has learnt the new timeline (no commit through it since the failover), such a standby can still
+// serve those tokens: remove standbys left behind from the replica pools, as HA managers do.
 //
 // Each replica pool must reach exactly one standby, directly or through its own pgbouncer: the Router remembers how
 // far each has replayed. Choosing a replica takes at most MaxWait plus 250 ms: a replica pool that lends no

@@ -32,14 +32,15 @@ type config struct {
 // replica pool's connections but one (at least one) may wait at once; a read that finds that many waiting looks once
 // and, if the replica is behind, goes to the primary.
 //
-// A caller's ctx whose deadline is nearer than MaxWait plus a reserve shortens the wait: it ends early enough to
-// leave the primary the reserve, half of the time left, at most 250 ms of it, so that the read is served rather than
-// failed. A replica still behind after a wait cut to under half of MaxWait is not counted as having missed the
-// deadline; after a longer one it is.
-//
 // Choosing a replica, for token-less reads too, takes at most MaxWait plus 250 ms: lending connections and answering
 // replay looks get 250 ms beyond MaxWait. An exhausted replica pool is skipped (the next replica or the primary
 // serves the read) and a replica that stops answering is left out for the cooldown.
+//
+// A caller's ctx with a deadline nearer than that keeps a reserve for the primary, half of the time left, at most
+// 250 ms of it: waiting on replicas, lending their connections and their looks all end where the reserve begins, so
+// that the read is served rather than failed. A replica still behind after a wait cut to under half of MaxWait is not
+// counted as having missed the deadline (after a longer one it is), and one whose look the cut left unanswered is not
+// left out.
 func WithMaxWait(d time.Duration) Option {
 	return func(c *config) {
 		if d < 0 {

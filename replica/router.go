@@ -163,10 +163,11 @@ func (r *Router) acquireRead(ctx context.Context, token mark) (conn *pgx.Conn, r
 type pick struct {
 	r         *Router
 	caller    context.Context // the caller's: its end is the read's error
-	bound     context.Context // caller, ending replicaFloor after waitUntil
+	bound     context.Context // caller, ending replicaFloor after waitUntil, or where the primary's reserve begins
 	cancel    context.CancelFunc
 	waitUntil time.Time // replay is waited for until then
-	cut       bool      // waitUntil was cut by the caller's deadline, leaving the rest to the primary
+	capped    bool      // bound ends where the primary's reserve begins, before the caller's deadline
+	cut       bool      // waitUntil was cut by the caller's deadline, too
 	short     bool      // cut to under half of MaxWait: a replica still behind is not marked slow
 	token     mark
 	forked    bool // a replica reported another timeline than token's
@@ -178,22 +179,33 @@ const replicaFloor = 250 * time.Millisecond
 
 func (r *Router) newPick(ctx context.Context, token mark) *pick {
 	now := time.Now()
-	waitUntil, cut, short := now.Add(r.cfg.maxWait), false, false
-	if end, ok := ctx.Deadline(); ok {
-		// A caller whose deadline comes before MaxWait is over must still have its read served: waiting out the
-		// replica until the deadline would fail a read the primary could answer. So the wait leaves a reserve for the
-		// primary: half of what is left, at most replicaFloor. A wait cut to under half of MaxWait says little about
-		// the replica, and does not mark it slow; a longer one does, or every such caller would wait it out again.
-		if latest := end.Add(-min(end.Sub(now)/2, replicaFloor)); latest.Before(waitUntil) {
-			waitUntil, cut, short = latest, true, latest.Sub(now) < r.cfg.maxWait/2
-		}
-	}
+	waitUntil := now.Add(r.cfg.maxWait)
 	// Added one after the other, not summed first: time.Time.Add saturates, while a MaxWait near the largest Duration
 	// plus the floor would wrap negative and put the deadline in the past, sending every read to the primary.
-	bound, cancel := context.WithDeadline(ctx, waitUntil.Add(replicaFloor))
-	return &pick{r: r, caller: ctx, bound: bound, cancel: cancel, waitUntil: waitUntil, cut: cut, short: short,
-		token: token}
+	replicasEnd := waitUntil.Add(replicaFloor)
+	p := &pick{r: r, caller: ctx, token: token}
+	if end, ok := ctx.Deadline(); ok {
+		// A caller's deadline must still leave the primary time to serve the read: waiting on a lagging replica, or
+		// for a connection of an exhausted pool, until the deadline would fail a read the primary could answer. So the
+		// replicas get until the primary's reserve begins, half of what is left, at most replicaFloor; and the wait
+		// ends a moment before that, so that its last look is answered in time.
+		if reserve := end.Add(-min(end.Sub(now)/2, replicaFloor)); reserve.Before(replicasEnd) {
+			replicasEnd, p.capped = reserve, true
+			if latest := reserve.Add(-min(reserve.Sub(now)/5, lastLook)); latest.Before(waitUntil) {
+				// A wait cut to under half of MaxWait says little about the replica, and does not mark it slow; a
+				// longer one does, or every such caller would wait it out again.
+				waitUntil, p.cut, p.short = latest, true, latest.Sub(now) < r.cfg.maxWait/2
+			}
+		}
+	}
+	p.waitUntil = waitUntil
+	p.bound, p.cancel = context.WithDeadline(ctx, replicasEnd)
+	return p
 }
+
+// lastLook is the time, at most, that a wait cut by the caller's deadline leaves its last look before the primary's
+// reserve begins: a look nearby takes well under a millisecond.
+const lastLook = 25 * time.Millisecond
 
 // replica returns a connection to a replica that has replayed the token, or nil when none can be had in time.
 func (p *pick) replica() (*pgxpool.Conn, error) {
@@ -222,9 +234,9 @@ func (p *pick) replica() (*pgxpool.Conn, error) {
 			behind = append(behind, m) // the member's position was stale (a restart): wait for it with the others
 		}
 	}
-	for i, m := range behind {
-		if i > 0 && p.cut && !time.Now().Before(p.waitUntil) {
-			// The time left is the primary's reserve: lending from another replica's pool could use it up.
+	for _, m := range behind {
+		if p.cut && !time.Now().Before(p.waitUntil) {
+			// What is left before the primary's reserve is for a last look, not for lending from another pool.
 			return nil, nil
 		}
 		if c, _, err := p.try(m, p.waitUntil); c != nil || err != nil {
@@ -250,8 +262,10 @@ func (p *pick) try(m *member, deadline time.Time) (*pgxpool.Conn, replay, error)
 	if ctxErr := p.caller.Err(); ctxErr != nil {
 		return nil, unknown, fmt.Errorf("replica: checking replay: %w", ctxErr)
 	}
-	if err != nil {
-		m.fail(time.Now(), p.r.cfg.cooldown) // it failed to answer, or not in time: a stalled or broken replica
+	if err != nil && !(p.capped && p.bound.Err() != nil) {
+		// It failed to answer, or not in time: a stalled or broken replica. Not so when the time it had was cut by
+		// the caller's deadline: that says little about the replica.
+		m.fail(time.Now(), p.r.cfg.cooldown)
 	}
 	if state == forked {
 		p.forked = true
