@@ -255,3 +255,42 @@ func TestAnExhaustedReplicaPoolLeavesThePrimaryItsReserve(t *testing.T) {
 		require.Equal(t, sighting{Found: true, OnStandby: false}, seen)
 	}
 }
+
+// TestAShortDeadlineNeitherHidesNorLeavesOutAHealthyReplica: under a caller's short deadline, a busy replica pool
+// tried first takes only its share of the time before the primary's reserve, so an idle one tried next still serves
+// the read; and a replica whose dial that share cut short is not left out for the cooldown.
+func TestAShortDeadlineNeitherHidesNorLeavesOutAHealthyReplica(t *testing.T) {
+	p := newPair(t)
+	read := func(r *replica.Router, d time.Duration) bool {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(ctxT(t), d)
+		defer cancel()
+		seen, err := tx.Run(ctx, r, lookFor(1), readOnly...)
+		require.NoError(t, err)
+		return seen.OnStandby
+	}
+	t.Run("a busy pool, then an idle one", func(t *testing.T) {
+		busy := newPool(t, p.standby.ConnString(p.dbname), func(c *pgxpool.Config) { c.MaxConns = 1 })
+		held, err := busy.Acquire(ctxT(t))
+		require.NoError(t, err)
+		defer held.Release()
+		idle := newPool(t, p.standby.ConnString(p.dbname), nil)
+		require.NoError(t, idle.Ping(ctxT(t)))
+		r := newRouter(t, p.primary, []*pgxpool.Pool{idle, busy}) // the busy one first, in every other read
+		for range 6 {
+			require.True(t, read(r, 200*time.Millisecond), "a read that tried the busy pool first went to the primary")
+		}
+	})
+	t.Run("a dial cut short", func(t *testing.T) {
+		slow := newPool(t, p.standby.ConnString(p.dbname), func(c *pgxpool.Config) {
+			dial := c.ConnConfig.DialFunc
+			c.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				time.Sleep(30 * time.Millisecond)
+				return dial(ctx, network, addr)
+			}
+		})
+		r := newRouter(t, p.primary, []*pgxpool.Pool{slow})
+		require.False(t, read(r, 40*time.Millisecond), "20 ms before the reserve: no connection in time")
+		require.True(t, where(t, r, readOnly...), "the replica was left out after a dial the deadline cut short")
+	})
+}

@@ -46,7 +46,8 @@
 // serve those tokens: remove standbys left behind from the replica pools, as HA managers do.
 //
 // Each replica pool must reach exactly one standby, directly or through its own pgbouncer: the Router remembers how
-// far each has replayed. Choosing a replica takes at most MaxWait plus 250 ms: a replica pool that lends no
+// far each has replayed. Choosing a replica takes at most MaxWait plus 250 ms, and leaves a caller's deadline a
+// reserve for the primary (see WithMaxWait): a replica pool that lends no
 // connection in time is skipped, and a replica that does not answer the replay look is left out for the cooldown. Set
 // connect_timeout on replica pools too, so that dials to a dead replica do not pile up behind that bound.
 //

@@ -36,11 +36,13 @@ type config struct {
 // replay looks get 250 ms beyond MaxWait. An exhausted replica pool is skipped (the next replica or the primary
 // serves the read) and a replica that stops answering is left out for the cooldown.
 //
-// A caller's ctx with a deadline nearer than that keeps a reserve for the primary, half of the time left, at most
-// 250 ms of it: waiting on replicas, lending their connections and their looks all end where the reserve begins, so
-// that the read is served rather than failed. A replica still behind after a wait cut to under half of MaxWait is not
-// counted as having missed the deadline (after a longer one it is), and one whose look the cut left unanswered is not
-// left out.
+// A caller's ctx with a deadline keeps a reserve for the primary, half of the time left, at most 250 ms of it: the
+// wait for replay ends where the reserve begins, if MaxWait would end later, and lending a replica's connection
+// stops there too (each replica getting a share of the time left before it, when that is less than its share of
+// 250 ms), so that the read is served rather than failed. A replica still behind after a wait cut to under half of
+// MaxWait is not counted as having missed the deadline (after a longer one it is), and a dial cut short that way does
+// not leave the replica out. A look at a replica that has stopped answering is bounded as above, not by the reserve:
+// it can still use the reserve up, once, before the replica is left out.
 func WithMaxWait(d time.Duration) Option {
 	return func(c *config) {
 		if d < 0 {

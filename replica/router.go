@@ -163,11 +163,11 @@ func (r *Router) acquireRead(ctx context.Context, token mark) (conn *pgx.Conn, r
 type pick struct {
 	r         *Router
 	caller    context.Context // the caller's: its end is the read's error
-	bound     context.Context // caller, ending replicaFloor after waitUntil, or where the primary's reserve begins
+	bound     context.Context // caller, ending replicaFloor after waitUntil
 	cancel    context.CancelFunc
 	waitUntil time.Time // replay is waited for until then
-	capped    bool      // bound ends where the primary's reserve begins, before the caller's deadline
-	cut       bool      // waitUntil was cut by the caller's deadline, too
+	reserveAt time.Time // where the primary's reserve begins, before the caller's deadline; zero without one
+	cut       bool      // waitUntil was cut to reserveAt
 	short     bool      // cut to under half of MaxWait: a replica still behind is not marked slow
 	token     mark
 	forked    bool // a replica reported another timeline than token's
@@ -179,33 +179,23 @@ const replicaFloor = 250 * time.Millisecond
 
 func (r *Router) newPick(ctx context.Context, token mark) *pick {
 	now := time.Now()
-	waitUntil := now.Add(r.cfg.maxWait)
-	// Added one after the other, not summed first: time.Time.Add saturates, while a MaxWait near the largest Duration
-	// plus the floor would wrap negative and put the deadline in the past, sending every read to the primary.
-	replicasEnd := waitUntil.Add(replicaFloor)
-	p := &pick{r: r, caller: ctx, token: token}
+	p := &pick{r: r, caller: ctx, token: token, waitUntil: now.Add(r.cfg.maxWait)}
 	if end, ok := ctx.Deadline(); ok {
 		// A caller's deadline must still leave the primary time to serve the read: waiting on a lagging replica, or
-		// for a connection of an exhausted pool, until the deadline would fail a read the primary could answer. So the
-		// replicas get until the primary's reserve begins, half of what is left, at most replicaFloor; and the wait
-		// ends a moment before that, so that its last look is answered in time.
-		if reserve := end.Add(-min(end.Sub(now)/2, replicaFloor)); reserve.Before(replicasEnd) {
-			replicasEnd, p.capped = reserve, true
-			if latest := reserve.Add(-min(reserve.Sub(now)/5, lastLook)); latest.Before(waitUntil) {
-				// A wait cut to under half of MaxWait says little about the replica, and does not mark it slow; a
-				// longer one does, or every such caller would wait it out again.
-				waitUntil, p.cut, p.short = latest, true, latest.Sub(now) < r.cfg.maxWait/2
-			}
+		// for a connection of an exhausted pool (see lend), until the deadline would fail a read the primary could
+		// answer. So the primary keeps a reserve, half of what is left, at most replicaFloor.
+		p.reserveAt = end.Add(-min(end.Sub(now)/2, replicaFloor))
+		if p.reserveAt.Before(p.waitUntil) {
+			// A wait cut to under half of MaxWait says little about the replica, and does not mark it slow; a longer
+			// one does, or every such caller would wait it out again.
+			p.waitUntil, p.cut, p.short = p.reserveAt, true, p.reserveAt.Sub(now) < r.cfg.maxWait/2
 		}
 	}
-	p.waitUntil = waitUntil
-	p.bound, p.cancel = context.WithDeadline(ctx, replicasEnd)
+	// Added one after the other, not summed first: time.Time.Add saturates, while a MaxWait near the largest Duration
+	// plus the floor would wrap negative and put the deadline in the past, sending every read to the primary.
+	p.bound, p.cancel = context.WithDeadline(ctx, p.waitUntil.Add(replicaFloor))
 	return p
 }
-
-// lastLook is the time, at most, that a wait cut by the caller's deadline leaves its last look before the primary's
-// reserve begins: a look nearby takes well under a millisecond.
-const lastLook = 25 * time.Millisecond
 
 // replica returns a connection to a replica that has replayed the token, or nil when none can be had in time.
 func (p *pick) replica() (*pgxpool.Conn, error) {
@@ -262,10 +252,8 @@ func (p *pick) try(m *member, deadline time.Time) (*pgxpool.Conn, replay, error)
 	if ctxErr := p.caller.Err(); ctxErr != nil {
 		return nil, unknown, fmt.Errorf("replica: checking replay: %w", ctxErr)
 	}
-	if err != nil && !(p.capped && p.bound.Err() != nil) {
-		// It failed to answer, or not in time: a stalled or broken replica. Not so when the time it had was cut by
-		// the caller's deadline: that says little about the replica.
-		m.fail(time.Now(), p.r.cfg.cooldown)
+	if err != nil {
+		m.fail(time.Now(), p.r.cfg.cooldown) // it failed to answer, or not in time: a stalled or broken replica
 	}
 	if state == forked {
 		p.forked = true
@@ -285,15 +273,27 @@ func (p *pick) check(m *member, c *pgxpool.Conn, deadline time.Time) (replay, er
 	return p.r.caughtUp(p.bound, m, c.Conn(), p.token, deadline, !p.short)
 }
 
-// lend acquires a connection from m's pool, waiting at most a share of replicaFloor, so that one exhausted pool
-// leaves time for the next. A pool whose connections are all lent out in that time is busy, not broken: it is
+// lend acquires a connection from m's pool, waiting at most a share of replicaFloor (or, when less, of the time left
+// before the primary's reserve), so that one exhausted pool leaves time for the next and for the primary. A pool whose connections are all lent out in that time is busy, not broken: it is
 // skipped, not left out. A failure to connect leaves m out for the cooldown, and so does a pool that had nothing but
 // a connection still being made when the time was up: a replica that accepts TCP and then says nothing (a frozen VM,
 // a stopped server) keeps pgx's dial waiting until connect_timeout, longer than the floor, and would otherwise cost
-// every read its share of the floor for as long as it lasts. Either way lend returns nil, unless the caller's ctx
-// ended.
+// every read its share of the floor for as long as it lasts; but not when the share was cut by the caller's deadline,
+// which leaves a dial too little time to say anything. Either way lend returns nil, unless the caller's ctx ended.
 func (p *pick) lend(m *member) (*pgxpool.Conn, error) {
-	ctx, cancel := context.WithTimeout(p.bound, replicaFloor/time.Duration(len(p.r.replicas)))
+	n := time.Duration(len(p.r.replicas))
+	share, shortened := replicaFloor/n, false
+	if !p.reserveAt.IsZero() {
+		// Lending stops where the primary's reserve begins, shared out among the replicas as the floor is.
+		left := time.Until(p.reserveAt)
+		if left <= 0 {
+			return nil, nil
+		}
+		if left/n < share {
+			share, shortened = left/n, true
+		}
+	}
+	ctx, cancel := context.WithTimeout(p.bound, share)
 	defer cancel()
 	c, err := m.pool.Acquire(ctx)
 	if err == nil {
@@ -302,7 +302,8 @@ func (p *pick) lend(m *member) (*pgxpool.Conn, error) {
 	if ctxErr := p.caller.Err(); ctxErr != nil {
 		return nil, fmt.Errorf("replica: acquire replica connection: %w: %w", ctxErr, err)
 	}
-	if st := m.pool.Stat(); ctx.Err() == nil || st.AcquiredConns() == 0 && st.IdleConns() == 0 {
+	// A connection still being made when a share cut by the caller's deadline ran out says nothing about the replica.
+	if st := m.pool.Stat(); ctx.Err() == nil || !shortened && st.AcquiredConns() == 0 && st.IdleConns() == 0 {
 		m.fail(time.Now(), p.r.cfg.cooldown)
 	}
 	return nil, nil
