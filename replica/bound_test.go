@@ -294,3 +294,40 @@ func TestAShortDeadlineNeitherHidesNorLeavesOutAHealthyReplica(t *testing.T) {
 		require.True(t, where(t, r, readOnly...), "the replica was left out after a dial the deadline cut short")
 	})
 }
+
+// TestAReplicaThatStopsAnsweringDoesNotFailShortDeadlines: under a caller's deadline, a replay look must be answered
+// by the time the primary's reserve begins (or within a short floor): one that is not is a failure, so the read goes
+// to the primary in time and the replica is left out, instead of every such read failing with its deadline.
+func TestAReplicaThatStopsAnsweringDoesNotFailShortDeadlines(t *testing.T) {
+	for _, c := range []struct{ wait, deadline time.Duration }{
+		{50 * time.Millisecond, 200 * time.Millisecond}, // a deadline inside MaxWait plus the floor
+		{2 * time.Second, time.Second},                  // a deadline inside MaxWait: the wait is cut
+	} {
+		t.Run(c.wait.String()+" "+c.deadline.String(), func(t *testing.T) {
+			p := newPair(t)
+			proxy, pool := proxied(t, p.standby.ConnString(p.dbname))
+			require.NoError(t, pool.Ping(ctxT(t)))
+			release := make(chan struct{})
+			defer close(release)
+			proxy.SetRule(func(m faultproxy.Message) faultproxy.Action {
+				if strings.Contains(m.SQL, "pg_last_wal_replay_lsn") {
+					select { // bounded: the test ends long before
+					case <-release:
+					case <-time.After(10 * time.Second):
+					}
+				}
+				return faultproxy.Forward
+			})
+			s := newRouter(t, p.primary, []*pgxpool.Pool{pool}, replica.WithMaxWait(c.wait)).Session()
+			_, err := tx.Run(ctxT(t), s, insert(1))
+			require.NoError(t, err)
+			for i := range 3 {
+				ctx, cancel := context.WithTimeout(ctxT(t), c.deadline)
+				seen, err := tx.Run(ctx, s, lookFor(1), readOnly...)
+				cancel()
+				require.NoError(t, err, "read %d: the primary could serve it", i)
+				require.Equal(t, sighting{Found: true, OnStandby: false}, seen)
+			}
+		})
+	}
+}

@@ -31,8 +31,12 @@ const (
 // may are waiting on the replica already (member.startWait). A replica still behind at a deadline is marked slow if
 // full says the deadline was a whole MaxWait, not one cut short by the caller's. An error means the replica could
 // not answer.
+//
+// With reserveAt set (a caller's deadline: see pick), each look must be answered by then, or within answerFloor of
+// its start if that is later: one that is not is a failure, so that a replica that stopped answering is left out
+// rather than holding every such read until its caller's deadline.
 func (r *Router) caughtUp(ctx context.Context, m *member, conn *pgx.Conn, token mark, deadline time.Time,
-	full bool) (replay, error) {
+	full bool, reserveAt time.Time) (replay, error) {
 	if m.slowFor(token.at, time.Now()) {
 		deadline = time.Time{}
 	}
@@ -44,7 +48,7 @@ func (r *Router) caughtUp(ctx context.Context, m *member, conn *pgx.Conn, token 
 		}
 	}()
 	for {
-		seen, err := replayPosition(ctx, conn)
+		seen, err := look(ctx, conn, reserveAt)
 		if err != nil {
 			return unknown, err
 		}
@@ -85,6 +89,27 @@ func (r *Router) caughtUp(ctx context.Context, m *member, conn *pgx.Conn, token 
 		}
 		pause = min(2*pause, pollMax)
 	}
+}
+
+// answerFloor is the least time a look is given to be answered under a caller's deadline: a replica nearby answers
+// in well under a millisecond.
+const answerFloor = 25 * time.Millisecond
+
+// look is replayPosition, answered by reserveAt or within answerFloor, whichever is later, if reserveAt is set.
+func look(ctx context.Context, conn *pgx.Conn, reserveAt time.Time) (mark, error) {
+	if reserveAt.IsZero() {
+		return replayPosition(ctx, conn)
+	}
+	ctx, cancel := context.WithDeadline(ctx, later(reserveAt, time.Now().Add(answerFloor)))
+	defer cancel()
+	return replayPosition(ctx, conn)
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // behindPrimary reports whether a standby's replay, seen, is on an earlier timeline than the primary's, as the Router
