@@ -11,9 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -147,7 +149,19 @@ func (c *Cluster) stopEmbedded() error {
 
 // stopImmediate stops the server at once, as a crash would (pg_ctl stop -m immediate).
 func (c *Cluster) stopImmediate(ctx context.Context) error {
-	return runCommand(c.pgCtl(ctx, "stop", "-m", "immediate"))
+	for {
+		err := runCommand(c.pgCtl(ctx, "stop", "-m", "immediate"))
+		// A postmaster that is starting (one a failed Restart left behind) creates its pid file before it writes its
+		// pid into it, and pg_ctl then refuses: "the PID file ... is empty". A moment later it finds the pid.
+		if err == nil || !strings.Contains(err.Error(), "is empty") {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // pidFileExists reports whether the data directory holds a postmaster.pid: a server runs on it, or died without
