@@ -279,7 +279,8 @@ func (p *pick) check(m *member, c *pgxpool.Conn, deadline time.Time) (replay, er
 // a connection still being made when the time was up: a replica that accepts TCP and then says nothing (a frozen VM,
 // a stopped server) keeps pgx's dial waiting until connect_timeout, longer than the floor, and would otherwise cost
 // every read its share of the floor for as long as it lasts; but not when the caller's deadline cut the share to
-// under answerFloor, too little time for a dial to say anything. Either way lend returns nil, unless the caller's ctx ended.
+// under answerFloor, too little time for a dial to say anything. Either way lend returns nil, unless the caller's
+// ctx ended.
 func (p *pick) lend(m *member) (*pgxpool.Conn, error) {
 	n := time.Duration(len(p.r.replicas))
 	share, shortened := replicaFloor/n, false
