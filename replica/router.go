@@ -275,8 +275,9 @@ func (p *pick) check(m *member, c *pgxpool.Conn, deadline time.Time) (replay, er
 
 // lend acquires a connection from m's pool, waiting at most a share of replicaFloor (or, when less, of the time left
 // before the primary's reserve), so that one exhausted pool leaves time for the next and for the primary. A pool
-// whose connections are all lent out in that time is busy, not broken: it is skipped, not left out. A failure to connect leaves m out for the cooldown, and so does a pool that had nothing but
-// a connection still being made when the time was up: a replica that accepts TCP and then says nothing (a frozen VM,
+// whose connections are all lent out in that time is busy, not broken: it is skipped, not left out. A failure to
+// connect leaves m out for the cooldown, and so does a pool that had nothing but a connection still being made when
+// the time was up: a replica that accepts TCP and then says nothing (a frozen VM,
 // a stopped server) keeps pgx's dial waiting until connect_timeout, longer than the floor, and would otherwise cost
 // every read its share of the floor for as long as it lasts; but not when the caller's deadline cut the share to
 // under answerFloor, too little time for a dial to say anything. Either way lend returns nil, unless the caller's
