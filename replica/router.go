@@ -167,7 +167,6 @@ type pick struct {
 	cancel    context.CancelFunc
 	waitUntil time.Time // replay is waited for until then
 	reserveAt time.Time // where the primary's reserve begins, before the caller's deadline; zero without one
-	cut       bool      // waitUntil was cut to reserveAt
 	short     bool      // cut to under half of MaxWait: a replica still behind is not marked slow
 	token     mark
 	forked    bool // a replica reported another timeline than token's
@@ -188,7 +187,7 @@ func (r *Router) newPick(ctx context.Context, token mark) *pick {
 		if p.reserveAt.Before(p.waitUntil) {
 			// A wait cut to under half of MaxWait says little about the replica, and does not mark it slow; a longer
 			// one does, or every such caller would wait it out again.
-			p.waitUntil, p.cut, p.short = p.reserveAt, true, p.reserveAt.Sub(now) < r.cfg.maxWait/2
+			p.waitUntil, p.short = p.reserveAt, p.reserveAt.Sub(now) < r.cfg.maxWait/2
 		}
 	}
 	// Added one after the other, not summed first: time.Time.Add saturates, while a MaxWait near the largest Duration
@@ -224,11 +223,7 @@ func (p *pick) replica() (*pgxpool.Conn, error) {
 			behind = append(behind, m) // the member's position was stale (a restart): wait for it with the others
 		}
 	}
-	for _, m := range behind {
-		if p.cut && !time.Now().Before(p.waitUntil) {
-			// What is left before the primary's reserve is for a last look, not for lending from another pool.
-			return nil, nil
-		}
+	for _, m := range behind { // once the primary's reserve has begun, lend gives nothing more
 		if c, _, err := p.try(m, p.waitUntil); c != nil || err != nil {
 			return c, err
 		}
