@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"math"
+	"slices"
 	"strings"
 
 	"github.com/pgxact/pgxact/bench/internal/harness"
@@ -39,6 +39,7 @@ func WriteMarkdown(w io.Writer, m Meta, results []harness.Result, withPlots bool
 		fmt.Fprintf(b, "%s\n\n", pgbenchNote)
 	}
 	writeRatios(b, results)
+	writeRoundVerdicts(b, results)
 	if hasPgbench(results) {
 		fmt.Fprintf(b, "## pgxact relative to pgbench\n\n")
 		_ = writePgbenchRatios(b, results, "- ")
@@ -137,19 +138,11 @@ func eachReference(results []harness.Result, f func(wl string, n int, ref harnes
 // spread is the lowest and highest ratio of a's commits/s to b's in the rounds both ran, round i to round i; ok is
 // false with fewer than two such rounds, or when b committed nothing in one of them.
 func spread(a, b harness.Result) (lo, hi float64, ok bool) {
-	n := min(len(a.Rounds), len(b.Rounds))
-	if n < 2 {
+	xs := roundRatios(a, b)
+	if len(xs) < 2 {
 		return 0, 0, false
 	}
-	lo, hi = math.Inf(1), math.Inf(-1)
-	for i := range n {
-		x, y := a.Rounds[i].CommitsPerSec(), b.Rounds[i].CommitsPerSec()
-		if y <= 0 {
-			return 0, 0, false
-		}
-		lo, hi = min(lo, x/y), max(hi, x/y)
-	}
-	return lo, hi, true
+	return slices.Min(xs), slices.Max(xs), true
 }
 
 func ratio(a, b float64) string {

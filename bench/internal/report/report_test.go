@@ -109,15 +109,22 @@ func TestMarkdownShowsTheSpreadOfEachRatioOverRounds(t *testing.T) {
 			wantCell: "| transfer | 4 | 4.00× |"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			rs := []harness.Result{
-				withRounds(result("pgxact", 4, 0, time.Millisecond), c.pgxact...),
-				withRounds(result("pgx", 4, 0, time.Millisecond), c.pgx...),
-			}
-			var buf bytes.Buffer
-			require.NoError(t, report.WriteMarkdown(&buf, report.Meta{}, rs, false))
-			require.Contains(t, buf.String(), c.wantCell)
+			md := roundsMarkdown(t, c.pgxact, c.pgx)
+			require.Contains(t, md, c.wantCell)
 		})
 	}
+}
+
+// roundsMarkdown is the markdown report of one transfer cell at 4 workers whose rounds committed pgxact and pgx.
+func roundsMarkdown(t *testing.T, pgxact, pgx []int64) string {
+	t.Helper()
+	rs := []harness.Result{
+		withRounds(result("pgxact", 4, 0, time.Millisecond), pgxact...),
+		withRounds(result("pgx", 4, 0, time.Millisecond), pgx...),
+	}
+	var buf bytes.Buffer
+	require.NoError(t, report.WriteMarkdown(&buf, report.Meta{}, rs, false))
+	return buf.String()
 }
 
 // TestPlotsForOneOrManyWorkerCounts: the plots are written for a sweep of several worker counts (log axis) and for a
@@ -140,4 +147,42 @@ func TestPlotsForOneOrManyWorkerCounts(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMarkdownTellsADifferenceFromNoise: with enough rounds, a cell is called above or below 1.0 only when the sign
+// test's interval for the median round ratio lies wholly on that side; with too few rounds the section is left out.
+func TestMarkdownTellsADifferenceFromNoise(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		pgxact   []int64
+		pgx      []int64
+		wantCell string // "" for no section
+	}{
+		{name: "every round lower", pgxact: []int64{90, 95, 97, 92, 99, 93}, pgx: hundreds(6),
+			wantCell: "| transfer | 4 | 0.94× [0.90–0.99, 96.9 %] **below 1** |"},
+		{name: "every round higher", pgxact: []int64{110, 101, 120, 105, 130, 115}, pgx: hundreds(6),
+			wantCell: "| transfer | 4 | 1.12× [1.01–1.30, 96.9 %] above 1 |"},
+		{name: "one round across 1.0", pgxact: []int64{90, 95, 97, 92, 101, 93}, pgx: hundreds(6),
+			wantCell: "| transfer | 4 | 0.94× [0.90–1.01, 96.9 %] not told from 1 |"},
+		{name: "five rounds are too few", pgxact: []int64{90, 95, 97, 92, 99}, pgx: hundreds(5)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			md := roundsMarkdown(t, c.pgxact, c.pgx)
+			if c.wantCell == "" {
+				require.NotContains(t, md, "Round by round")
+				return
+			}
+			require.Contains(t, md, "## Round by round")
+			require.Contains(t, md, c.wantCell)
+		})
+	}
+}
+
+// hundreds is n rounds of 100 commits each.
+func hundreds(n int) []int64 {
+	c := make([]int64, n)
+	for i := range c {
+		c[i] = 100
+	}
+	return c
 }
