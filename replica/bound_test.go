@@ -307,17 +307,7 @@ func TestAReplicaThatStopsAnsweringDoesNotFailShortDeadlines(t *testing.T) {
 			p := newPair(t)
 			proxy, pool := proxied(t, p.standby.ConnString(p.dbname))
 			require.NoError(t, pool.Ping(ctxT(t)))
-			release := make(chan struct{})
-			defer close(release)
-			proxy.SetRule(func(m faultproxy.Message) faultproxy.Action {
-				if strings.Contains(m.SQL, "pg_last_wal_replay_lsn") {
-					select { // bounded: the test ends long before
-					case <-release:
-					case <-time.After(10 * time.Second):
-					}
-				}
-				return faultproxy.Forward
-			})
+			stallLooks(t, proxy)
 			s := newRouter(t, p.primary, []*pgxpool.Pool{pool}, replica.WithMaxWait(c.wait)).Session()
 			_, err := tx.Run(ctxT(t), s, insert(1))
 			require.NoError(t, err)

@@ -15,8 +15,11 @@ import (
 // confirm): a position held for the member can be too high after the standby restarted.
 type member struct {
 	pool      *pgxpool.Pool
-	downUntil atomic.Int64  // unix nanoseconds; the replica is skipped until then
-	replayed  atomic.Uint64 // the highest pg_last_wal_replay_lsn() seen there; replay only moves forward
+	downUntil atomic.Int64 // unix nanoseconds; the replica is skipped until then
+	// suspectUntil (unix nanoseconds): the replica failed to answer in a time a caller's deadline cut short; until
+	// then reads whose time is cut too pass it over, and others still try it (see pick).
+	suspectUntil atomic.Int64
+	replayed     atomic.Uint64 // the highest pg_last_wal_replay_lsn() seen there; replay only moves forward
 
 	mu        sync.Mutex
 	slowFrom  lsn       // the replica recently failed to reach this position in time...
@@ -53,10 +56,19 @@ func (m *member) endWait() { m.waiting.Add(-1) }
 
 func (m *member) available(now time.Time) bool { return now.UnixNano() >= m.downUntil.Load() }
 
-func (m *member) fail(now time.Time, cooldown time.Duration) {
-	// Saturate: past the year 2262 UnixNano wraps negative, which would make a "forever" cooldown no cooldown at all.
+func (m *member) fail(now time.Time, cooldown time.Duration) { m.downUntil.Store(until(now, cooldown)) }
+
+func (m *member) suspected(now time.Time) bool { return now.UnixNano() < m.suspectUntil.Load() }
+
+func (m *member) suspect(now time.Time, cooldown time.Duration) {
+	m.suspectUntil.Store(until(now, cooldown))
+}
+
+// until is now plus d in unix nanoseconds. It saturates: past the year 2262 UnixNano wraps negative, which would make
+// a "forever" cooldown no cooldown at all.
+func until(now time.Time, d time.Duration) int64 {
 	at := now.UnixNano()
-	m.downUntil.Store(at + min(int64(cooldown), math.MaxInt64-at))
+	return at + min(int64(d), math.MaxInt64-at)
 }
 
 // observe records a replay position seen on the replica.

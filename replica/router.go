@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -160,14 +161,21 @@ func (r *Router) acquireRead(ctx context.Context, token mark) (conn *pgx.Conn, r
 // replay positions must be done replicaFloor after that. So a replica whose pool is exhausted, or which stopped
 // answering on a connection already open, cannot hold the read longer, and the primary serves it. Only the caller's
 // ctx ending is an error.
+//
+// A caller's deadline may cut that time short (cut): the primary keeps a reserve before it. Whatever a replica fails
+// to do in time cut short says little about it, so it is not left out for every read; it is only passed over by the
+// reads whose time is cut too, for the cooldown (member.suspect).
 type pick struct {
 	r         *Router
 	caller    context.Context // the caller's: its end is the read's error
-	bound     context.Context // caller, ending replicaFloor after waitUntil
+	bound     context.Context // caller, ending at boundEnd
 	cancel    context.CancelFunc
 	waitUntil time.Time // replay is waited for until then
+	boundEnd  time.Time // replicaFloor after waitUntil
+	end       time.Time // the caller's deadline; zero without one
 	reserveAt time.Time // where the primary's reserve begins, before the caller's deadline; zero without one
-	short     bool      // cut to under half of MaxWait: a replica still behind is not marked slow
+	cut       bool      // the reserve begins before boundEnd: the replicas get less time than the bound gives
+	short     bool      // the wait was cut to under half of MaxWait: a replica still behind is not marked slow
 	token     mark
 	forked    bool // a replica reported another timeline than token's
 }
@@ -183,7 +191,7 @@ func (r *Router) newPick(ctx context.Context, token mark) *pick {
 		// A caller's deadline must still leave the primary time to serve the read: waiting on a lagging replica, or
 		// for a connection of an exhausted pool (see lend), until the deadline would fail a read the primary could
 		// answer. So the primary keeps a reserve, half of what is left, at most replicaFloor.
-		p.reserveAt = end.Add(-min(end.Sub(now)/2, replicaFloor))
+		p.end, p.reserveAt = end, end.Add(-min(end.Sub(now)/2, replicaFloor))
 		if p.reserveAt.Before(p.waitUntil) {
 			// A wait cut to under half of MaxWait says little about the replica, and does not mark it slow; a longer
 			// one does, or every such caller would wait it out again.
@@ -192,7 +200,9 @@ func (r *Router) newPick(ctx context.Context, token mark) *pick {
 	}
 	// Added one after the other, not summed first: time.Time.Add saturates, while a MaxWait near the largest Duration
 	// plus the floor would wrap negative and put the deadline in the past, sending every read to the primary.
-	p.bound, p.cancel = context.WithDeadline(ctx, p.waitUntil.Add(replicaFloor))
+	p.boundEnd = p.waitUntil.Add(replicaFloor)
+	p.cut = !p.reserveAt.IsZero() && p.reserveAt.Before(p.boundEnd)
+	p.bound, p.cancel = context.WithDeadline(ctx, p.boundEnd)
 	return p
 }
 
@@ -206,7 +216,7 @@ func (p *pick) replica() (*pgxpool.Conn, error) {
 	var behind []*member
 	for i := range n {
 		m := p.r.replicas[(first+i)%n]
-		if !m.available(time.Now()) {
+		if now := time.Now(); !m.available(now) || p.cut && m.suspected(now) {
 			continue
 		}
 		if !m.hasReplayed(p.token.at) {
@@ -248,12 +258,24 @@ func (p *pick) try(m *member, deadline time.Time) (*pgxpool.Conn, replay, error)
 		return nil, unknown, fmt.Errorf("replica: checking replay: %w", ctxErr)
 	}
 	if err != nil {
-		m.fail(time.Now(), p.r.cfg.cooldown) // it failed to answer, or not in time: a stalled or broken replica
+		p.unanswered(m, err)
 	}
 	if state == forked {
 		p.forked = true
 	}
 	return nil, state, nil
+}
+
+// unanswered judges m after a look failed with err: a stalled or broken replica is left out for the cooldown, unless
+// the look only ran out of the time the caller's deadline left it (see pick).
+func (p *pick) unanswered(m *member, err error) {
+	var cut *cutLook
+	switch {
+	case !errors.As(err, &cut):
+		m.fail(time.Now(), p.r.cfg.cooldown)
+	case cut.allowed >= answerFloor:
+		m.suspect(time.Now(), p.r.cfg.cooldown)
+	}
 }
 
 // check reports how far the server behind c has replayed, against the token: the position kept on the connection
@@ -265,32 +287,31 @@ func (p *pick) check(m *member, c *pgxpool.Conn, deadline time.Time) (replay, er
 	if at, ok := connReplayed(c.Conn()); ok && p.token.coveredBy(at.at, at.timeline) && !p.r.behindPrimary(at) {
 		return replayed, nil
 	}
-	return p.r.caughtUp(p.bound, m, c.Conn(), p.token, deadline, !p.short, p.reserveAt)
+	return p.caughtUp(m, c.Conn(), deadline)
 }
 
-// lend acquires a connection from m's pool, waiting at most a share of replicaFloor (or, when less, of the time left
-// before the primary's reserve), so that one exhausted pool leaves time for the next and for the primary. A pool
-// whose connections are all lent out in that time is busy, not broken: it is skipped, not left out. A failure to
-// connect leaves m out for the cooldown, and so does a pool that had nothing but a connection still being made when
-// the time was up: a replica that accepts TCP and then says nothing (a frozen VM,
-// a stopped server) keeps pgx's dial waiting until connect_timeout, longer than the floor, and would otherwise cost
-// every read its share of the floor for as long as it lasts; but not when the caller's deadline cut the share to
-// under answerFloor, too little time for a dial to say anything. Either way lend returns nil, unless the caller's
-// ctx ended.
+// lend acquires a connection from m's pool, waiting at most a share of replicaFloor, or of the time left before the
+// primary's reserve or the end of the bound when less, so that one exhausted pool leaves time for the next and for
+// the primary. A pool whose connections are all lent out in that time is busy, not broken: it is skipped, not left
+// out. A failure to connect leaves m out for the cooldown, and so does a connection still being made when a whole
+// share was up: a replica that accepts TCP and then says nothing (a frozen VM, a stopped server) keeps pgx's dial
+// waiting until connect_timeout, longer than the floor, and would otherwise cost every read its share for as long as
+// it lasts. A share cut short says less: a dial given answerFloor or more of it only has m passed over by reads whose
+// time is cut too, and one given less, too little for a dial to say anything, nothing. Either way lend returns nil,
+// unless the caller's ctx ended.
 func (p *pick) lend(m *member) (*pgxpool.Conn, error) {
 	n := time.Duration(len(p.r.replicas))
-	share, shortened := replicaFloor/n, false
-	if !p.reserveAt.IsZero() {
-		// Lending stops where the primary's reserve begins, shared out among the replicas as the floor is.
-		left := time.Until(p.reserveAt)
-		if left <= 0 {
-			return nil, nil
-		}
-		if left/n < share {
-			// A dial given less than answerFloor may be healthy and slow; one given more that still has not finished
-			// is not.
-			share, shortened = left/n, left/n < answerFloor
-		}
+	end := p.boundEnd
+	if p.cut {
+		end = p.reserveAt
+	}
+	left := time.Until(end)
+	if left <= 0 {
+		return nil, nil // the time is up: m is neither tried nor judged
+	}
+	share, cut := replicaFloor/n, false
+	if left/n < share {
+		share, cut = left/n, true
 	}
 	ctx, cancel := context.WithTimeout(p.bound, share)
 	defer cancel()
@@ -301,9 +322,18 @@ func (p *pick) lend(m *member) (*pgxpool.Conn, error) {
 	if ctxErr := p.caller.Err(); ctxErr != nil {
 		return nil, fmt.Errorf("replica: acquire replica connection: %w: %w", ctxErr, err)
 	}
-	// A connection still being made when a share cut by the caller's deadline ran out says nothing about the replica.
-	if st := m.pool.Stat(); ctx.Err() == nil || !shortened && st.AcquiredConns() == 0 && st.IdleConns() == 0 {
+	// A connection still being made (a dial of this Acquire's, or the pool's only hope) when the share ran out. A
+	// pool whose every connection is lent out makes none: it is busy, however long its lent ones take.
+	st := m.pool.Stat()
+	dialing := st.ConstructingConns() > 0 || st.AcquiredConns() == 0 && st.IdleConns() == 0
+	switch {
+	case ctx.Err() == nil: // the dial failed
 		m.fail(time.Now(), p.r.cfg.cooldown)
+	case !dialing:
+	case !cut:
+		m.fail(time.Now(), p.r.cfg.cooldown)
+	case share >= answerFloor:
+		m.suspect(time.Now(), p.r.cfg.cooldown)
 	}
 	return nil, nil
 }

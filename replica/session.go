@@ -47,7 +47,7 @@ func (s *Session) AcquireTx(ctx context.Context, opts pgx.TxOptions) (*pgx.Conn,
 	if err != nil || !forked {
 		return conn, release, err
 	}
-	if err := s.rebase(ctx, conn, token); err != nil && conn.IsClosed() {
+	if err := s.rebase(ctx, conn, token, recorded); err != nil && conn.IsClosed() {
 		release() // the look broke the connection (ctx ended, or the network): it cannot serve the read
 		return nil, nil, err
 	}
@@ -58,8 +58,10 @@ func (s *Session) AcquireTx(ctx context.Context, opts pgx.TxOptions) (*pgx.Conn,
 // after a failover, no standby that follows the new primary ever reports the token's old timeline again, and the
 // session would read from the primary until its next write. Every commit of the old timeline that survived the
 // failover is in the new one's history, below the primary's current insert position. conn is the primary's, lent for
-// the read; if asking fails, the token stays as it is (the error says whether conn still works).
-func (s *Session) rebase(ctx context.Context, conn *pgx.Conn, token mark) error {
+// the read; if asking fails, the token stays as it is (the error says whether conn still works). So it does when a
+// commit was recorded meanwhile (recorded is the count when token was read): one recorded without its timeline
+// (RecordCommit) may have committed after the position was asked for, and replacing the token would drop it.
+func (s *Session) rebase(ctx context.Context, conn *pgx.Conn, token mark, recorded uint64) error {
 	at, err := insertPosition(ctx, conn)
 	if err != nil {
 		return err
@@ -70,7 +72,7 @@ func (s *Session) rebase(ctx context.Context, conn *pgx.Conn, token mark) error 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.token.timeline < at.timeline && !s.unknown {
+	if s.token.timeline < at.timeline && !s.unknown && s.recorded == recorded {
 		s.token = at
 	}
 	return nil

@@ -26,17 +26,13 @@ const (
 	unknown                // not known: no connection was lent, or the look failed; not worth waiting for
 )
 
-// caughtUp polls pg_last_wal_replay_lsn() on conn until the replica behind it replays token, or deadline passes. It
-// looks once, without waiting, if deadline is zero, if the replica is marked slow for token, or if as many reads as
-// may are waiting on the replica already (member.startWait). A replica still behind at a deadline is marked slow if
-// full says the deadline was a whole MaxWait, not one cut short by the caller's. An error means the replica could
-// not answer.
-//
-// With reserveAt set (a caller's deadline: see pick), each look must be answered by then, or within answerFloor of
-// its start if that is later: one that is not is a failure, so that a replica that stopped answering is left out
-// rather than holding every such read until its caller's deadline.
-func (r *Router) caughtUp(ctx context.Context, m *member, conn *pgx.Conn, token mark, deadline time.Time,
-	full bool, reserveAt time.Time) (replay, error) {
+// caughtUp polls pg_last_wal_replay_lsn() on conn until the replica behind it replays the pick's token, or deadline
+// passes. It looks once, without waiting, if deadline is zero, if the replica is marked slow for the token, or if as
+// many reads as may are waiting on the replica already (member.startWait). A replica still behind at a deadline is
+// marked slow unless the wait was cut short by the caller's deadline (pick.short). An error means the replica could
+// not answer (see look).
+func (p *pick) caughtUp(m *member, conn *pgx.Conn, deadline time.Time) (replay, error) {
+	r, token := p.r, p.token
 	if m.slowFor(token.at, time.Now()) {
 		deadline = time.Time{}
 	}
@@ -48,7 +44,7 @@ func (r *Router) caughtUp(ctx context.Context, m *member, conn *pgx.Conn, token 
 		}
 	}()
 	for {
-		seen, err := look(ctx, conn, reserveAt)
+		seen, err := p.look(conn)
 		if err != nil {
 			return unknown, err
 		}
@@ -71,7 +67,7 @@ func (r *Router) caughtUp(ctx context.Context, m *member, conn *pgx.Conn, token 
 		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			if !deadline.IsZero() && full {
+			if !deadline.IsZero() && !p.short {
 				m.markSlow(token.at, time.Now().Add(r.cfg.cooldown))
 			}
 			return lagging, nil
@@ -84,25 +80,54 @@ func (r *Router) caughtUp(ctx context.Context, m *member, conn *pgx.Conn, token 
 			}
 			waiting = true
 		}
-		if !sleep(ctx, min(pause, left)) {
-			return unknown, ctx.Err()
+		if !sleep(p.bound, min(pause, left)) {
+			return unknown, p.bound.Err()
 		}
 		pause = min(2*pause, pollMax)
 	}
 }
 
-// answerFloor is the least time a look is given to be answered under a caller's deadline: a replica nearby answers
-// in well under a millisecond.
+// answerFloor is the least time a look or a dial is given under a caller's deadline before its failure to answer
+// counts against the replica: a replica nearby answers in well under a millisecond.
 const answerFloor = 25 * time.Millisecond
 
-// look is replayPosition, answered by reserveAt or within answerFloor, whichever is later, if reserveAt is set.
-func look(ctx context.Context, conn *pgx.Conn, reserveAt time.Time) (mark, error) {
-	if reserveAt.IsZero() {
-		return replayPosition(ctx, conn)
+// cutLook is a look that was not answered in the time a caller's deadline left it (see pick.look).
+type cutLook struct {
+	allowed time.Duration // the time it was given
+	err     error
+}
+
+func (e *cutLook) Error() string {
+	return fmt.Sprintf("replica: replay look not answered within %v: %v", e.allowed, e.err)
+}
+
+func (e *cutLook) Unwrap() error { return e.err }
+
+// look is replayPosition, answered before the bound ends. When the caller's deadline cuts the pick's time
+// (pick.cut), also by the time the primary's reserve begins, or within answerFloor if that is later, but never after
+// half the time the caller has left: a replica that stopped answering must not hold such a read until its deadline.
+// A look that runs out of a time so cut, or of less than answerFloor, fails with a *cutLook: that says little about
+// the replica.
+func (p *pick) look(conn *pgx.Conn) (mark, error) {
+	now := time.Now()
+	end := p.boundEnd
+	if p.cut {
+		end = earlier(end, later(p.reserveAt, now.Add(min(answerFloor, p.end.Sub(now)/2))))
 	}
-	ctx, cancel := context.WithDeadline(ctx, later(reserveAt, time.Now().Add(answerFloor)))
+	ctx, cancel := context.WithDeadline(p.bound, end)
 	defer cancel()
-	return replayPosition(ctx, conn)
+	seen, err := replayPosition(ctx, conn)
+	if allowed := end.Sub(now); err != nil && ctx.Err() != nil && (p.cut || allowed < answerFloor) {
+		return mark{}, &cutLook{allowed: allowed, err: err}
+	}
+	return seen, err
+}
+
+func earlier(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 func later(a, b time.Time) time.Time {
