@@ -128,9 +128,11 @@ func TestAStalledReplicaDoesNotLeaveOutTheNextOne(t *testing.T) {
 	require.True(t, where(t, r, readOnly...), "the healthy replica was left out without being tried")
 }
 
-// A healthy replica whose looks take 40 ms (another region, say) cannot serve a read with a 60 ms deadline, whose
-// look it must answer within 30 ms. That must not leave it out for reads that have the time.
-func TestAShortDeadlineDoesNotLeaveOutAFarReplicaForOtherReads(t *testing.T) {
+// farReplicaMissedOnce returns a pair whose replica answers each look 40 ms late (another region, say), a session
+// on it with one write, and the count of looks, after one read with a 60 ms deadline, whose look the replica had to
+// answer within 30 ms, went to the primary.
+func farReplicaMissedOnce(t *testing.T) (*pair, *replica.Session, *atomic.Int32) {
+	t.Helper()
 	p := newPair(t)
 	proxy, pool := proxied(t, p.standby.ConnString(p.dbname))
 	require.NoError(t, pool.Ping(ctxT(t)))
@@ -142,11 +144,22 @@ func TestAShortDeadlineDoesNotLeaveOutAFarReplicaForOtherReads(t *testing.T) {
 	seen, err := readWithin(t, s, 60*time.Millisecond)
 	require.NoError(t, err)
 	require.False(t, seen.OnStandby, "the look cannot be answered in time")
+	return p, s, looks
+}
+
+// A healthy replica that could not answer a short read's look in time must not be left out for reads that have the
+// time.
+func TestAShortDeadlineDoesNotLeaveOutAFarReplicaForOtherReads(t *testing.T) {
+	p, s, looks := farReplicaMissedOnce(t)
 	for i := range 3 {
 		seen, err := tx.Run(ctxT(t), s, lookFor(1), readOnly...)
 		require.NoError(t, err)
 		require.True(t, seen.OnStandby, "read %d, without a deadline, went to the primary", i)
 	}
+	// A new write, so that no connection's kept replay position covers the token and each read would have to look.
+	_, err := tx.Run(ctxT(t), s, insert(2))
+	require.NoError(t, err)
+	p.waitForReplay(t)
 	before := looks.Load()
 	for range 3 {
 		_, err := readWithin(t, s, 60*time.Millisecond)
@@ -187,13 +200,99 @@ func TestAFrozenReplicaWithAConnectionLentOutIsLeftOut(t *testing.T) {
 				t.Cleanup(held.Release)
 			}
 			frozen.Store(true)
-			r := newRouter(t, p.primary, []*pgxpool.Pool{pool}, replica.WithCooldown(time.Minute))
-			start := time.Now()
-			for range 5 {
-				require.False(t, where(t, r, readOnly...))
-			}
-			// One lend share (250 ms with one replica), then no more: five shares would be 1.25 s.
-			require.Less(t, time.Since(start), 600*time.Millisecond, "every read waited for the frozen replica")
+			requireLeftOutAfterOneShare(t, p, pool)
 		})
 	}
+}
+
+// A replica that failed a 60 ms read's 30 ms look is still tried by reads with the time to wait for its answer: a
+// suspicion is about reads with as little time, not about every read with a deadline.
+func TestASuspicionPassesOverOnlyReadsWithAsLittleTime(t *testing.T) {
+	p, s, _ := farReplicaMissedOnce(t)
+	for i := range 3 {
+		_, err := tx.Run(ctxT(t), s, insert(10+i)) // a new token each time: each read must look
+		require.NoError(t, err)
+		p.waitForReplay(t)
+		seen, err := readWithin(t, s, 500*time.Millisecond) // 250 ms for the replica, 250 ms of reserve
+		require.NoError(t, err)
+		require.True(t, seen.OnStandby, "read %d, with time for the look, went to the primary", i)
+	}
+}
+
+// A healthy replica pool whose connections are all lent out is busy, also when one of them is closed late in a read's
+// share and replaced: the dial then pending is not the read's, and must not get the replica left out.
+func TestABusyReplicaReplacingAConnectionIsNotLeftOut(t *testing.T) {
+	p := newPair(t)
+	pool := newPool(t, p.standby.ConnString(p.dbname), func(c *pgxpool.Config) {
+		c.MaxConns = 2
+		dial := c.ConnConfig.DialFunc
+		c.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			time.Sleep(30 * time.Millisecond) // a dial that the share's end finds pending
+			return dial(ctx, network, addr)
+		}
+	})
+	a, err := pool.Acquire(ctxT(t))
+	require.NoError(t, err)
+	b, err := pool.Acquire(ctxT(t))
+	require.NoError(t, err)
+	r := newRouter(t, p.primary, []*pgxpool.Pool{pool}, replica.WithCooldown(time.Minute))
+	closed := make(chan struct{})
+	time.AfterFunc(230*time.Millisecond, func() { // 20 ms before the read's 250 ms share ends
+		defer close(closed)
+		_ = b.Conn().Close(context.Background())
+		b.Release()
+	})
+	require.False(t, where(t, r, readOnly...), "the pool was busy for the whole share")
+	<-closed
+	a.Release()
+	require.Eventually(t, func() bool { return pool.Stat().IdleConns() == 2 }, 5*time.Second, 10*time.Millisecond)
+	require.True(t, where(t, r, readOnly...), "a healthy replica with idle connections was left out")
+}
+
+// A frozen replica (every message held, every dial hanging) whose pool holds idle connections, as a pool usually does:
+// pgxpool pings a connection idle for over a second before lending it, and the ping never answers. That is a replica
+// not answering, not a busy pool: it must be left out, not cost every read its share until the pool has no idle
+// connection left.
+func TestAFrozenReplicaWithIdleConnectionsIsLeftOut(t *testing.T) {
+	p := newPair(t)
+	var frozen atomic.Bool
+	stop := make(chan struct{})
+	hold := func() {
+		select { // bounded by the test's end
+		case <-stop:
+		case <-time.After(10 * time.Second):
+		}
+	}
+	proxy, pool := proxied(t, p.standby.ConnString(p.dbname)+"&connect_timeout=5")
+	t.Cleanup(func() { close(stop) }) // before the pool's close, which waits for the connections held
+	proxy.SetRule(func(faultproxy.Message) faultproxy.Action {
+		if frozen.Load() {
+			hold()
+		}
+		return faultproxy.Forward
+	})
+	var conns []*pgxpool.Conn
+	for range 4 {
+		c, err := pool.Acquire(ctxT(t))
+		require.NoError(t, err)
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
+		c.Release()
+	}
+	time.Sleep(1100 * time.Millisecond) // idle long enough for pgxpool to ping each before lending it
+	frozen.Store(true)
+	requireLeftOutAfterOneShare(t, p, pool)
+}
+
+// requireLeftOutAfterOneShare runs six reads through a Router over p's primary and pool, and requires them to go to
+// the primary and to cost one lend share in all (250 ms with one replica), not one each (1.5 s).
+func requireLeftOutAfterOneShare(t *testing.T, p *pair, pool *pgxpool.Pool) {
+	t.Helper()
+	r := newRouter(t, p.primary, []*pgxpool.Pool{pool}, replica.WithCooldown(time.Minute))
+	start := time.Now()
+	for range 6 {
+		require.False(t, where(t, r, readOnly...))
+	}
+	require.Less(t, time.Since(start), 700*time.Millisecond, "every read waited for the frozen replica")
 }

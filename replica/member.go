@@ -16,10 +16,12 @@ import (
 type member struct {
 	pool      *pgxpool.Pool
 	downUntil atomic.Int64 // unix nanoseconds; the replica is skipped until then
-	// suspectUntil (unix nanoseconds): the replica failed to answer in a time a caller's deadline cut short; until
-	// then reads whose time is cut too pass it over, and others still try it (see pick).
-	suspectUntil atomic.Int64
-	replayed     atomic.Uint64 // the highest pg_last_wal_replay_lsn() seen there; replay only moves forward
+	// suspectUntil (unix nanoseconds): the replica failed to answer within suspectWithin (nanoseconds), a time a
+	// caller's deadline cut short; until then reads that have no more time than that pass it over, and others still
+	// try it (see pick). The two are hints: a read that sees one updated and not yet the other judges one read wrong.
+	suspectUntil  atomic.Int64
+	suspectWithin atomic.Int64
+	replayed      atomic.Uint64 // the highest pg_last_wal_replay_lsn() seen there; replay only moves forward
 
 	mu        sync.Mutex
 	slowFrom  lsn       // the replica recently failed to reach this position in time...
@@ -58,9 +60,26 @@ func (m *member) available(now time.Time) bool { return now.UnixNano() >= m.down
 
 func (m *member) fail(now time.Time, cooldown time.Duration) { m.downUntil.Store(until(now, cooldown)) }
 
-func (m *member) suspected(now time.Time) bool { return now.UnixNano() < m.suspectUntil.Load() }
+// suspected reports whether a read that gives the replica within should pass it over: no more than a read that it
+// recently failed, give or take an eighth (two reads with the same timeout do not start the clock at the same
+// instant).
+func (m *member) suspected(now time.Time, within time.Duration) bool {
+	failed := m.suspectWithin.Load()
+	return now.UnixNano() < m.suspectUntil.Load() && int64(within) <= failed+failed/8
+}
 
-func (m *member) suspect(now time.Time, cooldown time.Duration) {
+// suspect remembers that the replica failed a read that gave it within, a time a caller's deadline cut short: the
+// most such time while the suspicion lasts.
+func (m *member) suspect(now time.Time, cooldown, within time.Duration) {
+	if m.suspectUntil.Load() <= now.UnixNano() {
+		m.suspectWithin.Store(int64(within))
+	} else {
+		for cur := m.suspectWithin.Load(); int64(within) > cur; cur = m.suspectWithin.Load() {
+			if m.suspectWithin.CompareAndSwap(cur, int64(within)) {
+				break
+			}
+		}
+	}
 	m.suspectUntil.Store(until(now, cooldown))
 }
 

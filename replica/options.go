@@ -40,9 +40,10 @@ type config struct {
 // wait for replay ends where the reserve begins, if MaxWait would end later, and lending a replica's connection
 // stops there too (each replica getting a share of the time left before it, when that is less than its share of
 // 250 ms), and each replay look must be answered by then, or within 25 ms of its start if that is later but never
-// after half the time the caller has left, so that the read is served rather than failed. A look or a dial that a
-// deadline so cut short leaves unanswered, after 25 ms or more, has the replica passed over for the cooldown by reads
-// whose time is cut short too; reads with the time to judge it still try it, and leave it out if it fails them. A
+// after half the time the caller has left, so that the read is served rather than failed. That cuts the replicas'
+// time short for a deadline less than MaxWait plus 500 ms away. A look or a dial that a deadline so cut short leaves
+// unanswered, after 25 ms or more, has the replica passed over for the cooldown by reads that give it as little time
+// (or an eighth more); reads with more time still try it, and those without a cut leave it out if it fails them. A
 // replica still behind after a wait cut to under half of MaxWait is not counted as having missed the deadline (after
 // a longer one it is).
 func WithMaxWait(d time.Duration) Option {

@@ -162,20 +162,22 @@ func (r *Router) acquireRead(ctx context.Context, token mark) (conn *pgx.Conn, r
 // answering on a connection already open, cannot hold the read longer, and the primary serves it. Only the caller's
 // ctx ending is an error.
 //
-// A caller's deadline may cut that time short (cut): the primary keeps a reserve before it. Whatever a replica fails
-// to do in time cut short says little about it, so it is not left out for every read; it is only passed over by the
-// reads whose time is cut too, for the cooldown (member.suspect).
+// A caller's deadline may cut that time short (cut: the deadline is less than MaxWait plus 500 ms away): the primary
+// keeps a reserve before it. Whatever a replica fails to do in a time so cut says little about it, so it is not left
+// out for every read; it is only passed over, for the cooldown, by reads whose time is cut to as little or less
+// (member.suspect).
 type pick struct {
 	r         *Router
 	caller    context.Context // the caller's: its end is the read's error
 	bound     context.Context // caller, ending at boundEnd
 	cancel    context.CancelFunc
-	waitUntil time.Time // replay is waited for until then
-	boundEnd  time.Time // replicaFloor after waitUntil
-	end       time.Time // the caller's deadline; zero without one
-	reserveAt time.Time // where the primary's reserve begins, before the caller's deadline; zero without one
-	cut       bool      // the reserve begins before boundEnd: the replicas get less time than the bound gives
-	short     bool      // the wait was cut to under half of MaxWait: a replica still behind is not marked slow
+	waitUntil time.Time     // replay is waited for until then
+	boundEnd  time.Time     // replicaFloor after waitUntil
+	end       time.Time     // the caller's deadline; zero without one
+	reserveAt time.Time     // where the primary's reserve begins, before the caller's deadline; zero without one
+	cut       bool          // the reserve begins before boundEnd: the replicas get less time than the bound gives
+	budget    time.Duration // when cut, the time the replicas had from the start: reserveAt less the start
+	short     bool          // the wait was cut to under half of MaxWait: a replica still behind is not marked slow
 	token     mark
 	forked    bool // a replica reported another timeline than token's
 }
@@ -202,6 +204,9 @@ func (r *Router) newPick(ctx context.Context, token mark) *pick {
 	// plus the floor would wrap negative and put the deadline in the past, sending every read to the primary.
 	p.boundEnd = p.waitUntil.Add(replicaFloor)
 	p.cut = !p.reserveAt.IsZero() && p.reserveAt.Before(p.boundEnd)
+	if p.cut {
+		p.budget = p.reserveAt.Sub(now)
+	}
 	p.bound, p.cancel = context.WithDeadline(ctx, p.boundEnd)
 	return p
 }
@@ -216,7 +221,7 @@ func (p *pick) replica() (*pgxpool.Conn, error) {
 	var behind []*member
 	for i := range n {
 		m := p.r.replicas[(first+i)%n]
-		if now := time.Now(); !m.available(now) || p.cut && m.suspected(now) {
+		if now := time.Now(); !m.available(now) || p.cut && m.suspected(now, p.budget) {
 			continue
 		}
 		if !m.hasReplayed(p.token.at) {
@@ -274,7 +279,7 @@ func (p *pick) unanswered(m *member, err error) {
 	case !errors.As(err, &cut):
 		m.fail(time.Now(), p.r.cfg.cooldown)
 	case cut.allowed >= answerFloor:
-		m.suspect(time.Now(), p.r.cfg.cooldown)
+		m.suspect(time.Now(), p.r.cfg.cooldown, p.budget)
 	}
 }
 
@@ -293,11 +298,13 @@ func (p *pick) check(m *member, c *pgxpool.Conn, deadline time.Time) (replay, er
 // lend acquires a connection from m's pool, waiting at most a share of replicaFloor, or of the time left before the
 // primary's reserve or the end of the bound when less, so that one exhausted pool leaves time for the next and for
 // the primary. A pool whose connections are all lent out in that time is busy, not broken: it is skipped, not left
-// out. A failure to connect leaves m out for the cooldown, and so does a connection still being made when a whole
-// share was up: a replica that accepts TCP and then says nothing (a frozen VM, a stopped server) keeps pgx's dial
-// waiting until connect_timeout, longer than the floor, and would otherwise cost every read its share for as long as
-// it lasts. A share cut short says less: a dial given answerFloor or more of it only has m passed over by reads whose
-// time is cut too, and one given less, too little for a dial to say anything, nothing. Either way lend returns nil,
+// out. A failure to connect leaves m out for the cooldown, and so does an Acquire that got nothing in a whole share
+// from a pool that was not busy: it had an idle connection to give, whose health check never answered (pgxpool
+// pings one idle for over a second), or no connection to give, and the dial this Acquire started never finished. A
+// replica that accepts TCP and then says nothing (a frozen VM, a stopped server) keeps pgx waiting until
+// connect_timeout, longer than the floor, and would otherwise cost every read its share for as long as it lasts. A
+// share cut short says less: one of answerFloor or more only has m passed over by reads with as little time
+// (member.suspect), and a shorter one, too little for a dial to say anything, nothing. Either way lend returns nil,
 // unless the caller's ctx ended.
 func (p *pick) lend(m *member) (*pgxpool.Conn, error) {
 	n := time.Duration(len(p.r.replicas))
@@ -315,6 +322,7 @@ func (p *pick) lend(m *member) (*pgxpool.Conn, error) {
 	}
 	ctx, cancel := context.WithTimeout(p.bound, share)
 	defer cancel()
+	before := m.pool.Stat()
 	c, err := m.pool.Acquire(ctx)
 	if err == nil {
 		return c, nil
@@ -322,18 +330,24 @@ func (p *pick) lend(m *member) (*pgxpool.Conn, error) {
 	if ctxErr := p.caller.Err(); ctxErr != nil {
 		return nil, fmt.Errorf("replica: acquire replica connection: %w: %w", ctxErr, err)
 	}
-	// A connection still being made (a dial of this Acquire's, or the pool's only hope) when the share ran out. A
-	// pool whose every connection is lent out makes none: it is busy, however long its lent ones take.
-	st := m.pool.Stat()
-	dialing := st.ConstructingConns() > 0 || st.AcquiredConns() == 0 && st.IdleConns() == 0
 	switch {
 	case ctx.Err() == nil: // the dial failed
 		m.fail(time.Now(), p.r.cfg.cooldown)
-	case !dialing:
+	case share < answerFloor || !unanswered(before, m.pool.Stat()):
 	case !cut:
 		m.fail(time.Now(), p.r.cfg.cooldown)
-	case share >= answerFloor:
-		m.suspect(time.Now(), p.r.cfg.cooldown)
+	case p.cut: // cut by the caller's deadline, not only by what another replica left of the bound
+		m.suspect(time.Now(), p.r.cfg.cooldown, p.budget)
 	}
 	return nil, nil
+}
+
+// unanswered reports whether an Acquire that ran out of time, between the pool statistics before and after, was kept
+// waiting by the replica rather than by a busy pool: an idle connection was left to give (so the Acquire was not
+// queued behind lent ones; it took one whose health check hung), or the pool was making nothing but connections, or
+// the Acquire found no connection to take and room to dial one, and a dial is still pending. A dial another
+// Acquire started late in the share, to replace a connection closed meanwhile, is not this one's.
+func unanswered(before, after *pgxpool.Stat) bool {
+	dialed := before.IdleConns() == 0 && before.TotalConns() < before.MaxConns()
+	return after.IdleConns() > 0 || after.AcquiredConns() == 0 || dialed && after.ConstructingConns() > 0
 }
