@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -169,20 +170,29 @@ func TestAShortDeadlineDoesNotLeaveOutAFarReplicaForOtherReads(t *testing.T) {
 		"failed to answer in time")
 }
 
-// A replica that stops completing handshakes while one of its connections is lent out (a transaction hung on the
-// frozen server) is not busy: its pool is dialling. It must be left out like one with no connection at all, not
-// cost every read the time a lend may take.
-func TestAFrozenReplicaWithAConnectionLentOutIsLeftOut(t *testing.T) {
-	for _, lent := range []bool{false, true} {
-		t.Run(map[bool]string{false: "none lent", true: "one lent"}[lent], func(t *testing.T) {
+// A replica that stops completing handshakes while some of its connections are lent out (transactions hung on the
+// frozen server) is not busy: its pool is dialling. It must be left out like one with no connection at all, not cost
+// every read the time a lend may take; so must one whose pool was full, when a hung connection is closed (its
+// caller's deadline cancelled its query) and the lend's dial to replace it hangs too.
+func TestAFrozenReplicaWithConnectionsLentOutIsLeftOut(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		lent         int
+		closeOneLent bool
+	}{
+		{name: "none lent", lent: 0},
+		{name: "one lent", lent: 1},
+		{name: "all lent, one closed", lent: 2, closeOneLent: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
 			p := newPair(t)
 			var frozen atomic.Bool
 			stop := make(chan struct{})
 			t.Cleanup(func() { close(stop) })
-			pool := newPool(t, p.standby.ConnString(p.dbname)+"&connect_timeout=5", func(c *pgxpool.Config) {
-				c.MaxConns = 4
-				dial := c.ConnConfig.DialFunc
-				c.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			pool := newPool(t, p.standby.ConnString(p.dbname)+"&connect_timeout=5", func(cfg *pgxpool.Config) {
+				cfg.MaxConns = 2
+				dial := cfg.ConnConfig.DialFunc
+				cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 					if !frozen.Load() {
 						return dial(ctx, network, addr)
 					}
@@ -194,15 +204,57 @@ func TestAFrozenReplicaWithAConnectionLentOutIsLeftOut(t *testing.T) {
 					}
 				}
 			})
-			if lent {
-				held, err := pool.Acquire(ctxT(t))
+			var held []*pgxpool.Conn
+			for range c.lent {
+				conn, err := pool.Acquire(ctxT(t))
 				require.NoError(t, err)
-				t.Cleanup(held.Release)
+				held = append(held, conn)
 			}
+			t.Cleanup(func() {
+				for _, conn := range held {
+					conn.Release()
+				}
+			})
 			frozen.Store(true)
-			requireLeftOutAfterOneShare(t, p, pool)
+			if c.closeOneLent {
+				closing := held[0]
+				held = held[1:]
+				time.AfterFunc(100*time.Millisecond, func() {
+					_ = closing.Conn().Close(context.Background())
+					closing.Release()
+				})
+			}
+			requireLeftOutAfterTwoShares(t, p, pool)
 		})
 	}
+}
+
+// With eleven replicas or more, a read's share of the floor is under 25 ms; a frozen replica must still be left out.
+func TestFrozenReplicasAmongManyAreLeftOut(t *testing.T) {
+	p := newPair(t)
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	var silent []*pgxpool.Pool
+	for range 11 {
+		silent = append(silent, newPool(t, "postgres://postgres@"+deadAddr(t)+"/x?sslmode=disable&connect_timeout=5",
+			func(cfg *pgxpool.Config) {
+				cfg.ConnConfig.DialFunc = func(ctx context.Context, _, _ string) (net.Conn, error) {
+					select { // a handshake that never comes, bounded by connect_timeout or the test's end
+					case <-ctx.Done():
+						return nil, ctx.Err()
+					case <-stop:
+						return nil, net.ErrClosed
+					}
+				}
+			}))
+	}
+	r := newRouter(t, p.primary, silent, replica.WithCooldown(time.Minute))
+	start := time.Now()
+	for range 6 {
+		require.False(t, where(t, r, readOnly...))
+	}
+	// Each read tries every replica still in: two floors of 250 ms, then none (six would be 1.5 s).
+	require.Less(t, time.Since(start), 800*time.Millisecond, "the frozen replicas were never left out")
 }
 
 // A replica that failed a 60 ms read's 30 ms look is still tried by reads with the time to wait for its answer: a
@@ -220,14 +272,15 @@ func TestASuspicionPassesOverOnlyReadsWithAsLittleTime(t *testing.T) {
 }
 
 // A healthy replica pool whose connections are all lent out is busy, also when one of them is closed late in a read's
-// share and replaced: the dial then pending is not the read's, and must not get the replica left out.
+// share and the read's own Acquire dials its replacement: the dial pending when the share ends says nothing yet,
+// and one such lend must not get the replica left out.
 func TestABusyReplicaReplacingAConnectionIsNotLeftOut(t *testing.T) {
 	p := newPair(t)
 	pool := newPool(t, p.standby.ConnString(p.dbname), func(c *pgxpool.Config) {
 		c.MaxConns = 2
 		dial := c.ConnConfig.DialFunc
 		c.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			time.Sleep(30 * time.Millisecond) // a dial that the share's end finds pending
+			time.Sleep(150 * time.Millisecond) // a dial that the share's end finds pending
 			return dial(ctx, network, addr)
 		}
 	})
@@ -237,7 +290,7 @@ func TestABusyReplicaReplacingAConnectionIsNotLeftOut(t *testing.T) {
 	require.NoError(t, err)
 	r := newRouter(t, p.primary, []*pgxpool.Pool{pool}, replica.WithCooldown(time.Minute))
 	closed := make(chan struct{})
-	time.AfterFunc(230*time.Millisecond, func() { // 20 ms before the read's 250 ms share ends
+	time.AfterFunc(180*time.Millisecond, func() { // the replacement is ready 80 ms after the read's share ends
 		defer close(closed)
 		_ = b.Conn().Close(context.Background())
 		b.Release()
@@ -247,6 +300,48 @@ func TestABusyReplicaReplacingAConnectionIsNotLeftOut(t *testing.T) {
 	a.Release()
 	require.Eventually(t, func() bool { return pool.Stat().IdleConns() == 2 }, 5*time.Second, 10*time.Millisecond)
 	require.True(t, where(t, r, readOnly...), "a healthy replica with idle connections was left out")
+}
+
+// A connection given back just as a lend's time runs out leaves an idle one behind, as a frozen replica's hung
+// health check does: one such lend of a busy pool must not get the replica left out.
+func TestAConnectionReturnedAsALendGivesUpDoesNotLeaveTheReplicaOut(t *testing.T) {
+	p := newPair(t)
+	var held atomic.Pointer[pgxpool.Conn]
+	pool := newPool(t, p.standby.ConnString(p.dbname), func(c *pgxpool.Config) {
+		c.MaxConns = 1
+		c.ConnConfig.Tracer = releaseOnFailedAcquire{&held}
+	})
+	conn, err := pool.Acquire(ctxT(t))
+	require.NoError(t, err)
+	held.Store(conn)
+	r := newRouter(t, p.primary, []*pgxpool.Pool{pool}, replica.WithCooldown(time.Minute))
+	require.False(t, where(t, r, readOnly...), "the pool was busy for the whole share")
+	require.Nil(t, held.Load(), "the lend's Acquire did not give up")
+	require.True(t, where(t, r, readOnly...), "a busy replica was left out")
+}
+
+// releaseOnFailedAcquire gives back the connection held, once, when an Acquire fails: after the Acquire gave up and
+// before the Router looks at the pool. pgxpool calls a connection Tracer that also traces acquires.
+type releaseOnFailedAcquire struct{ held *atomic.Pointer[pgxpool.Conn] }
+
+func (releaseOnFailedAcquire) TraceQueryStart(ctx context.Context, _ *pgx.Conn,
+	_ pgx.TraceQueryStartData) context.Context {
+	return ctx
+}
+
+func (releaseOnFailedAcquire) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (r releaseOnFailedAcquire) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool,
+	_ pgxpool.TraceAcquireStartData) context.Context {
+	return ctx
+}
+
+func (r releaseOnFailedAcquire) TraceAcquireEnd(_ context.Context, _ *pgxpool.Pool, data pgxpool.TraceAcquireEndData) {
+	if data.Err != nil {
+		if c := r.held.Swap(nil); c != nil {
+			c.Release()
+		}
+	}
 }
 
 // A frozen replica (every message held, every dial hanging) whose pool holds idle connections, as a pool usually does:
@@ -282,17 +377,42 @@ func TestAFrozenReplicaWithIdleConnectionsIsLeftOut(t *testing.T) {
 	}
 	time.Sleep(1100 * time.Millisecond) // idle long enough for pgxpool to ping each before lending it
 	frozen.Store(true)
-	requireLeftOutAfterOneShare(t, p, pool)
+	requireLeftOutAfterTwoShares(t, p, pool)
 }
 
-// requireLeftOutAfterOneShare runs six reads through a Router over p's primary and pool, and requires them to go to
-// the primary and to cost one lend share in all (250 ms with one replica), not one each (1.5 s).
-func requireLeftOutAfterOneShare(t *testing.T, p *pair, pool *pgxpool.Pool) {
+// requireLeftOutAfterTwoShares runs six reads through a Router over p's primary and pool, and requires them to go to
+// the primary and to cost two lend shares in all (250 ms each with one replica: one lend that finds the replica maybe
+// not answering, and a second that finds it so again), not one each (1.5 s).
+func requireLeftOutAfterTwoShares(t *testing.T, p *pair, pool *pgxpool.Pool) {
 	t.Helper()
 	r := newRouter(t, p.primary, []*pgxpool.Pool{pool}, replica.WithCooldown(time.Minute))
 	start := time.Now()
 	for range 6 {
 		require.False(t, where(t, r, readOnly...))
 	}
-	require.Less(t, time.Since(start), 700*time.Millisecond, "every read waited for the frozen replica")
+	require.Less(t, time.Since(start), 900*time.Millisecond, "every read waited for the frozen replica")
+}
+
+// A suspicion keeps the time the replica was actually given. A far replica tried after a busy one got half of a
+// 300 ms read's 150 ms and missed; a read with the same deadline that tries it first gives it all 150 ms, enough.
+func TestASuspicionKeepsTheTimeTheReplicaWasGiven(t *testing.T) {
+	p := newPair(t)
+	proxy, far := proxied(t, p.standby.ConnString(p.dbname))
+	require.NoError(t, far.Ping(ctxT(t)))
+	slowLooks(proxy, 100*time.Millisecond)
+	busy := newPool(t, p.standby.ConnString(p.dbname), func(c *pgxpool.Config) { c.MaxConns = 1 })
+	held, err := busy.Acquire(ctxT(t))
+	require.NoError(t, err)
+	defer held.Release()
+	// The first read tries the busy replica first (round robin from the second), the next one the far replica.
+	s := newRouter(t, p.primary, []*pgxpool.Pool{far, busy}, replica.WithCooldown(time.Minute)).Session()
+	_, err = tx.Run(ctxT(t), s, insert(1))
+	require.NoError(t, err)
+	p.waitForReplay(t)
+	seen, err := readWithin(t, s, 300*time.Millisecond)
+	require.NoError(t, err)
+	require.False(t, seen.OnStandby, "75 ms for the far replica's 100 ms look")
+	seen, err = readWithin(t, s, 300*time.Millisecond)
+	require.NoError(t, err)
+	require.True(t, seen.OnStandby, "the far replica, with 150 ms for its look, was passed over")
 }

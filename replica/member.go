@@ -22,6 +22,10 @@ type member struct {
 	suspectUntil  atomic.Int64
 	suspectWithin atomic.Int64
 	replayed      atomic.Uint64 // the highest pg_last_wal_replay_lsn() seen there; replay only moves forward
+	// lastAnswer is when (unix nanoseconds) the replica last lent a connection or answered a look, and unansweredSince
+	// when a lend first found it maybe not answering after that (see pick.lend); zero for never.
+	lastAnswer      atomic.Int64
+	unansweredSince atomic.Int64
 
 	mu        sync.Mutex
 	slowFrom  lsn       // the replica recently failed to reach this position in time...
@@ -60,16 +64,28 @@ func (m *member) available(now time.Time) bool { return now.UnixNano() >= m.down
 
 func (m *member) fail(now time.Time, cooldown time.Duration) { m.downUntil.Store(until(now, cooldown)) }
 
-// suspected reports whether a read that gives the replica within should pass it over: no more than a read that it
-// recently failed, give or take an eighth (two reads with the same timeout do not start the clock at the same
-// instant).
-func (m *member) suspected(now time.Time, within time.Duration) bool {
-	failed := m.suspectWithin.Load()
-	return now.UnixNano() < m.suspectUntil.Load() && int64(within) <= failed+failed/8
+func (m *member) answered(now time.Time) { m.lastAnswer.Store(now.UnixNano()) }
+
+// unanswered records that a lend found the replica maybe not answering, and reports whether an earlier one did too
+// with nothing answered in between.
+func (m *member) unanswered(now time.Time) bool {
+	if since := m.unansweredSince.Load(); since != 0 && since > m.lastAnswer.Load() {
+		return true
+	}
+	m.unansweredSince.Store(now.UnixNano())
+	return false
 }
 
-// suspect remembers that the replica failed a read that gave it within, a time a caller's deadline cut short: the
-// most such time while the suspicion lasts.
+// suspected reports whether a read that gives the replica within should pass it over: no more than it recently
+// failed to answer in, give or take a quarter (two reads with the same timeout do not start the clock at the same
+// instant, and the one that failed may have been tried after another replica).
+func (m *member) suspected(now time.Time, within time.Duration) bool {
+	failed := m.suspectWithin.Load()
+	return now.UnixNano() < m.suspectUntil.Load() && int64(within) <= failed+failed/4
+}
+
+// suspect remembers that the replica did not answer within, a time a caller's deadline cut short, counted as a read's
+// budget (see pick): the most such time while the suspicion lasts.
 func (m *member) suspect(now time.Time, cooldown, within time.Duration) {
 	if m.suspectUntil.Load() <= now.UnixNano() {
 		m.suspectWithin.Store(int64(within))

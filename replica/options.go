@@ -43,7 +43,7 @@ type config struct {
 // after half the time the caller has left, so that the read is served rather than failed. That cuts the replicas'
 // time short for a deadline less than MaxWait plus 500 ms away. A look or a dial that a deadline so cut short leaves
 // unanswered, after 25 ms or more, has the replica passed over for the cooldown by reads that give it as little time
-// (or an eighth more); reads with more time still try it, and those without a cut leave it out if it fails them. A
+// (or a quarter more); reads with more time still try it, and those without a cut leave it out if it fails them. A
 // replica still behind after a wait cut to under half of MaxWait is not counted as having missed the deadline (after
 // a longer one it is).
 func WithMaxWait(d time.Duration) Option {

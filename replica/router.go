@@ -263,7 +263,7 @@ func (p *pick) try(m *member, deadline time.Time) (*pgxpool.Conn, replay, error)
 		return nil, unknown, fmt.Errorf("replica: checking replay: %w", ctxErr)
 	}
 	if err != nil {
-		p.unanswered(m, err)
+		p.lookFailed(m, err)
 	}
 	if state == forked {
 		p.forked = true
@@ -271,15 +271,15 @@ func (p *pick) try(m *member, deadline time.Time) (*pgxpool.Conn, replay, error)
 	return nil, state, nil
 }
 
-// unanswered judges m after a look failed with err: a stalled or broken replica is left out for the cooldown, unless
+// lookFailed judges m after a look failed with err: a stalled or broken replica is left out for the cooldown, unless
 // the look only ran out of the time the caller's deadline left it (see pick).
-func (p *pick) unanswered(m *member, err error) {
+func (p *pick) lookFailed(m *member, err error) {
 	var cut *cutLook
 	switch {
 	case !errors.As(err, &cut):
 		m.fail(time.Now(), p.r.cfg.cooldown)
 	case cut.allowed >= answerFloor:
-		m.suspect(time.Now(), p.r.cfg.cooldown, p.budget)
+		m.suspect(time.Now(), p.r.cfg.cooldown, cut.allowed) // what a read trying it first would give it
 	}
 }
 
@@ -297,57 +297,60 @@ func (p *pick) check(m *member, c *pgxpool.Conn, deadline time.Time) (replay, er
 
 // lend acquires a connection from m's pool, waiting at most a share of replicaFloor, or of the time left before the
 // primary's reserve or the end of the bound when less, so that one exhausted pool leaves time for the next and for
-// the primary. A pool whose connections are all lent out in that time is busy, not broken: it is skipped, not left
-// out. A failure to connect leaves m out for the cooldown, and so does an Acquire that got nothing in a whole share
-// from a pool that was not busy: it had an idle connection to give, whose health check never answered (pgxpool
-// pings one idle for over a second), or no connection to give, and the dial this Acquire started never finished. A
-// replica that accepts TCP and then says nothing (a frozen VM, a stopped server) keeps pgx waiting until
-// connect_timeout, longer than the floor, and would otherwise cost every read its share for as long as it lasts. A
-// share cut short says less: one of answerFloor or more only has m passed over by reads with as little time
-// (member.suspect), and a shorter one, too little for a dial to say anything, nothing. Either way lend returns nil,
-// unless the caller's ctx ended.
+// the primary. It returns nil, unless the caller's ctx ended, when it got none in that time.
+//
+// A failure to connect leaves m out for the cooldown. An Acquire that ran out of time is judged by the pool it
+// leaves (see waitingOnReplica): one whose connections are all lent out and making none is busy, not broken, and is
+// only skipped; one with an idle connection left, or a connection still being made, or none lent, may have a replica
+// behind it that accepts TCP and then says nothing (a frozen VM, a stopped server), which keeps pgx's dial or
+// pgxpool's health-check ping waiting until connect_timeout and would cost every read its share for as long as it
+// lasts. But a connection released or being replaced just as the time ran out looks the same, so one such Acquire is
+// not enough: m is left out when a second one finds it so with nothing answered in between (member.unanswered). A
+// share the caller's deadline cut short says less still: one of answerFloor or more only has m passed over by reads
+// giving it as little (member.suspect), and a shorter one, too little for a dial to say anything, nothing.
 func (p *pick) lend(m *member) (*pgxpool.Conn, error) {
 	n := time.Duration(len(p.r.replicas))
-	end := p.boundEnd
-	if p.cut {
-		end = p.reserveAt
-	}
-	left := time.Until(end)
-	if left <= 0 {
-		return nil, nil // the time is up: m is neither tried nor judged
-	}
 	share, cut := replicaFloor/n, false
-	if left/n < share {
-		share, cut = left/n, true
+	if p.cut {
+		// The time before the primary's reserve is shared out among the replicas as the floor is.
+		if left := time.Until(p.reserveAt) / n; left < share {
+			share, cut = left, true
+		}
+	}
+	if left := time.Until(p.boundEnd); left < share {
+		share, cut = left, true // what another replica left of the bound
+	}
+	if share <= 0 {
+		return nil, nil // the time is up: m is neither tried nor judged
 	}
 	ctx, cancel := context.WithTimeout(p.bound, share)
 	defer cancel()
-	before := m.pool.Stat()
 	c, err := m.pool.Acquire(ctx)
 	if err == nil {
+		m.answered(time.Now())
 		return c, nil
 	}
 	if ctxErr := p.caller.Err(); ctxErr != nil {
 		return nil, fmt.Errorf("replica: acquire replica connection: %w: %w", ctxErr, err)
 	}
+	now := time.Now()
 	switch {
 	case ctx.Err() == nil: // the dial failed
-		m.fail(time.Now(), p.r.cfg.cooldown)
-	case share < answerFloor || !unanswered(before, m.pool.Stat()):
+		m.fail(now, p.r.cfg.cooldown)
+	case !waitingOnReplica(m.pool.Stat()):
 	case !cut:
-		m.fail(time.Now(), p.r.cfg.cooldown)
-	case p.cut: // cut by the caller's deadline, not only by what another replica left of the bound
-		m.suspect(time.Now(), p.r.cfg.cooldown, p.budget)
+		if m.unanswered(now) {
+			m.fail(now, p.r.cfg.cooldown)
+		}
+	case p.cut && share >= answerFloor: // cut by the caller's deadline, not only by what another replica left
+		m.suspect(now, p.r.cfg.cooldown, share*n) // the time a read would give to have this share
 	}
 	return nil, nil
 }
 
-// unanswered reports whether an Acquire that ran out of time, between the pool statistics before and after, was kept
-// waiting by the replica rather than by a busy pool: an idle connection was left to give (so the Acquire was not
-// queued behind lent ones; it took one whose health check hung), or the pool was making nothing but connections, or
-// the Acquire found no connection to take and room to dial one, and a dial is still pending. A dial another
-// Acquire started late in the share, to replace a connection closed meanwhile, is not this one's.
-func unanswered(before, after *pgxpool.Stat) bool {
-	dialed := before.IdleConns() == 0 && before.TotalConns() < before.MaxConns()
-	return after.IdleConns() > 0 || after.AcquiredConns() == 0 || dialed && after.ConstructingConns() > 0
+// waitingOnReplica reports whether a pool, as an Acquire that ran out of time leaves it, may be waiting on its replica
+// rather than busy: it has an idle connection left (which the Acquire did not get: it took one whose health check
+// hung, or one came back just as the time ran out), or a connection still being made, or none lent out.
+func waitingOnReplica(st *pgxpool.Stat) bool {
+	return st.IdleConns() > 0 || st.ConstructingConns() > 0 || st.AcquiredConns() == 0
 }
