@@ -21,12 +21,21 @@ import (
 // proxied returns a pool on connString through a fault proxy of its own.
 func proxied(t *testing.T, connString string) (*faultproxy.Proxy, *pgxpool.Pool) {
 	t.Helper()
+	return proxiedWith(t, connString, nil)
+}
+
+// proxiedWith is proxied with the pool's configuration edited, after it was routed through the proxy, by edit.
+func proxiedWith(t *testing.T, connString string, edit func(*pgxpool.Config)) (*faultproxy.Proxy, *pgxpool.Pool) {
+	t.Helper()
 	cfg, err := pgxpool.ParseConfig(connString)
 	require.NoError(t, err)
 	proxy, err := faultproxy.Start(net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port))))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = proxy.Close() })
 	proxy.Route(&cfg.ConnConfig.Config)
+	if edit != nil {
+		edit(cfg)
+	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)

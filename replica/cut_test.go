@@ -2,8 +2,10 @@ package replica_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -273,7 +275,7 @@ func TestASuspicionPassesOverOnlyReadsWithAsLittleTime(t *testing.T) {
 
 // A healthy replica pool whose connections are all lent out is busy, also when one of them is closed late in a read's
 // share and the read's own Acquire dials its replacement: the dial pending when the share ends says nothing yet,
-// and one such lend must not get the replica left out.
+// and such lends must not get the replica left out, two of them ending at the same moment included.
 func TestABusyReplicaReplacingAConnectionIsNotLeftOut(t *testing.T) {
 	p := newPair(t)
 	pool := newPool(t, p.standby.ConnString(p.dbname), func(c *pgxpool.Config) {
@@ -295,7 +297,18 @@ func TestABusyReplicaReplacingAConnectionIsNotLeftOut(t *testing.T) {
 		_ = b.Conn().Close(context.Background())
 		b.Release()
 	})
-	require.False(t, where(t, r, readOnly...), "the pool was busy for the whole share")
+	// Two reads queued on the pool at once, as on a busy pool: their shares end at the same moment, one sighting.
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			onStandby, err := tx.Run(ctxT(t), r, tx.QueryOne("SELECT pg_is_in_recovery()", pgx.RowTo[bool]),
+				readOnly...)
+			if err != nil || onStandby {
+				t.Errorf("a read on a busy pool: %v, on the standby: %v", err, onStandby)
+			}
+		})
+	}
+	wg.Wait()
 	<-closed
 	a.Release()
 	require.Eventually(t, func() bool { return pool.Stat().IdleConns() == 2 }, 5*time.Second, 10*time.Millisecond)
@@ -303,21 +316,40 @@ func TestABusyReplicaReplacingAConnectionIsNotLeftOut(t *testing.T) {
 }
 
 // A connection given back just as a lend's time runs out leaves an idle one behind, as a frozen replica's hung
-// health check does: one such lend of a busy pool must not get the replica left out.
+// health check does: one such lend of a busy pool must not get the replica left out, nor passed over by reads with
+// deadlines (400 ms cuts a read's share short; 500 ms, with the default MaxWait, leaves it a few microseconds short).
 func TestAConnectionReturnedAsALendGivesUpDoesNotLeaveTheReplicaOut(t *testing.T) {
-	p := newPair(t)
-	var held atomic.Pointer[pgxpool.Conn]
-	pool := newPool(t, p.standby.ConnString(p.dbname), func(c *pgxpool.Config) {
-		c.MaxConns = 1
-		c.ConnConfig.Tracer = releaseOnFailedAcquire{&held}
-	})
-	conn, err := pool.Acquire(ctxT(t))
+	for _, d := range []time.Duration{0, 400 * time.Millisecond, 500 * time.Millisecond} {
+		t.Run(fmt.Sprint(d), func(t *testing.T) {
+			p := newPair(t)
+			var held atomic.Pointer[pgxpool.Conn]
+			pool := newPool(t, p.standby.ConnString(p.dbname), func(c *pgxpool.Config) {
+				c.MaxConns = 1
+				c.ConnConfig.Tracer = releaseOnFailedAcquire{&held}
+			})
+			conn, err := pool.Acquire(ctxT(t))
+			require.NoError(t, err)
+			held.Store(conn)
+			r := newRouter(t, p.primary, []*pgxpool.Pool{pool}, replica.WithCooldown(time.Minute))
+			require.False(t, whereWithin(t, r, d), "the pool was busy for the whole share")
+			require.Nil(t, held.Load(), "the lend's Acquire did not give up")
+			require.True(t, whereWithin(t, r, d), "a busy replica was left out")
+		})
+	}
+}
+
+// whereWithin is where, through r with readOnly, with a deadline d away (none for 0).
+func whereWithin(t *testing.T, r *replica.Router, d time.Duration) bool {
+	t.Helper()
+	ctx := ctxT(t)
+	if d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	onStandby, err := tx.Run(ctx, r, tx.QueryOne("SELECT pg_is_in_recovery()", pgx.RowTo[bool]), readOnly...)
 	require.NoError(t, err)
-	held.Store(conn)
-	r := newRouter(t, p.primary, []*pgxpool.Pool{pool}, replica.WithCooldown(time.Minute))
-	require.False(t, where(t, r, readOnly...), "the pool was busy for the whole share")
-	require.Nil(t, held.Load(), "the lend's Acquire did not give up")
-	require.True(t, where(t, r, readOnly...), "a busy replica was left out")
+	return onStandby
 }
 
 // releaseOnFailedAcquire gives back the connection held, once, when an Acquire fails: after the Acquire gave up and
@@ -350,22 +382,7 @@ func (r releaseOnFailedAcquire) TraceAcquireEnd(_ context.Context, _ *pgxpool.Po
 // connection left.
 func TestAFrozenReplicaWithIdleConnectionsIsLeftOut(t *testing.T) {
 	p := newPair(t)
-	var frozen atomic.Bool
-	stop := make(chan struct{})
-	hold := func() {
-		select { // bounded by the test's end
-		case <-stop:
-		case <-time.After(10 * time.Second):
-		}
-	}
-	proxy, pool := proxied(t, p.standby.ConnString(p.dbname)+"&connect_timeout=5")
-	t.Cleanup(func() { close(stop) }) // before the pool's close, which waits for the connections held
-	proxy.SetRule(func(faultproxy.Message) faultproxy.Action {
-		if frozen.Load() {
-			hold()
-		}
-		return faultproxy.Forward
-	})
+	pool, freeze := freezable(t, p, 4)
 	var conns []*pgxpool.Conn
 	for range 4 {
 		c, err := pool.Acquire(ctxT(t))
@@ -376,13 +393,51 @@ func TestAFrozenReplicaWithIdleConnectionsIsLeftOut(t *testing.T) {
 		c.Release()
 	}
 	time.Sleep(1100 * time.Millisecond) // idle long enough for pgxpool to ping each before lending it
-	frozen.Store(true)
+	freeze()
 	requireLeftOutAfterTwoShares(t, p, pool)
+}
+
+// freezable returns a pool of at most maxConns connections to p's standby, and a function that freezes the standby
+// as the pool sees it: every message held (at most 10 s, or until the test ends), every new handshake hanging. The
+// proxy holds every message but the startup one, which it does not show its rule: the handshake is held in the dial.
+func freezable(t *testing.T, p *pair, maxConns int32) (*pgxpool.Pool, func()) {
+	t.Helper()
+	var frozen atomic.Bool
+	stop := make(chan struct{})
+	hold := func() {
+		select { // bounded: 10 s or the test's end
+		case <-stop:
+		case <-time.After(10 * time.Second):
+		}
+	}
+	proxy, pool := proxiedWith(t, p.standby.ConnString(p.dbname)+"&connect_timeout=5", func(c *pgxpool.Config) {
+		c.MaxConns = maxConns
+		dial := c.ConnConfig.DialFunc
+		c.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if frozen.Load() {
+				select { // a handshake that never comes, bounded by connect_timeout or the test's end
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				case <-stop:
+					return nil, net.ErrClosed
+				}
+			}
+			return dial(ctx, network, addr)
+		}
+	})
+	t.Cleanup(func() { close(stop) }) // before the pool's close, which waits for the connections held
+	proxy.SetRule(func(faultproxy.Message) faultproxy.Action {
+		if frozen.Load() {
+			hold()
+		}
+		return faultproxy.Forward
+	})
+	return pool, func() { frozen.Store(true) }
 }
 
 // requireLeftOutAfterTwoShares runs six reads through a Router over p's primary and pool, and requires them to go to
 // the primary and to cost two lend shares in all (250 ms each with one replica: one lend that finds the replica maybe
-// not answering, and a second that finds it so again), not one each (1.5 s).
+// not answering, and a second that finds it so again), not three (750 ms) or one each (1.5 s).
 func requireLeftOutAfterTwoShares(t *testing.T, p *pair, pool *pgxpool.Pool) {
 	t.Helper()
 	r := newRouter(t, p.primary, []*pgxpool.Pool{pool}, replica.WithCooldown(time.Minute))
@@ -390,7 +445,7 @@ func requireLeftOutAfterTwoShares(t *testing.T, p *pair, pool *pgxpool.Pool) {
 	for range 6 {
 		require.False(t, where(t, r, readOnly...))
 	}
-	require.Less(t, time.Since(start), 900*time.Millisecond, "every read waited for the frozen replica")
+	require.Less(t, time.Since(start), 750*time.Millisecond, "every read waited for the frozen replica")
 }
 
 // A suspicion keeps the time the replica was actually given. A far replica tried after a busy one got half of a
@@ -415,4 +470,16 @@ func TestASuspicionKeepsTheTimeTheReplicaWasGiven(t *testing.T) {
 	seen, err = readWithin(t, s, 300*time.Millisecond)
 	require.NoError(t, err)
 	require.True(t, seen.OnStandby, "the far replica, with 150 ms for its look, was passed over")
+}
+
+// A frozen replica with a pool of one idle connection: its health check hangs, and the connection stays counted as
+// lent while pgconn gives up on it (up to 15 s), so the pool looks busy. Lending nothing to anyone for two shares, it
+// must be left out all the same.
+func TestAFrozenReplicaWhosePoolLooksBusyIsLeftOut(t *testing.T) {
+	p := newPair(t)
+	pool, freeze := freezable(t, p, 1)
+	require.NoError(t, pool.Ping(ctxT(t)))
+	time.Sleep(1100 * time.Millisecond) // idle long enough for pgxpool to ping it before lending it
+	freeze()
+	requireLeftOutAfterTwoShares(t, p, pool)
 }

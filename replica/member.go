@@ -22,10 +22,11 @@ type member struct {
 	suspectUntil  atomic.Int64
 	suspectWithin atomic.Int64
 	replayed      atomic.Uint64 // the highest pg_last_wal_replay_lsn() seen there; replay only moves forward
-	// lastAnswer is when (unix nanoseconds) the replica last lent a connection or answered a look, and unansweredSince
-	// when a lend first found it maybe not answering after that (see pick.lend); zero for never.
-	lastAnswer      atomic.Int64
-	unansweredSince atomic.Int64
+	// markedAt is when (unix nanoseconds) a lend found the replica maybe not answering (see pick.lend), with nothing
+	// answered since (a connection lent, a look answered); zero for no such mark. markAcquires is the pool's count of
+	// acquires then.
+	markedAt     atomic.Int64
+	markAcquires atomic.Int64
 
 	mu        sync.Mutex
 	slowFrom  lsn       // the replica recently failed to reach this position in time...
@@ -64,15 +65,33 @@ func (m *member) available(now time.Time) bool { return now.UnixNano() >= m.down
 
 func (m *member) fail(now time.Time, cooldown time.Duration) { m.downUntil.Store(until(now, cooldown)) }
 
-func (m *member) answered(now time.Time) { m.lastAnswer.Store(now.UnixNano()) }
-
-// unanswered records that a lend found the replica maybe not answering, and reports whether an earlier one did too
-// with nothing answered in between.
-func (m *member) unanswered(now time.Time) bool {
-	if since := m.unansweredSince.Load(); since != 0 && since > m.lastAnswer.Load() {
-		return true
+// answered clears the mark: the replica lent a connection or answered a look. It writes only when there is one, so
+// that the reads that load the member's other fields do not share a written cache line on every lend.
+func (m *member) answered() {
+	if m.markedAt.Load() != 0 {
+		m.markedAt.Store(0)
 	}
-	m.unansweredSince.Store(now.UnixNano())
+}
+
+// sighted records that a lend begun at start found, at now, no connection in a whole share, and reports whether that
+// is the second sighting of a replica not answering: a mark made before the lend began, no older than stale and not
+// cleared by an answer since, and a pool that is waiting on its replica (waiting: see waitingOnReplica) or has lent
+// no connection to anyone since the mark (acquires unchanged: every connection stuck, lent or being torn down). Two
+// lends ending at the same moment (two reads queued on one busy pool) are one sighting. A sighting that reports true
+// clears the mark; one that does not, and is no second, marks.
+func (m *member) sighted(start, now time.Time, stale time.Duration, waiting bool, acquires int64) bool {
+	at := m.markedAt.Load()
+	if at != 0 && now.UnixNano()-at <= int64(stale) {
+		if start.UnixNano() < at {
+			return false // begun before the mark: the same moment, seen twice
+		}
+		if waiting || acquires == m.markAcquires.Load() {
+			m.markedAt.Store(0)
+			return true
+		}
+	}
+	m.markAcquires.Store(acquires)
+	m.markedAt.Store(now.UnixNano())
 	return false
 }
 

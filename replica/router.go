@@ -299,23 +299,21 @@ func (p *pick) check(m *member, c *pgxpool.Conn, deadline time.Time) (replay, er
 // primary's reserve or the end of the bound when less, so that one exhausted pool leaves time for the next and for
 // the primary. It returns nil, unless the caller's ctx ended, when it got none in that time.
 //
-// A failure to connect leaves m out for the cooldown. An Acquire that ran out of time is judged by the pool it
-// leaves (see waitingOnReplica): one whose connections are all lent out and making none is busy, not broken, and is
-// only skipped; one with an idle connection left, or a connection still being made, or none lent, may have a replica
-// behind it that accepts TCP and then says nothing (a frozen VM, a stopped server), which keeps pgx's dial or
-// pgxpool's health-check ping waiting until connect_timeout and would cost every read its share for as long as it
-// lasts. But a connection released or being replaced just as the time ran out looks the same, so one such Acquire is
-// not enough: m is left out when a second one finds it so with nothing answered in between (member.unanswered). A
-// share the caller's deadline cut short says less still: one of answerFloor or more only has m passed over by reads
-// giving it as little (member.suspect), and a shorter one, too little for a dial to say anything, nothing.
+// A failure to connect leaves m out for the cooldown. An Acquire that ran out of time may have met a replica that
+// accepts TCP and then says nothing (a frozen VM, a stopped server), which keeps pgx's dial or pgxpool's health-check
+// ping waiting until connect_timeout and would cost every read its share for as long as it lasts; or a busy pool,
+// which must only be skipped. One such Acquire cannot tell them apart (a connection released or replaced just as
+// the time ran out looks like a hung one), so it marks m, and m is left out when a later lend also gets nothing with
+// nothing answered in between and the pool waiting on its replica, or lending nothing to anyone since the mark
+// (member.sighted). A share the caller's deadline cut short says less still: on a second sighting m is only passed
+// over by reads giving it as little (member.suspect), and a share under answerFloor, too short for a dial to say
+// anything, judges nothing.
 func (p *pick) lend(m *member) (*pgxpool.Conn, error) {
 	n := time.Duration(len(p.r.replicas))
 	share, cut := replicaFloor/n, false
 	if p.cut {
 		// The time before the primary's reserve is shared out among the replicas as the floor is.
-		if left := time.Until(p.reserveAt) / n; left < share {
-			share, cut = left, true
-		}
+		share, cut = shorten(share, time.Until(p.reserveAt)/n)
 	}
 	if left := time.Until(p.boundEnd); left < share {
 		share, cut = left, true // what another replica left of the bound
@@ -325,27 +323,42 @@ func (p *pick) lend(m *member) (*pgxpool.Conn, error) {
 	}
 	ctx, cancel := context.WithTimeout(p.bound, share)
 	defer cancel()
+	start := time.Now()
 	c, err := m.pool.Acquire(ctx)
 	if err == nil {
-		m.answered(time.Now())
+		m.answered()
 		return c, nil
 	}
 	if ctxErr := p.caller.Err(); ctxErr != nil {
 		return nil, fmt.Errorf("replica: acquire replica connection: %w: %w", ctxErr, err)
 	}
 	now := time.Now()
-	switch {
-	case ctx.Err() == nil: // the dial failed
+	if ctx.Err() == nil { // the dial failed
 		m.fail(now, p.r.cfg.cooldown)
-	case !waitingOnReplica(m.pool.Stat()):
-	case !cut:
-		if m.unanswered(now) {
-			m.fail(now, p.r.cfg.cooldown)
-		}
-	case p.cut && share >= answerFloor: // cut by the caller's deadline, not only by what another replica left
+		return nil, nil
+	}
+	if cut && (!p.cut || share < answerFloor) {
+		return nil, nil // cut by what another replica left, or too short for a dial to say anything
+	}
+	st := m.pool.Stat()
+	if !m.sighted(start, now, p.r.cfg.cooldown+replicaFloor, waitingOnReplica(st), st.AcquireCount()) {
+		return nil, nil
+	}
+	if cut {
 		m.suspect(now, p.r.cfg.cooldown, share*n) // the time a read would give to have this share
+	} else {
+		m.fail(now, p.r.cfg.cooldown)
 	}
 	return nil, nil
+}
+
+// shorten returns the share cut to left, and whether that counts as cut: by more than an eighth. A deadline of
+// MaxWait plus 500 ms leaves a few microseconds less than the share, which says nothing about the replica.
+func shorten(share, left time.Duration) (time.Duration, bool) {
+	if left >= share {
+		return share, false
+	}
+	return left, left < share-share/8
 }
 
 // waitingOnReplica reports whether a pool, as an Acquire that ran out of time leaves it, may be waiting on its replica

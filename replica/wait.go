@@ -49,7 +49,7 @@ func (p *pick) caughtUp(m *member, conn *pgx.Conn, deadline time.Time) (replay, 
 			return unknown, err
 		}
 		m.observe(seen.at)
-		m.answered(time.Now())
+		m.answered()
 		rememberReplay(conn, seen)
 		if r.behindPrimary(seen) {
 			// A standby on an earlier timeline than the primary's: left behind by a failover, where it may hold
