@@ -92,16 +92,24 @@ func ghostStandbyServer(t *testing.T) *pgx.ConnConfig {
 	}
 	admin, err := pgx.ConnectConfig(bg, cfg)
 	require.NoError(t, err)
-	defer admin.Close(bg)
-	for _, sql := range []string{"CREATE TABLE sr (n int)", "ALTER SYSTEM SET synchronous_standby_names = 'ghost'",
-		"ALTER SYSTEM SET synchronous_commit = on", "SELECT pg_reload_conf()"} {
+	for _, sql := range []string{"CREATE TABLE sr (n int)", "CHECKPOINT",
+		"ALTER SYSTEM SET synchronous_standby_names = 'ghost'", "ALTER SYSTEM SET synchronous_commit = on"} {
 		_, err = admin.Exec(bg, sql)
 		require.NoError(t, err)
 	}
-	require.Eventually(t, func() bool {
-		var names string
-		return admin.QueryRow(bg, "SHOW synchronous_standby_names").Scan(&names) == nil && names == "ghost"
-	}, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, admin.Close(bg))
+	// Restarted rather than reloaded: a COMMIT waits only once the checkpointer has published that standbys are
+	// named, in shared memory, and after a reload it may do so later than any backend sees the setting (a commit
+	// went through unwaited so in a CI run). A checkpointer publishes it as it starts, alongside crash recovery,
+	// which in practice is over long before the server takes connections.
+	require.NoError(t, c.Crash(bg))
+	require.NoError(t, c.Restart(bg))
+	admin, err = pgx.ConnectConfig(bg, cfg)
+	require.NoError(t, err)
+	defer admin.Close(bg)
+	var names string
+	require.NoError(t, admin.QueryRow(bg, "SHOW synchronous_standby_names").Scan(&names))
+	require.Equal(t, "ghost", names)
 	return cfg
 }
 
