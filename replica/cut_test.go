@@ -472,14 +472,27 @@ func TestASuspicionKeepsTheTimeTheReplicaWasGiven(t *testing.T) {
 	require.True(t, seen.OnStandby, "the far replica, with 150 ms for its look, was passed over")
 }
 
-// A frozen replica with a pool of one idle connection: its health check hangs, and the connection stays counted as
-// lent while pgconn gives up on it (up to 15 s), so the pool looks busy. Lending nothing to anyone for two shares, it
-// must be left out all the same.
-func TestAFrozenReplicaWhosePoolLooksBusyIsLeftOut(t *testing.T) {
+// A replica pool whose connections are all held by long reads through the Router is busy, however long they take:
+// it is only skipped, and serves again as soon as they end.
+func TestAReplicaHeldByLongReadsIsOnlySkipped(t *testing.T) {
 	p := newPair(t)
-	pool, freeze := freezable(t, p, 1)
+	pool := newPool(t, p.standby.ConnString(p.dbname), func(c *pgxpool.Config) { c.MaxConns = 2 })
 	require.NoError(t, pool.Ping(ctxT(t)))
-	time.Sleep(1100 * time.Millisecond) // idle long enough for pgxpool to ping it before lending it
-	freeze()
-	requireLeftOutAfterTwoShares(t, p, pool)
+	r := newRouter(t, p.primary, []*pgxpool.Pool{pool}, replica.WithCooldown(time.Minute))
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			onStandby, err := tx.Run(ctxT(t), r,
+				tx.QueryOne("SELECT pg_is_in_recovery() FROM pg_sleep(0.9)", pgx.RowTo[bool]), readOnly...)
+			if err != nil || !onStandby {
+				t.Errorf("a long read: %v, on the standby: %v", err, onStandby)
+			}
+		})
+	}
+	require.Eventually(t, func() bool { return pool.Stat().AcquiredConns() == 2 }, 5*time.Second, time.Millisecond)
+	require.False(t, where(t, r, readOnly...), "the pool was busy")
+	require.False(t, where(t, r, readOnly...), "the pool was busy")
+	wg.Wait()
+	require.Eventually(t, func() bool { return pool.Stat().IdleConns() == 2 }, 5*time.Second, 10*time.Millisecond)
+	require.True(t, where(t, r, readOnly...), "a busy replica was left out")
 }

@@ -23,10 +23,8 @@ type member struct {
 	suspectWithin atomic.Int64
 	replayed      atomic.Uint64 // the highest pg_last_wal_replay_lsn() seen there; replay only moves forward
 	// markedAt is when (unix nanoseconds) a lend found the replica maybe not answering (see pick.lend), with nothing
-	// answered since (a connection lent, a look answered); zero for no such mark. markAcquires is the pool's count of
-	// acquires then.
-	markedAt     atomic.Int64
-	markAcquires atomic.Int64
+	// answered since (a connection lent, a look answered); zero for no such mark.
+	markedAt atomic.Int64
 
 	mu        sync.Mutex
 	slowFrom  lsn       // the replica recently failed to reach this position in time...
@@ -73,26 +71,18 @@ func (m *member) answered() {
 	}
 }
 
-// sighted records that a lend begun at start found, at now, no connection in a whole share, and reports whether that
-// is the second sighting of a replica not answering: a mark made before the lend began, no older than stale and not
-// cleared by an answer since, and a pool that is waiting on its replica (waiting: see waitingOnReplica) or has lent
-// no connection to anyone since the mark (acquires unchanged: every connection stuck, lent or being torn down). Two
-// lends ending at the same moment (two reads queued on one busy pool) are one sighting. A sighting that reports true
-// clears the mark; one that does not, and is no second, marks.
-func (m *member) sighted(start, now time.Time, stale time.Duration, waiting bool, acquires int64) bool {
+// sighted records that a lend begun at start found, at now, its pool maybe waiting on the replica (see
+// waitingOnReplica), and reports whether that is the second such sighting: a mark made before the lend began, no
+// older than stale and not cleared by an answer since. Two lends ending at the same moment (two reads queued on one
+// pool) are one sighting. A second sighting marks again, at now: the replica is left out, and the first lend after
+// its cooldown that finds it so again is a second sighting too, not a new first.
+func (m *member) sighted(start, now time.Time, stale time.Duration) bool {
 	at := m.markedAt.Load()
-	if at != 0 && now.UnixNano()-at <= int64(stale) {
-		if start.UnixNano() < at {
-			return false // begun before the mark: the same moment, seen twice
-		}
-		if waiting || acquires == m.markAcquires.Load() {
-			m.markedAt.Store(0)
-			return true
-		}
+	second := at != 0 && now.UnixNano()-at <= int64(stale) && start.UnixNano() >= at
+	if second || at == 0 || now.UnixNano()-at > int64(stale) {
+		m.markedAt.Store(now.UnixNano())
 	}
-	m.markAcquires.Store(acquires)
-	m.markedAt.Store(now.UnixNano())
-	return false
+	return second
 }
 
 // suspected reports whether a read that gives the replica within should pass it over: no more than it recently

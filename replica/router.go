@@ -299,15 +299,15 @@ func (p *pick) check(m *member, c *pgxpool.Conn, deadline time.Time) (replay, er
 // primary's reserve or the end of the bound when less, so that one exhausted pool leaves time for the next and for
 // the primary. It returns nil, unless the caller's ctx ended, when it got none in that time.
 //
-// A failure to connect leaves m out for the cooldown. An Acquire that ran out of time may have met a replica that
-// accepts TCP and then says nothing (a frozen VM, a stopped server), which keeps pgx's dial or pgxpool's health-check
-// ping waiting until connect_timeout and would cost every read its share for as long as it lasts; or a busy pool,
-// which must only be skipped. One such Acquire cannot tell them apart (a connection released or replaced just as
-// the time ran out looks like a hung one), so it marks m, and m is left out when a later lend also gets nothing with
-// nothing answered in between and the pool waiting on its replica, or lending nothing to anyone since the mark
-// (member.sighted). A share the caller's deadline cut short says less still: on a second sighting m is only passed
-// over by reads giving it as little (member.suspect), and a share under answerFloor, too short for a dial to say
-// anything, judges nothing.
+// A failure to connect leaves m out for the cooldown. An Acquire that ran out of time with every connection of the
+// pool lent out and none being made met a busy pool: m is only skipped. One that left an idle connection, a
+// connection being made, or none lent, may have met a replica that accepts TCP and then says nothing (a frozen VM, a
+// stopped server), which keeps pgx's dial or pgxpool's health-check ping waiting until connect_timeout and would
+// cost every read its share for as long as it lasts; but a connection released or replaced just as the time ran out
+// looks the same, so that marks m, and m is left out when a lend begun later finds it so again with nothing answered
+// in between (member.sighted). A share the caller's deadline cut short says less still: on a second sighting m is
+// only passed over by reads giving it as little (member.suspect), and a share under answerFloor, too short for a
+// dial to say anything, judges nothing.
 func (p *pick) lend(m *member) (*pgxpool.Conn, error) {
 	n := time.Duration(len(p.r.replicas))
 	share, cut := replicaFloor/n, false
@@ -340,9 +340,8 @@ func (p *pick) lend(m *member) (*pgxpool.Conn, error) {
 	if cut && (!p.cut || share < answerFloor) {
 		return nil, nil // cut by what another replica left, or too short for a dial to say anything
 	}
-	st := m.pool.Stat()
-	if !m.sighted(start, now, p.r.cfg.cooldown+replicaFloor, waitingOnReplica(st), st.AcquireCount()) {
-		return nil, nil
+	if !waitingOnReplica(m.pool.Stat()) || !m.sighted(start, now, p.r.cfg.cooldown+replicaFloor) {
+		return nil, nil // busy, or a first sighting
 	}
 	if cut {
 		m.suspect(now, p.r.cfg.cooldown, share*n) // the time a read would give to have this share
