@@ -250,13 +250,8 @@ func TestFrozenReplicasAmongManyAreLeftOut(t *testing.T) {
 				}
 			}))
 	}
-	r := newRouter(t, p.primary, silent, replica.WithCooldown(time.Minute))
-	start := time.Now()
-	for range 6 {
-		require.False(t, where(t, r, readOnly...))
-	}
-	// Each read tries every replica still in: two floors of 250 ms, then none (six would be 1.5 s).
-	require.Less(t, time.Since(start), 800*time.Millisecond, "the frozen replicas were never left out")
+	// Each read tries every replica still in: two floors of 250 ms, then none.
+	requireAtMostTwoShares(t, newRouter(t, p.primary, silent, replica.WithCooldown(time.Minute)))
 }
 
 // A replica that failed a 60 ms read's 30 ms look is still tried by reads with the time to wait for its answer: a
@@ -436,16 +431,27 @@ func freezable(t *testing.T, p *pair, maxConns int32) (*pgxpool.Pool, func()) {
 }
 
 // requireLeftOutAfterTwoShares runs six reads through a Router over p's primary and pool, and requires them to go to
-// the primary and to cost two lend shares in all (250 ms each with one replica: one lend that finds the replica maybe
-// not answering, and a second that finds it so again), not three (750 ms) or one each (1.5 s).
+// the primary, and at most two of them to pay a lend share (250 ms with one replica): one lend that finds the
+// replica maybe not answering, and a second that finds it so again. Counted, not summed: two shares and six reads on
+// a loaded host take about as long as three shares.
 func requireLeftOutAfterTwoShares(t *testing.T, p *pair, pool *pgxpool.Pool) {
 	t.Helper()
-	r := newRouter(t, p.primary, []*pgxpool.Pool{pool}, replica.WithCooldown(time.Minute))
-	start := time.Now()
+	requireAtMostTwoShares(t, newRouter(t, p.primary, []*pgxpool.Pool{pool}, replica.WithCooldown(time.Minute)))
+}
+
+// requireAtMostTwoShares runs six reads through r, and requires them to go to the primary, and at most two of them
+// to take as long as a floor of 250 ms (200 ms or more).
+func requireAtMostTwoShares(t *testing.T, r *replica.Router) {
+	t.Helper()
+	var slow []time.Duration
 	for range 6 {
+		start := time.Now()
 		require.False(t, where(t, r, readOnly...))
+		if took := time.Since(start); took >= 200*time.Millisecond {
+			slow = append(slow, took)
+		}
 	}
-	require.Less(t, time.Since(start), 750*time.Millisecond, "every read waited for the frozen replica")
+	require.LessOrEqual(t, len(slow), 2, "reads waited for the frozen replica: %v", slow)
 }
 
 // A suspicion keeps the time the replica was actually given. A far replica tried after a busy one got half of a

@@ -75,7 +75,8 @@ func (m *member) answered() {
 // waitingOnReplica), and reports whether that is the second such sighting: a mark made before the lend began, no
 // older than stale and not cleared by an answer since. Two lends ending at the same moment (two reads queued on one
 // pool) are one sighting. A second sighting marks again, at now: the replica is left out, and the first lend after
-// its cooldown that finds it so again is a second sighting too, not a new first.
+// its cooldown that finds it so again, ending within stale of that mark (the cooldown and two floors: a whole share
+// after a read that came up to a floor late), is a second sighting too, not a new first.
 func (m *member) sighted(start, now time.Time, stale time.Duration) bool {
 	at := m.markedAt.Load()
 	second := at != 0 && now.UnixNano()-at <= int64(stale) && start.UnixNano() >= at

@@ -340,7 +340,7 @@ func (p *pick) lend(m *member) (*pgxpool.Conn, error) {
 	if cut && (!p.cut || share < answerFloor) {
 		return nil, nil // cut by what another replica left, or too short for a dial to say anything
 	}
-	if !waitingOnReplica(m.pool.Stat()) || !m.sighted(start, now, p.r.cfg.cooldown+replicaFloor) {
+	if !waitingOnReplica(m.pool.Stat()) || !m.sighted(start, now, p.r.cfg.cooldown+2*replicaFloor) {
 		return nil, nil // busy, or a first sighting
 	}
 	if cut {
