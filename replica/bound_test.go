@@ -150,9 +150,7 @@ func TestACallerDeadlineInsideMaxWaitIsServedByThePrimary(t *testing.T) {
 	_, err := tx.Run(ctxT(t), s, insert(1))
 	require.NoError(t, err)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
-	defer cancel()
-	seen, err := tx.Run(ctx, s, lookFor(1), readOnly...)
+	seen, err := readWithin(t, s, 400*time.Millisecond)
 	require.NoError(t, err, "the primary could serve the read within the caller's deadline")
 	require.Equal(t, sighting{Found: true, OnStandby: false}, seen)
 
@@ -209,9 +207,7 @@ func TestACallerDeadlineNearMaxWaitStillMarksTheReplicaSlow(t *testing.T) {
 	_, err := tx.Run(ctxT(t), s, insert(1))
 	require.NoError(t, err)
 	read := func() {
-		ctx, cancel := context.WithTimeout(ctxT(t), 500*time.Millisecond) // the wait is cut from 300 to 250 ms
-		defer cancel()
-		seen, err := tx.Run(ctx, s, lookFor(1), readOnly...)
+		seen, err := readWithin(t, s, 500*time.Millisecond) // the wait is cut from 300 to 250 ms
 		require.NoError(t, err)
 		require.Equal(t, sighting{Found: true, OnStandby: false}, seen)
 	}
@@ -238,9 +234,7 @@ func TestACutWaitLeavesThePrimaryItsReserve(t *testing.T) {
 	_, err = tx.Run(ctxT(t), s, insert(1))
 	require.NoError(t, err)
 
-	ctx, cancel := context.WithTimeout(ctxT(t), 260*time.Millisecond) // wait 130 ms, then 130 ms for the primary
-	defer cancel()
-	seen, err := tx.Run(ctx, s, lookFor(1), readOnly...)
+	seen, err := readWithin(t, s, 260*time.Millisecond) // wait 130 ms, then 130 ms for the primary
 	require.NoError(t, err, "the busy pool's lend (up to 125 ms) took the primary's reserve")
 	require.Equal(t, sighting{Found: true, OnStandby: false}, seen)
 }
@@ -321,9 +315,7 @@ func TestAReplicaThatStopsAnsweringDoesNotFailShortDeadlines(t *testing.T) {
 			_, err := tx.Run(ctxT(t), s, insert(1))
 			require.NoError(t, err)
 			for i := range 3 {
-				ctx, cancel := context.WithTimeout(ctxT(t), c.deadline)
-				seen, err := tx.Run(ctx, s, lookFor(1), readOnly...)
-				cancel()
+				seen, err := readWithin(t, s, c.deadline)
 				require.NoError(t, err, "read %d: the primary could serve it", i)
 				require.Equal(t, sighting{Found: true, OnStandby: false}, seen)
 			}

@@ -198,12 +198,7 @@ func TestAFrozenReplicaWithConnectionsLentOutIsLeftOut(t *testing.T) {
 					if !frozen.Load() {
 						return dial(ctx, network, addr)
 					}
-					select { // a handshake that never comes, bounded by connect_timeout or the test's end
-					case <-ctx.Done():
-						return nil, ctx.Err()
-					case <-stop:
-						return nil, net.ErrClosed
-					}
+					return hang(ctx, stop)
 				}
 			})
 			var held []*pgxpool.Conn
@@ -241,12 +236,7 @@ func TestFrozenReplicasAmongManyAreLeftOut(t *testing.T) {
 		silent = append(silent, newPool(t, "postgres://postgres@"+deadAddr(t)+"/x?sslmode=disable&connect_timeout=5",
 			func(cfg *pgxpool.Config) {
 				cfg.ConnConfig.DialFunc = func(ctx context.Context, _, _ string) (net.Conn, error) {
-					select { // a handshake that never comes, bounded by connect_timeout or the test's end
-					case <-ctx.Done():
-						return nil, ctx.Err()
-					case <-stop:
-						return nil, net.ErrClosed
-					}
+					return hang(ctx, stop)
 				}
 			}))
 	}
@@ -410,12 +400,7 @@ func freezable(t *testing.T, p *pair, maxConns int32) (*pgxpool.Pool, func()) {
 		dial := c.ConnConfig.DialFunc
 		c.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 			if frozen.Load() {
-				select { // a handshake that never comes, bounded by connect_timeout or the test's end
-				case <-ctx.Done():
-					return nil, ctx.Err()
-				case <-stop:
-					return nil, net.ErrClosed
-				}
+				return hang(ctx, stop)
 			}
 			return dial(ctx, network, addr)
 		}

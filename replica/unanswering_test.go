@@ -26,12 +26,7 @@ func TestAReplicaThatDoesNotAnswerIsLeftOut(t *testing.T) {
 	silent := newPool(t, "postgres://postgres@"+deadAddr(t)+"/x?sslmode=disable&connect_timeout=2", func(c *pgxpool.Config) {
 		c.ConnConfig.DialFunc = func(ctx context.Context, _, _ string) (net.Conn, error) {
 			dials.Add(1)
-			select { // a handshake that never comes, bounded by connect_timeout or the test's end
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-stop:
-				return nil, net.ErrClosed
-			}
+			return hang(ctx, stop)
 		}
 	})
 	r := newRouter(t, primary, []*pgxpool.Pool{silent}, replica.WithCooldown(time.Hour))
@@ -46,4 +41,15 @@ func TestTheLongestMaxWaitStillReadsFromTheReplica(t *testing.T) {
 	p := newPair(t)
 	r := newRouter(t, p.primary, []*pgxpool.Pool{p.replica}, replica.WithMaxWait(math.MaxInt64))
 	require.True(t, where(t, r, readOnly...), "a read with a healthy replica went to the primary")
+}
+
+// hang is a dial to a replica that accepts TCP and never completes the handshake: it ends only with ctx (pgx's
+// connect_timeout) or stop (the test's end).
+func hang(ctx context.Context, stop <-chan struct{}) (net.Conn, error) {
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-stop:
+		return nil, net.ErrClosed
+	}
 }
