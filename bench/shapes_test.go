@@ -2,8 +2,12 @@ package bench_test
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
+	"os"
+	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -48,10 +52,7 @@ func BenchmarkSingleShapes(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
 	id := func() int64 { return 1 + r.Int64N(100_000) }
 	wire := newHandWire(b, pool)
-	ways := []struct {
-		name string
-		run  func() error
-	}{
+	ways := []shape{
 		{"pgx", func() error {
 			return pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.Serializable}, func(q pgx.Tx) error {
 				_, err := q.Exec(ctx, shapesUpdate, id())
@@ -66,28 +67,7 @@ func BenchmarkSingleShapes(b *testing.B) {
 			return err
 		}},
 	}
-	const block = 100
-	spent := make([]time.Duration, len(ways))
-	cpu := make([]time.Duration, len(ways))
-	rounds := 0
-	for b.Loop() {
-		for k := range ways {
-			i := (k + rounds) % len(ways)
-			start, cpuStart := time.Now(), processCPU(b)
-			for range block {
-				if err := ways[i].run(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			spent[i] += time.Since(start)
-			cpu[i] += processCPU(b) - cpuStart
-		}
-		rounds++
-	}
-	for i, w := range ways {
-		b.ReportMetric(float64(spent[i].Microseconds())/float64(block*rounds), w.name+"-µs/tx")
-		b.ReportMetric(float64(cpu[i].Microseconds())/float64(block*rounds), w.name+"-client-cpu-µs/tx")
-	}
+	runShapes(b, pool, ways)
 }
 
 // processCPU is the CPU time this process has used, user and system: the client's side of a transaction, the server
@@ -109,32 +89,22 @@ type handWire struct {
 
 func newHandWire(b *testing.B, pool *pgxpool.Pool) *handWire {
 	b.Helper()
-	c, err := pool.Acquire(context.Background())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Release()
 	w := &handWire{pool: pool, begin: "shapes_begin", update: "shapes_update", look: "shapes_look", done: "shapes_commit"}
-	for name, sql := range map[string]string{
+	prepare(b, pool, map[string]string{
 		w.begin:  "BEGIN ISOLATION LEVEL SERIALIZABLE",
 		w.update: shapesUpdate,
 		w.look:   "SELECT pg_current_xact_id_if_assigned()",
 		w.done:   "COMMIT",
-	} {
-		if _, err := c.Conn().PgConn().Prepare(context.Background(), name, sql, nil); err != nil {
-			b.Fatal(err)
-		}
-	}
+	})
 	return w
 }
 
 func (w *handWire) run(ctx context.Context, id int64, look bool) error {
-	c, err := w.pool.Acquire(ctx)
+	pc, release, err := acquire(ctx, w.pool)
 	if err != nil {
 		return err
 	}
-	defer c.Release()
-	pc := c.Conn().PgConn()
+	defer release()
 	var batch pgconn.Batch
 	batch.ExecPrepared(w.begin, nil, nil, nil)
 	batch.ExecPrepared(w.update, [][]byte{strconv.AppendInt(nil, id, 10)}, nil, nil)
@@ -146,4 +116,217 @@ func (w *handWire) run(ctx context.Context, id int64, look bool) error {
 	}
 	_, err = pc.ExecPrepared(ctx, w.done, nil, nil, nil).Close()
 	return err
+}
+
+// shape is one way of running a workload's transaction.
+type shape struct {
+	name string
+	run  func() error
+}
+
+// runShapes runs blocks of 100 transactions in each way per iteration, in an order rotated from one iteration to the
+// next, and reports each way's µs per transaction, the client's CPU and heap allocations per transaction, and the server's CPU: the CPU time
+// of the backend serving the pool's only connection, read from /proc/<pid>/schedstat. The server's figure is left
+// out where that file cannot be read (a DATABASE_URL on another machine).
+func runShapes(b *testing.B, pool *pgxpool.Pool, ways []shape) {
+	b.Helper()
+	backend := backendCPU(b, pool)
+	const block = 100
+	spent := make([]time.Duration, len(ways))
+	client := make([]time.Duration, len(ways))
+	server := make([]time.Duration, len(ways))
+	allocs := make([]uint64, len(ways))
+	rounds := 0
+	for b.Loop() {
+		for k := range ways {
+			i := (k + rounds) % len(ways)
+			mallocs := heapAllocs()
+			start, clientStart, serverStart := time.Now(), processCPU(b), backend()
+			for range block {
+				if err := ways[i].run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			spent[i] += time.Since(start)
+			client[i] += processCPU(b) - clientStart
+			server[i] += backend() - serverStart
+			allocs[i] += heapAllocs() - mallocs
+		}
+		rounds++
+	}
+	n := float64(block * rounds)
+	for i, w := range ways {
+		b.ReportMetric(float64(spent[i].Microseconds())/n, w.name+"-µs/tx")
+		b.ReportMetric(float64(client[i].Microseconds())/n, w.name+"-client-cpu-µs/tx")
+		b.ReportMetric(float64(allocs[i])/n, w.name+"-allocs/tx")
+		if server[i] > 0 {
+			b.ReportMetric(float64(server[i].Microseconds())/n, w.name+"-server-cpu-µs/tx")
+		}
+	}
+}
+
+// heapAllocs is the number of heap objects allocated so far.
+func heapAllocs() uint64 {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.Mallocs
+}
+
+// backendCPU returns a function reading the CPU time of the backend behind the pool's only connection, or zero
+// where /proc does not show it.
+func backendCPU(b *testing.B, pool *pgxpool.Pool) func() time.Duration {
+	b.Helper()
+	var pid int
+	if err := pool.QueryRow(context.Background(), "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+		b.Fatal(err)
+	}
+	path := "/proc/" + strconv.Itoa(pid) + "/schedstat"
+	return func() time.Duration {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return 0
+		}
+		ns, err := strconv.ParseInt(strings.Fields(string(data))[0], 10, 64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return time.Duration(ns)
+	}
+}
+
+// BenchmarkChainShapes does for the chain workload (k = 5: four dependent SELECTs, then the UPDATE) what
+// BenchmarkSingleShapes does for single:
+//
+//   - pgx: pgx.BeginTxFunc around the workload's pgx code, seven round trips;
+//   - wire-look: pgxact's messages by hand: BEGIN with the first SELECT, three SELECTs, the UPDATE with the
+//     transaction-id look, then COMMIT, six round trips;
+//   - wire: the same without the look;
+//   - pgxact: tx.Run of the workload's Tx.
+//
+// Run it with, in bench/: go test -run '^$' -bench ChainShapes -benchtime 30x
+func BenchmarkChainShapes(b *testing.B) {
+	ctx := context.Background()
+	config := pgtest.Config(b)
+	config.MaxConns = 1
+	pool, err := pgxpool.NewWithConfig(ctx, config)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pool.Close)
+	w := workload.Chain(5)
+	if err := w.Setup(ctx, pool); err != nil {
+		b.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	wire := newHandChain(b, pool)
+	ways := []shape{
+		{"pgx", func() error {
+			body := w.Body(r)
+			return pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.Serializable}, func(q pgx.Tx) error {
+				return body(ctx, q)
+			})
+		}},
+		{"wire-look", func() error { return wire.run(ctx, r.Int64N(10_000), true) }},
+		{"wire", func() error { return wire.run(ctx, r.Int64N(10_000), false) }},
+		{"pgxact", func() error { _, err := tx.Run(ctx, pool, w.Tx(r)); return err }},
+	}
+	runShapes(b, pool, ways)
+}
+
+// handChain sends the chain workload's transaction as pgxact's wire does, by hand.
+type handChain struct {
+	pool                           *pgxpool.Pool
+	begin, hop, update, look, done string
+}
+
+func newHandChain(b *testing.B, pool *pgxpool.Pool) *handChain {
+	b.Helper()
+	w := &handChain{pool: pool, begin: "chain_begin", hop: "chain_hop", update: "chain_update", look: "chain_look",
+		done: "chain_commit"}
+	prepare(b, pool, map[string]string{
+		w.begin:  "BEGIN ISOLATION LEVEL SERIALIZABLE",
+		w.hop:    "SELECT next FROM bench_links WHERE id = $1",
+		w.update: "UPDATE bench_links SET hits = hits + 1 WHERE id = $1 RETURNING next",
+		w.look:   "SELECT pg_current_xact_id_if_assigned()",
+		w.done:   "COMMIT",
+	})
+	return w
+}
+
+// prepare prepares each named statement on the pool's only connection.
+func prepare(b *testing.B, pool *pgxpool.Pool, stmts map[string]string) {
+	b.Helper()
+	c, err := pool.Acquire(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Release()
+	for name, sql := range stmts {
+		if _, err := c.Conn().PgConn().Prepare(context.Background(), name, sql, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func (w *handChain) run(ctx context.Context, id int64, look bool) error {
+	pc, release, err := acquire(ctx, w.pool)
+	if err != nil {
+		return err
+	}
+	defer release()
+	var first pgconn.Batch
+	first.ExecPrepared(w.begin, nil, nil, nil)
+	first.ExecPrepared(w.hop, [][]byte{strconv.AppendInt(nil, id, 10)}, nil, nil)
+	res, err := pc.ExecBatch(ctx, &first).ReadAll()
+	if err == nil {
+		id, err = lastValue(res)
+	}
+	for range 3 {
+		if err != nil {
+			break
+		}
+		res := pc.ExecPrepared(ctx, w.hop, [][]byte{strconv.AppendInt(nil, id, 10)}, nil, nil).Read()
+		id, err = lastValue([]*pgconn.Result{res})
+	}
+	if err == nil {
+		var last pgconn.Batch
+		last.ExecPrepared(w.update, [][]byte{strconv.AppendInt(nil, id, 10)}, nil, nil)
+		if look {
+			last.ExecPrepared(w.look, nil, nil, nil)
+		}
+		res, err = pc.ExecBatch(ctx, &last).ReadAll()
+		if err == nil && look {
+			res = res[:1]
+		}
+		if err == nil {
+			_, err = lastValue(res)
+		}
+	}
+	if err != nil {
+		_, _ = pc.Exec(ctx, "ROLLBACK").ReadAll()
+		return err
+	}
+	_, err = pc.ExecPrepared(ctx, w.done, nil, nil, nil).Close()
+	return err
+}
+
+// lastValue is the one value of the last result's one row, as an integer.
+func lastValue(res []*pgconn.Result) (int64, error) {
+	r := res[len(res)-1]
+	if r.Err != nil {
+		return 0, r.Err
+	}
+	if len(r.Rows) != 1 || len(r.Rows[0]) != 1 {
+		return 0, errors.New("not one value")
+	}
+	return strconv.ParseInt(string(r.Rows[0][0]), 10, 64)
+}
+
+// acquire lends the pool's connection as a pgconn, and the function that gives it back.
+func acquire(ctx context.Context, pool *pgxpool.Pool) (*pgconn.PgConn, func(), error) {
+	c, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.Conn().PgConn(), c.Release, nil
 }

@@ -15,16 +15,9 @@ type stmt struct {
 	mapErr func(error) error // MapError's functions, for a failure found before read runs (see stmtError); nil for none
 }
 
-// newStmt is the statement sql with args, read by read, with what its text tells the runner.
-func newStmt(sql string, args []any, read func(br results) (any, error)) stmt {
-	reads, u := readsOnly(sql), unseenWrite(sql)
-	if changesSchema(sql) {
-		u |= unseenSchema
-	}
-	if mayEnd(sql) {
-		u |= unseenEnds
-	}
-	return stmt{sql: sql, args: args, read: read, reads: reads, unseen: u}
+// newStmt is the statement sql with args, read by read, with what its text tells the runner (f, from factsOf).
+func newStmt(sql string, f sqlFacts, args []any, read func(br results) (any, error)) stmt {
+	return stmt{sql: sql, args: args, read: read, reads: f.reads, unseen: f.unseen}
 }
 
 // stmtError reports st, at position index of its work, failing with err before its result could be read (a prepare
@@ -61,11 +54,12 @@ type batchResults interface {
 // part of one), and a text of none (blanks, comments). So are more than 65,535 arguments, PostgreSQL's limit for the
 // parameters of one statement.
 func Exec(sql string, args ...any) Tx[pgconn.CommandTag] {
-	if err := queryOption(sql, args); err != nil {
+	f := factsOf(sql)
+	if err := queryOption(sql, f, args); err != nil {
 		return Fail[pgconn.CommandTag](err)
 	}
 	st := &step[pgconn.CommandTag]{sure: true, yieldsResult: true}
-	st.stmts = st.own(newStmt(sql, args, readExec))
+	st.stmts = st.own(newStmt(sql, f, args, readExec))
 	return Tx[pgconn.CommandTag]{st}
 }
 
@@ -78,11 +72,11 @@ const maxParams = 65535
 // pgx honours only a QueryRewriter (pgx.NamedArgs) and would send any other option as a parameter ("mismatched param
 // and argument count", or worse, a value bound to $1): set the pool's DefaultQueryExecMode, or use Func, whose
 // pgx.Tx takes them as pgx does.
-func queryOption(sql string, args []any) error {
-	if noStatement(sql) {
+func queryOption(sql string, f sqlFacts, args []any) error {
+	if f.none {
 		return invalid("no statement in the SQL text %q", abbreviate(sql))
 	}
-	if severalStatements(sql) {
+	if f.several {
 		// Under the simple protocol pgx would run them all and read their results as those of the statements queued
 		// after them, the transaction-id look included; the other modes send a prepared statement, which the server
 		// refuses with several.
@@ -139,10 +133,11 @@ func QueryOne[T any](sql string, scan pgx.RowToFunc[T], args ...any) Tx[T] {
 // rowsStmt is the step of one statement whose rows read collects. read is the only closure: one allocation per
 // statement, on work that is often built anew for every transaction.
 func rowsStmt[T any](sql string, args []any, read func(results) (any, error)) Tx[T] {
-	if err := queryOption(sql, args); err != nil {
+	f := factsOf(sql)
+	if err := queryOption(sql, f, args); err != nil {
 		return Fail[T](err)
 	}
 	st := &step[T]{yieldsResult: true}
-	st.stmts = st.own(newStmt(sql, args, read))
+	st.stmts = st.own(newStmt(sql, f, args, read))
 	return Tx[T]{st}
 }
