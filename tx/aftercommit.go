@@ -13,7 +13,7 @@ func AfterCommit(f func(ctx context.Context)) Tx[struct{}] {
 	if f == nil {
 		return Fail[struct{}](invalid("AfterCommit with a nil function"))
 	}
-	return Tx[struct{}]{&step[struct{}]{sure: true, finish: func(s *session, _ []any) (struct{}, error) {
+	return Tx[struct{}]{s: &step[struct{}]{sure: true, finish: func(s *session, _ []any) (struct{}, error) {
 		s.hooks = append(s.hooks, f)
 		return struct{}{}, nil
 	}}}

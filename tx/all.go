@@ -36,7 +36,7 @@ func allStatic[T any](ts []Tx[T]) Tx[[]T] {
 		sure = sure && t.s.sure
 	}
 	ts = append([]Tx[T](nil), ts...) // the caller may reuse its slice; a Tx is immutable
-	return Tx[[]T]{&step[[]T]{stmts: stmts, fails: fails, sure: sure, finish: func(s *session, res []any) ([]T, error) {
+	return Tx[[]T]{s: &step[[]T]{stmts: stmts, fails: fails, sure: sure, finish: func(s *session, res []any) ([]T, error) {
 		out := make([]T, len(ts))
 		start := 0
 		for i, t := range ts {
@@ -64,7 +64,7 @@ func allDynamic[T any](ts []Tx[T]) Tx[[]T] {
 		}
 		parts, i = append(parts, Map(ts[i], func(v T) []T { return []T{v} })), i+1
 	}
-	return Tx[[]T]{&step[[]T]{run: func(ctx context.Context, s *session) ([]T, error) {
+	return dyn(func(ctx context.Context, s *session) ([]T, error) {
 		out := make([]T, 0, len(ts))
 		for i, p := range parts {
 			later := i < len(parts)-1 // more parts follow (probe.go)
@@ -81,5 +81,5 @@ func allDynamic[T any](ts []Tx[T]) Tx[[]T] {
 			out = append(out, vs...)
 		}
 		return out, nil
-	}}}
+	})
 }

@@ -8,7 +8,7 @@ func Bind[A, B any](t Tx[A], f func(A) Tx[B]) Tx[B] {
 	if f == nil {
 		return Fail[B](invalid("Bind with a nil function"))
 	}
-	return Tx[B]{&step[B]{run: func(ctx context.Context, s *session) (B, error) {
+	return dyn(func(ctx context.Context, s *session) (B, error) {
 		s.more++ // f's work follows: t's round trips need not look at the transaction id (probe.go)
 		a, err := t.exec(ctx, s)
 		s.more--
@@ -17,5 +17,5 @@ func Bind[A, B any](t Tx[A], f func(A) Tx[B]) Tx[B] {
 			return zero, err
 		}
 		return f(a).exec(ctx, s)
-	}}}
+	})
 }

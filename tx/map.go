@@ -9,7 +9,7 @@ func Map[A, B any](t Tx[A], f func(A) B) Tx[B] {
 	}
 	if t.static() {
 		st := t.s
-		return Tx[B]{&step[B]{stmts: st.stmts, room: st.room, fails: st.fails, finish: func(s *session, res []any) (B, error) {
+		return Tx[B]{s: &step[B]{stmts: st.stmts, room: st.room, fails: st.fails, finish: func(s *session, res []any) (B, error) {
 			a, err := st.done(s, res)
 			if err != nil {
 				var zero B
@@ -18,12 +18,12 @@ func Map[A, B any](t Tx[A], f func(A) B) Tx[B] {
 			return f(a), nil
 		}}}
 	}
-	return Tx[B]{&step[B]{run: func(ctx context.Context, s *session) (B, error) {
+	return dyn(func(ctx context.Context, s *session) (B, error) {
 		a, err := t.exec(ctx, s)
 		if err != nil {
 			var zero B
 			return zero, err
 		}
 		return f(a), nil
-	}}}
+	})
 }

@@ -17,7 +17,7 @@ func MapError[T any](t Tx[T], f func(error) error) Tx[T] {
 	if f == nil {
 		return Fail[T](invalid("MapError with a nil function"))
 	}
-	if t.s == nil {
+	if t.zero() {
 		return t // running it reports the zero Tx
 	}
 	mapped := func(err error) error {
@@ -27,13 +27,13 @@ func MapError[T any](t Tx[T], f func(error) error) Tx[T] {
 		return err
 	}
 	if !t.static() {
-		return Tx[T]{&step[T]{run: func(ctx context.Context, s *session) (T, error) {
+		return dyn(func(ctx context.Context, s *session) (T, error) {
 			v, err := t.exec(ctx, s)
 			if err != nil {
 				return v, mapped(err)
 			}
 			return v, nil
-		}}}
+		})
 	}
 	stmts := make([]stmt, len(t.s.stmts))
 	for i, st := range t.s.stmts {
@@ -54,7 +54,7 @@ func MapError[T any](t Tx[T], f func(error) error) Tx[T] {
 	}
 	st := t.s
 	// f runs only on a statement's error, which the server reports before it reaches COMMIT: MapError keeps sure.
-	return Tx[T]{&step[T]{stmts: stmts, fails: st.fails, sure: st.sure, finish: func(s *session, res []any) (T, error) {
+	return Tx[T]{s: &step[T]{stmts: stmts, fails: st.fails, sure: st.sure, finish: func(s *session, res []any) (T, error) {
 		v, err := st.done(s, res)
 		if err != nil {
 			return v, mapped(err)

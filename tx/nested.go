@@ -15,9 +15,9 @@ import "context"
 // known by the statements' text: one that a function called by a SELECT runs is not seen, so put a Bind (or a Func)
 // between such work and a fallback that uses what it dropped.
 func Nested[T any](t Tx[T]) Tx[T] {
-	return Tx[T]{&step[T]{run: func(ctx context.Context, s *session) (T, error) {
+	return dyn(func(ctx context.Context, s *session) (T, error) {
 		return scoped(ctx, s, t)
-	}}}
+	})
 }
 
 func scoped[T any](ctx context.Context, s *session, t Tx[T]) (T, error) {

@@ -18,7 +18,7 @@ func Recover[T any](t Tx[T], f func(error) Tx[T]) Tx[T] {
 	if f == nil {
 		return Fail[T](invalid("Recover with a nil function"))
 	}
-	return Tx[T]{&step[T]{run: func(ctx context.Context, s *session) (T, error) {
+	return dyn(func(ctx context.Context, s *session) (T, error) {
 		v, err := scoped(ctx, s, t)
 		if err == nil {
 			return v, nil
@@ -27,7 +27,7 @@ func Recover[T any](t Tx[T], f func(error) Tx[T]) Tx[T] {
 			return v, s.refused(err)
 		}
 		return f(err).exec(ctx, s)
-	}}}
+	})
 }
 
 // recoverable reports whether the transaction can go on after err. A network error dooms it only when it lost the

@@ -25,7 +25,7 @@ func Retry[T any](p retry.Policy, t Tx[T]) Tx[T] {
 	if err := p.Validate(); err != nil {
 		return Fail[T](invalid("retry policy: %w", err))
 	}
-	return Tx[T]{&step[T]{run: func(ctx context.Context, s *session) (T, error) {
+	return dyn(func(ctx context.Context, s *session) (T, error) {
 		start, delay := time.Now(), time.Duration(0)
 		for n := 1; ; n++ {
 			v, err := scoped(ctx, s, t)
@@ -49,7 +49,7 @@ func Retry[T any](p retry.Policy, t Tx[T]) Tx[T] {
 			}
 			delay = next
 		}
-	}}}
+	})
 }
 
 func scopedFinal(p retry.Policy, err error, n int, start time.Time) error {

@@ -42,7 +42,7 @@ type DB interface {
 func Run[T any](ctx context.Context, db DB, t Tx[T], opts ...Option) (T, error) {
 	var zero T
 	r, err := newRunner(db, opts)
-	if err == nil && t.s == nil {
+	if err == nil && t.zero() {
 		err = invalid("zero Tx value (build Tx values with the tx constructors)")
 	}
 	if err != nil {
@@ -280,7 +280,7 @@ func execCommit[T any](ctx context.Context, s *session, t Tx[T]) (T, error) {
 			s.abort(ctx)
 		}
 	}()
-	if s.fusable(t.s.stmts, t.static() && t.s.sure && !t.s.fails) {
+	if t.static() && s.fusable(t.s.stmts, t.s.sure && !t.s.fails) {
 		v, err := execFused(ctx, s, t)
 		if !errors.Is(err, errUnfused) {
 			done = err == nil

@@ -60,7 +60,7 @@ func Exec(sql string, args ...any) Tx[pgconn.CommandTag] {
 	}
 	st := &step[pgconn.CommandTag]{sure: true, yieldsResult: true}
 	st.stmts = st.own(newStmt(sql, f, args, readExec))
-	return Tx[pgconn.CommandTag]{st}
+	return Tx[pgconn.CommandTag]{s: st}
 }
 
 func readExec(br results) (any, error) { return br.Exec() }
@@ -139,5 +139,5 @@ func rowsStmt[T any](sql string, args []any, read func(results) (any, error)) Tx
 	}
 	st := &step[T]{yieldsResult: true}
 	st.stmts = st.own(newStmt(sql, f, args, read))
-	return Tx[T]{st}
+	return Tx[T]{s: st}
 }

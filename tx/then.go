@@ -26,7 +26,7 @@ func Then[A, B any](a Tx[A], b Tx[B]) Tx[B] {
 	if b.static() && len(b.s.stmts) == 0 {
 		more = 0
 	}
-	return Tx[B]{&step[B]{run: func(ctx context.Context, s *session) (B, error) {
+	return dyn(func(ctx context.Context, s *session) (B, error) {
 		s.more += more
 		_, err := a.exec(ctx, s)
 		s.more -= more
@@ -35,7 +35,7 @@ func Then[A, B any](a Tx[A], b Tx[B]) Tx[B] {
 			return zero, err
 		}
 		return b.exec(ctx, s)
-	}}}
+	})
 }
 
 func thenStatic[A, B any](a Tx[A], b Tx[B]) Tx[B] {
@@ -44,14 +44,14 @@ func thenStatic[A, B any](a Tx[A], b Tx[B]) Tx[B] {
 	n, sa, sb := len(a.s.stmts), a.s, b.s
 	if sa.fails {
 		// b can never run: send only a's statements, so none of b's reaches the server.
-		return Tx[B]{&step[B]{stmts: sa.stmts, room: sa.room, fails: true, finish: func(s *session, res []any) (B, error) {
+		return Tx[B]{s: &step[B]{stmts: sa.stmts, room: sa.room, fails: true, finish: func(s *session, res []any) (B, error) {
 			var zero B
 			_, err := sa.done(s, res)
 			return zero, err
 		}}}
 	}
 	stmts, room := concat(sa.stmts, sa.room, sb.stmts, sb.room)
-	return Tx[B]{&step[B]{
+	return Tx[B]{s: &step[B]{
 		stmts: stmts,
 		room:  room,
 		fails: sb.fails,

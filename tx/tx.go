@@ -13,18 +13,32 @@ import (
 // run starts from scratch — no state survives between runs, which is what makes whole-transaction retries correct.
 // The zero Tx is not valid work: running it (directly or inside a combinator) fails with an error wrapping ErrInvalid.
 type Tx[T any] struct {
-	s *step[T]
+	s *step[T]    // a static step; nil for a dynamic one
+	d *dynamic[T] // a dynamic step; nil for a static one
 }
 
-// step is the representation behind a Tx. A step is either static — a list of statements known before anything runs,
-// and a finish function that turns their results into a T — or dynamic, a function of the session. Static steps are
-// what the runner can pipeline: independent statements go out in one round trip, with BEGIN fused into the first.
+// dynamic is a dynamic step: a function of the session. It is a pointer in Tx, not a func field, so that Tx values
+// stay comparable with ==, as they were when a Tx was a pointer alone.
+type dynamic[T any] struct {
+	run func(ctx context.Context, s *session) (T, error)
+}
+
+// dyn is the dynamic Tx of run.
+func dyn[T any](run func(ctx context.Context, s *session) (T, error)) Tx[T] {
+	return Tx[T]{d: &dynamic[T]{run}}
+}
+
+// step is a static Tx: a list of statements known before anything runs, and a finish function that turns their results
+// into a T. A Tx is either static or dynamic, a function of the session. Static steps are what the runner can
+// pipeline: independent statements go out in one round trip, with BEGIN fused into the first. A dynamic Tx is its
+// function alone, with no step: Bind, Map and the like are built anew for every transaction, often several times over, and a
+// step (statements and their backing array, a value, flags) is well over a hundred bytes that a dynamic Tx never
+// reads.
 type step[T any] struct {
 	stmts  []stmt
 	one    [1]stmt                                // the backing array of stmts for a step of a single statement (see own)
 	room   room                                   // where stmts lie in a grower's array, if they do (see concat)
 	finish func(s *session, res []any) (T, error) // nil: the step yields value, or its single result (yieldsResult)
-	run    func(ctx context.Context, s *session) (T, error)
 	value  T
 
 	// fails marks a static step that ends in a constant failure (Fail, an invalid SetLocal, anything built on them):
@@ -60,16 +74,19 @@ func (st *step[T]) done(s *session, res []any) (T, error) {
 	return st.finish(s, res)
 }
 
-func (t Tx[T]) static() bool { return t.s != nil && t.s.run == nil }
+func (t Tx[T]) static() bool { return t.s != nil }
+
+// zero reports whether t is the zero Tx, neither static nor dynamic.
+func (t Tx[T]) zero() bool { return t.s == nil && t.d == nil }
 
 // exec runs t within the session s.
 func (t Tx[T]) exec(ctx context.Context, s *session) (T, error) {
+	if t.d != nil {
+		return t.d.run(ctx, s)
+	}
 	if t.s == nil {
 		var zero T
 		return zero, invalid("zero Tx value (build Tx values with the tx constructors)")
-	}
-	if t.s.run != nil {
-		return t.s.run(ctx, s)
 	}
 	if len(t.s.stmts) == 0 {
 		return t.s.done(s, nil) // Pure, AfterCommit: nothing to send, no round trip to pay for
@@ -86,7 +103,7 @@ func (t Tx[T]) exec(ctx context.Context, s *session) (T, error) {
 // from db (a pool may dial one), but sends neither BEGIN nor COMMIT on it; a DB that Run drives through BeginTx
 // begins and commits a transaction all the same.
 func Pure[T any](v T) Tx[T] {
-	return Tx[T]{&step[T]{value: v, sure: true}}
+	return Tx[T]{s: &step[T]{value: v, sure: true}}
 }
 
 // Fail returns a Tx that fails with err, rolling back the transaction unless a Recover catches it.
@@ -95,7 +112,7 @@ func Fail[T any](err error) Tx[T] {
 	if err == nil {
 		err = invalid("Fail with a nil error")
 	}
-	return Tx[T]{&step[T]{fails: true, finish: func(*session, []any) (T, error) {
+	return Tx[T]{s: &step[T]{fails: true, finish: func(*session, []any) (T, error) {
 		var zero T
 		return zero, err
 	}}}
@@ -153,7 +170,7 @@ func Func[T any](f func(ctx context.Context, q pgx.Tx) (T, error)) Tx[T] {
 	if f == nil {
 		return Fail[T](invalid("Func with a nil function"))
 	}
-	return Tx[T]{&step[T]{run: func(ctx context.Context, s *session) (T, error) {
+	return dyn(func(ctx context.Context, s *session) (T, error) {
 		h, err := s.handle(ctx)
 		if err != nil {
 			var zero T
@@ -162,5 +179,5 @@ func Func[T any](f func(ctx context.Context, q pgx.Tx) (T, error)) Tx[T] {
 		defer h.close() // also when f panics: a q it stored must not outlive it
 		v, err := f(ctx, h)
 		return v, funcOutcome(s, err)
-	}}}
+	})
 }
