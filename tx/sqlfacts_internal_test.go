@@ -2,6 +2,7 @@ package tx
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -33,18 +34,36 @@ func TestFactsOfRemembersWhatLexingSays(t *testing.T) {
 	}
 }
 
-// TestFactsOfStopsRemembering: past maxKnownTexts distinct texts, the table stops growing and later texts are still
-// lexed right.
+// TestFactsOfStopsRemembering: past maxKnownTexts distinct texts, or maxKnownBytes of them, the table stops growing and
+// later texts are still lexed right.
 func TestFactsOfStopsRemembering(t *testing.T) {
+	long := "SELECT '" + strings.Repeat("x", maxKnownBytes/2) + "'"
+	require.Equal(t, sqlFacts{reads: true}, factsOf(long))
+	require.Equal(t, sqlFacts{reads: true}, factsOf(long+" AS a"))
+	_, remembered := knownTexts.facts.Load(long + " AS a")
+	require.False(t, remembered, "a text past the bytes bound was kept")
+	require.LessOrEqual(t, keptBytes(), maxKnownBytes)
+
 	for i := range maxKnownTexts + 100 {
 		factsOf("SELECT " + strconv.Itoa(i))
 	}
 	n := knownTexts.n.Load()
 	require.LessOrEqual(t, n, int32(maxKnownTexts+1), "the table grew past its bound")
 	require.GreaterOrEqual(t, n, int32(maxKnownTexts), "the table should have filled")
+	require.LessOrEqual(t, keptBytes(), maxKnownBytes)
 	late := "DELETE FROM t WHERE id = $1 -- after the table filled"
 	require.Equal(t, sqlFacts{}, factsOf(late))
-	_, remembered := knownTexts.facts.Load(late)
+	_, remembered = knownTexts.facts.Load(late)
 	require.False(t, remembered)
 	require.Equal(t, sqlFacts{reads: true}, factsOf("SELECT $1 -- also after"))
+}
+
+// keptBytes is the bytes of text the table holds.
+func keptBytes() int {
+	n := 0
+	knownTexts.facts.Range(func(k, _ any) bool {
+		n += len(k.(string))
+		return true
+	})
+	return n
 }
