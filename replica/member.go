@@ -25,6 +25,8 @@ type member struct {
 	// markedAt is when (unix nanoseconds) a lend found the replica maybe not answering (see pick.lend), with nothing
 	// answered since (a connection lent, a look answered); zero for no such mark.
 	markedAt atomic.Int64
+	// probedAt is when (unix nanoseconds) a lend last began a probe of the replica outside its pool (see probe.go).
+	probedAt atomic.Int64
 
 	mu        sync.Mutex
 	slowFrom  lsn       // the replica recently failed to reach this position in time...

@@ -300,7 +300,8 @@ func (p *pick) check(m *member, c *pgxpool.Conn, deadline time.Time) (replay, er
 // the primary. It returns nil, unless the caller's ctx ended, when it got none in that time.
 //
 // A failure to connect leaves m out for the cooldown. An Acquire that ran out of time with every connection of the
-// pool lent out and none being made met a busy pool: m is only skipped. One that left an idle connection, a
+// pool lent out and none being made met a busy pool: m is only skipped, unless a dial outside the pool, begun in the
+// background once per cooldown, finds the replica not answering (probe.go). One that left an idle connection, a
 // connection being made, or none lent, may have met a replica that accepts TCP and then says nothing (a frozen VM, a
 // stopped server), which keeps pgx's dial or pgxpool's health-check ping waiting until connect_timeout and would
 // cost every read its share for as long as it lasts; but a connection released or replaced just as the time ran out
@@ -340,8 +341,15 @@ func (p *pick) lend(m *member) (*pgxpool.Conn, error) {
 	if cut && (!p.cut || share < answerFloor) {
 		return nil, nil // cut by what another replica left, or too short for a dial to say anything
 	}
-	if !waitingOnReplica(m.pool.Stat()) || !m.sighted(start, now, p.r.cfg.cooldown+2*replicaFloor) {
-		return nil, nil // busy, or a first sighting
+	if !waitingOnReplica(m.pool.Stat()) {
+		// Busy, or frozen with every connection lent out and hung (probe.go): a share no deadline cut decides.
+		if !cut && m.probeDue(now, p.r.cfg.cooldown) {
+			go m.probe(p.r.cfg.cooldown)
+		}
+		return nil, nil
+	}
+	if !m.sighted(start, now, p.r.cfg.cooldown+2*replicaFloor) {
+		return nil, nil // a first sighting
 	}
 	if cut {
 		m.suspect(now, p.r.cfg.cooldown, share*n) // the time a read would give to have this share

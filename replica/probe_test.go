@@ -1,0 +1,86 @@
+package replica_test
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/pgxact/pgxact/replica"
+)
+
+// holdAll acquires every connection of pool, as reads hung on a frozen replica would hold them, until the returned
+// function or the test's end gives them back.
+func holdAll(t *testing.T, pool *pgxpool.Pool) func() {
+	t.Helper()
+	var held []*pgxpool.Conn
+	release := func() {
+		for _, c := range held {
+			c.Release()
+		}
+		held = nil
+	}
+	t.Cleanup(release) // before the pool's close, which waits for them
+	for range pool.Config().MaxConns {
+		c, err := pool.Acquire(ctxT(t))
+		require.NoError(t, err)
+		held = append(held, c)
+	}
+	return release
+}
+
+// A frozen replica whose pool has lent out every connection looks busy to the pool's statistics, however long its
+// connections hang (15 s past their reads' deadlines, about 15 minutes for reads without one). A dial outside the
+// pool finds it not answering, and it is left out.
+func TestAFrozenReplicaWithEveryConnectionLentIsLeftOut(t *testing.T) {
+	p := newPair(t)
+	pool, freeze := freezable(t, p, 2)
+	holdAll(t, pool)
+	freeze()
+	requireLeftOutAfterTwoShares(t, p, pool)
+}
+
+// A healthy replica whose pool has lent out every connection is busy: the dial outside the pool is answered, and the
+// replica is only skipped, then serves as soon as a connection comes back. It is dialled once per cooldown, not by
+// every read that finds the pool busy. An answer that refuses the probe (here a database that does not exist, which
+// the pool's BeforeConnect corrects for its own dials) is an answer too.
+func TestABusyReplicaIsProbedOncePerCooldown(t *testing.T) {
+	for _, refused := range []bool{false, true} {
+		t.Run(map[bool]string{false: "answered", true: "refused"}[refused], func(t *testing.T) {
+			p := newPair(t)
+			var dials atomic.Int32
+			pool := newPool(t, p.standby.ConnString(p.dbname), func(c *pgxpool.Config) {
+				c.MaxConns = 2
+				dial := c.ConnConfig.DialFunc
+				c.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+					dials.Add(1)
+					return dial(ctx, network, addr)
+				}
+				if refused {
+					c.ConnConfig.Database = "pgxact_no_such_database"
+					c.BeforeConnect = func(_ context.Context, cc *pgx.ConnConfig) error {
+						cc.Database = p.dbname
+						return nil
+					}
+				}
+			})
+			release := holdAll(t, pool)
+			before := dials.Load()
+			r := newRouter(t, p.primary, []*pgxpool.Pool{pool}, replica.WithCooldown(time.Minute))
+			for range 4 {
+				require.False(t, where(t, r, readOnly...), "the pool was busy")
+			}
+			require.Eventually(t, func() bool { return dials.Load() > before }, 5*time.Second, time.Millisecond,
+				"no dial outside the pool")
+			time.Sleep(300 * time.Millisecond) // longer than a probe's dial may take
+			require.Equal(t, before+1, dials.Load(), "dials outside the pool for four reads within one cooldown")
+			release()
+			require.True(t, where(t, r, readOnly...), "a busy replica that answered was left out")
+		})
+	}
+}
