@@ -24,14 +24,19 @@ func (m *member) probeDue(now time.Time, every time.Duration) bool {
 	return now.UnixNano()-at >= int64(every) && m.probedAt.CompareAndSwap(at, now.UnixNano())
 }
 
-// probe dials m's replica with its pool's connection settings, outside the pool, and leaves m out for cooldown if
-// the server does not answer the handshake within replicaFloor. It ends within twice replicaFloor, whatever the
-// replica does: the dial, then the close of a connection it made, each get replicaFloor. The pool's BeforeConnect
-// and AfterConnect hooks do not run: an answer that they would have made a failure is an answer all the same.
+// probe dials m's replica as its pool would, outside the pool, and leaves m out for cooldown if the server does not
+// answer the handshake within replicaFloor. It ends within twice replicaFloor, whatever the replica does: the dial,
+// then the close of a connection it made, each get replicaFloor (a BeforeConnect hook too, which shares the dial's
+// time). The pool's BeforeConnect runs, as for the pool's own dials, since it may set where and as whom to connect; a
+// failure of it judges nothing. AfterConnect does not run: it comes after the answer the probe is after.
 func (m *member) probe(cooldown time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), replicaFloor)
 	defer cancel()
-	conn, err := pgconn.ConnectConfig(ctx, &m.pool.Config().ConnConfig.Config)
+	cfg := m.pool.Config()
+	if cfg.BeforeConnect != nil && cfg.BeforeConnect(ctx, cfg.ConnConfig) != nil {
+		return
+	}
+	conn, err := pgconn.ConnectConfig(ctx, &cfg.ConnConfig.Config)
 	if err == nil {
 		closeCtx, cancelClose := context.WithTimeout(context.Background(), replicaFloor)
 		defer cancelClose()

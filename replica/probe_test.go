@@ -3,6 +3,7 @@ package replica_test
 import (
 	"context"
 	"net"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -47,29 +48,47 @@ func TestAFrozenReplicaWithEveryConnectionLentIsLeftOut(t *testing.T) {
 
 // A healthy replica whose pool has lent out every connection is busy: the dial outside the pool is answered, and the
 // replica is only skipped, then serves as soon as a connection comes back. It is dialled once per cooldown, not by
-// every read that finds the pool busy. An answer that refuses the probe (here a database that does not exist, which
-// the pool's BeforeConnect corrects for its own dials) is an answer too.
+// every read that finds the pool busy. An answer that refuses the probe (a database that does not exist) is an
+// answer too; and the probe runs the pool's BeforeConnect, which may say where to connect (here the port, the
+// configured one being closed).
 func TestABusyReplicaIsProbedOncePerCooldown(t *testing.T) {
-	for _, refused := range []bool{false, true} {
-		t.Run(map[bool]string{false: "answered", true: "refused"}[refused], func(t *testing.T) {
+	for _, c := range []struct {
+		name               string
+		refused, placeheld bool
+	}{
+		{name: "answered"},
+		{name: "refused", refused: true},
+		{name: "told where by BeforeConnect", placeheld: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
 			p := newPair(t)
 			var dials atomic.Int32
-			pool := newPool(t, p.standby.ConnString(p.dbname), func(c *pgxpool.Config) {
-				c.MaxConns = 2
-				dial := c.ConnConfig.DialFunc
-				c.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var probing atomic.Bool
+			pool := newPool(t, p.standby.ConnString(p.dbname), func(cfg *pgxpool.Config) {
+				cfg.MaxConns = 2
+				dial := cfg.ConnConfig.DialFunc
+				cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 					dials.Add(1)
 					return dial(ctx, network, addr)
 				}
-				if refused {
-					c.ConnConfig.Database = "pgxact_no_such_database"
-					c.BeforeConnect = func(_ context.Context, cc *pgx.ConnConfig) error {
-						cc.Database = p.dbname
-						return nil
+				port := cfg.ConnConfig.Port
+				if c.placeheld {
+					_, closed, err := net.SplitHostPort(deadAddr(t))
+					require.NoError(t, err)
+					n, err := strconv.ParseUint(closed, 10, 16)
+					require.NoError(t, err)
+					cfg.ConnConfig.Port = uint16(n)
+				}
+				cfg.BeforeConnect = func(_ context.Context, cc *pgx.ConnConfig) error {
+					cc.Port = port
+					if c.refused && probing.Load() { // holdAll's dials are done by then: the probe's
+						cc.Database = "pgxact_no_such_database"
 					}
+					return nil
 				}
 			})
 			release := holdAll(t, pool)
+			probing.Store(true)
 			before := dials.Load()
 			r := newRouter(t, p.primary, []*pgxpool.Pool{pool}, replica.WithCooldown(time.Minute))
 			for range 4 {
