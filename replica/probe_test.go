@@ -37,13 +37,52 @@ func holdAll(t *testing.T, pool *pgxpool.Pool) func() {
 
 // A frozen replica whose pool has lent out every connection looks busy to the pool's statistics, however long its
 // connections hang (15 s past their reads' deadlines, about 15 minutes for reads without one). A dial outside the
-// pool finds it not answering, and it is left out.
+// pool finds it not answering, and it is left out: reads pay their shares only until the probe's time is up, also
+// reads whose deadline cuts their share short (400 ms: 200 ms for the replica).
 func TestAFrozenReplicaWithEveryConnectionLentIsLeftOut(t *testing.T) {
-	p := newPair(t)
-	pool, freeze := freezable(t, p, 2)
-	holdAll(t, pool)
-	freeze()
-	requireLeftOutAfterTwoShares(t, p, pool)
+	for _, within := range []time.Duration{0, 400 * time.Millisecond} {
+		t.Run("deadline "+within.String(), func(t *testing.T) {
+			p := newPair(t)
+			pool, freeze := freezable(t, p, 2)
+			holdAll(t, pool)
+			freeze()
+			r := newRouter(t, p.primary, []*pgxpool.Pool{pool}, replica.WithCooldown(time.Minute))
+			read := func() time.Duration {
+				start := time.Now()
+				if within > 0 {
+					require.False(t, whereWithin(t, r, within))
+				} else {
+					require.False(t, where(t, r, readOnly...))
+				}
+				return time.Since(start)
+			}
+			// A read that pays a share takes 200 ms or more; one that goes to the primary at once, a few.
+			require.Eventually(t, func() bool { return read() < 150*time.Millisecond }, 5*time.Second,
+				10*time.Millisecond, "the frozen replica was never left out")
+			for range 5 {
+				require.Less(t, read(), 150*time.Millisecond, "a read paid a share after the replica was left out")
+			}
+		})
+	}
+}
+
+// countedPool is a pool of two connections to p's standby that counts its dials, the probe's included, with edit
+// applied to its configuration.
+func countedPool(t *testing.T, p *pair, edit func(*pgxpool.Config)) (*pgxpool.Pool, *atomic.Int32) {
+	t.Helper()
+	var dials atomic.Int32
+	pool := newPool(t, p.standby.ConnString(p.dbname), func(cfg *pgxpool.Config) {
+		cfg.MaxConns = 2
+		dial := cfg.ConnConfig.DialFunc
+		cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			return dial(ctx, network, addr)
+		}
+		if edit != nil {
+			edit(cfg)
+		}
+	})
+	return pool, &dials
 }
 
 // A healthy replica whose pool has lent out every connection is busy: the dial outside the pool is answered, and the
@@ -62,15 +101,8 @@ func TestABusyReplicaIsProbedOncePerCooldown(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := newPair(t)
-			var dials atomic.Int32
 			var probing atomic.Bool
-			pool := newPool(t, p.standby.ConnString(p.dbname), func(cfg *pgxpool.Config) {
-				cfg.MaxConns = 2
-				dial := cfg.ConnConfig.DialFunc
-				cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-					dials.Add(1)
-					return dial(ctx, network, addr)
-				}
+			pool, dials := countedPool(t, p, func(cfg *pgxpool.Config) {
 				port := cfg.ConnConfig.Port
 				if c.placeheld {
 					_, closed, err := net.SplitHostPort(deadAddr(t))
@@ -96,10 +128,24 @@ func TestABusyReplicaIsProbedOncePerCooldown(t *testing.T) {
 			}
 			require.Eventually(t, func() bool { return dials.Load() > before }, 5*time.Second, time.Millisecond,
 				"no dial outside the pool")
-			time.Sleep(300 * time.Millisecond) // longer than a probe's dial may take
+			time.Sleep(300 * time.Millisecond) // ample for a healthy replica's handshake, and for a second probe
 			require.Equal(t, before+1, dials.Load(), "dials outside the pool for four reads within one cooldown")
 			release()
 			require.True(t, where(t, r, readOnly...), "a busy replica that answered was left out")
 		})
 	}
+}
+
+// With no cooldown a probe could not leave a replica out: none is made, however many reads find its pool busy.
+func TestABusyReplicaIsNotProbedWithoutACooldown(t *testing.T) {
+	p := newPair(t)
+	pool, dials := countedPool(t, p, nil)
+	holdAll(t, pool)
+	before := dials.Load()
+	r := newRouter(t, p.primary, []*pgxpool.Pool{pool}, replica.WithCooldown(0))
+	for range 4 {
+		require.False(t, where(t, r, readOnly...), "the pool was busy")
+	}
+	time.Sleep(300 * time.Millisecond) // a probe's dial would have begun
+	require.Equal(t, before, dials.Load(), "dials outside the pool with no cooldown")
 }

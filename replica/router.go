@@ -338,15 +338,16 @@ func (p *pick) lend(m *member) (*pgxpool.Conn, error) {
 		m.fail(now, p.r.cfg.cooldown)
 		return nil, nil
 	}
-	if cut && (!p.cut || share < answerFloor) {
-		return nil, nil // cut by what another replica left, or too short for a dial to say anything
-	}
 	if !waitingOnReplica(m.pool.Stat()) {
-		// Busy, or frozen with every connection lent out and hung (probe.go): a share no deadline cut decides.
-		if !cut && m.probeDue(now, p.r.cfg.cooldown) {
+		// Busy, or frozen with every connection lent out and hung: a probe of its own decides, with its own time,
+		// however short this share was (probe.go).
+		if m.probeDue(now, p.r.cfg.cooldown) {
 			go m.probe(p.r.cfg.cooldown)
 		}
 		return nil, nil
+	}
+	if cut && (!p.cut || share < answerFloor) {
+		return nil, nil // cut by what another replica left, or too short for a dial to say anything
 	}
 	if !m.sighted(start, now, p.r.cfg.cooldown+2*replicaFloor) {
 		return nil, nil // a first sighting
