@@ -34,8 +34,9 @@ type config struct {
 //
 // Choosing a replica, for token-less reads too, takes at most MaxWait plus 250 ms: lending connections and answering
 // replay looks get 250 ms beyond MaxWait. An exhausted replica pool is skipped (the next replica or the primary
-// serves the read), and its replica dialled outside the pool in the background, once per cooldown, to tell a busy
-// replica from a frozen one; a replica that stops answering is left out for the cooldown.
+// serves the read), and its replica dialled outside the pool in the background, at most once per cooldown (but
+// between every 1.25 s and every 5 s), to tell a busy replica from a frozen one; a replica that stops answering is
+// left out for the cooldown.
 //
 // A caller's ctx with a deadline keeps a reserve for the primary, half of the time left, at most 250 ms of it: the
 // wait for replay ends where the reserve begins, if MaxWait would end later, and lending a replica's connection

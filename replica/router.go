@@ -342,7 +342,7 @@ func (p *pick) lend(m *member) (*pgxpool.Conn, error) {
 		// Busy, or frozen with every connection lent out and hung: a probe of its own decides, with its own time,
 		// however short this share was (probe.go).
 		if m.probeDue(now, p.r.cfg.cooldown) {
-			go m.probe(p.r.cfg.cooldown)
+			go m.probe(context.WithoutCancel(p.bound), p.r.cfg.cooldown)
 		}
 		return nil, nil
 	}
