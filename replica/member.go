@@ -27,6 +27,7 @@ type member struct {
 	markedAt atomic.Int64
 	// probedAt is when (unix nanoseconds) a lend last began a probe of the replica outside its pool (see probe.go).
 	probedAt atomic.Int64
+	probing  atomic.Bool // a probe is running
 
 	mu        sync.Mutex
 	slowFrom  lsn       // the replica recently failed to reach this position in time...

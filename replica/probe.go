@@ -26,25 +26,29 @@ import (
 // price is that reads trying a frozen replica pay their shares for that long before it is left out.
 const probeWithin = time.Second
 
-// probeEvery is how often, at most, a busy replica is probed: its cooldown, but at least the time a probe may last, so
-// that probes never overlap, and at most maxProbeEvery, so that a replica that answered as busy and froze after is
-// found within seconds under a long cooldown too. A probe that found the replica frozen left it out for the cooldown,
-// and nothing probes it until then.
+// probeEvery is how often, at most, a busy replica is probed: its cooldown, but at least the time a probe of one
+// address may last, and at most maxProbeEvery, so that a replica that answered as busy and froze after is found
+// within seconds under a long cooldown too. A probe that found the replica frozen left it out for the cooldown, and
+// nothing probes it until then.
 func probeEvery(cooldown time.Duration) time.Duration {
 	return min(max(cooldown, probeWithin+replicaFloor), maxProbeEvery)
 }
 
 const maxProbeEvery = 5 * time.Second
 
-// probeDue reports whether the caller is the one to probe m now: no probe has begun within probeEvery. One caller
-// wins the probe of a period; the others only skip m. With no cooldown there is none: it could not leave the replica
-// out.
+// probeDue reports whether the caller is the one to probe m now: no probe has begun within probeEvery, and none is
+// running (one of several hosts, or a slow BeforeConnect, may outlast the period). One caller wins the probe of a
+// period; the others only skip m. The winner must call probe, which ends the probe. With no cooldown there is none:
+// it could not leave the replica out.
 func (m *member) probeDue(now time.Time, cooldown time.Duration) bool {
-	if cooldown <= 0 {
+	if cooldown <= 0 || m.probing.Load() {
 		return false
 	}
 	at := m.probedAt.Load()
-	return now.UnixNano()-at >= int64(probeEvery(cooldown)) && m.probedAt.CompareAndSwap(at, now.UnixNano())
+	if now.UnixNano()-at < int64(probeEvery(cooldown)) || !m.probedAt.CompareAndSwap(at, now.UnixNano()) {
+		return false
+	}
+	return m.probing.CompareAndSwap(false, true)
 }
 
 // probe dials m's replica as its pool would, outside the pool, and leaves m out for cooldown if no address of it
@@ -58,6 +62,7 @@ func (m *member) probeDue(now time.Time, cooldown time.Duration) bool {
 // after the answer the probe is after. The close of a connection made gets replicaFloor. So a probe ends within
 // seconds, if BeforeConnect heeds its ctx.
 func (m *member) probe(ctx context.Context, cooldown time.Duration) {
+	defer m.probing.Store(false)
 	cfg := m.pool.Config()
 	if cfg.BeforeConnect != nil && !beforeConnect(ctx, cfg) {
 		return
