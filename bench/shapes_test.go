@@ -256,13 +256,13 @@ func newHandChain(b *testing.B, pool *pgxpool.Pool) *handChain {
 // prepare prepares each named statement on the pool's only connection.
 func prepare(b *testing.B, pool *pgxpool.Pool, stmts map[string]string) {
 	b.Helper()
-	c, err := pool.Acquire(context.Background())
+	pc, release, err := acquire(context.Background(), pool)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer c.Release()
+	defer release()
 	for name, sql := range stmts {
-		if _, err := c.Conn().PgConn().Prepare(context.Background(), name, sql, nil); err != nil {
+		if _, err := pc.Prepare(context.Background(), name, sql, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
