@@ -39,16 +39,7 @@ const shapesUpdate = "UPDATE bench_items SET n = n + 1 WHERE id = $1"
 // Run it with, in bench/: go test -run '^$' -bench SingleShapes -benchtime 30x
 func BenchmarkSingleShapes(b *testing.B) {
 	ctx := context.Background()
-	config := pgtest.Config(b)
-	config.MaxConns = 1
-	pool, err := pgxpool.NewWithConfig(ctx, config)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(pool.Close)
-	if err := workload.Single().Setup(ctx, pool); err != nil {
-		b.Fatal(err)
-	}
+	pool := onePool(b, workload.Single())
 	r := rand.New(rand.NewPCG(1, 2))
 	id := func() int64 { return 1 + r.Int64N(100_000) }
 	wire := newHandWire(b, pool)
@@ -68,6 +59,22 @@ func BenchmarkSingleShapes(b *testing.B) {
 		}},
 	}
 	runShapes(b, pool, ways)
+}
+
+// onePool returns a pool of one connection to the test server, with w set up on it.
+func onePool(b *testing.B, w workload.Workload) *pgxpool.Pool {
+	b.Helper()
+	config := pgtest.Config(b)
+	config.MaxConns = 1
+	pool, err := pgxpool.NewWithConfig(context.Background(), config)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pool.Close)
+	if err := w.Setup(context.Background(), pool); err != nil {
+		b.Fatal(err)
+	}
+	return pool
 }
 
 // processCPU is the CPU time this process has used, user and system: the client's side of a transaction, the server
@@ -206,17 +213,8 @@ func backendCPU(b *testing.B, pool *pgxpool.Pool) func() time.Duration {
 // Run it with, in bench/: go test -run '^$' -bench ChainShapes -benchtime 30x
 func BenchmarkChainShapes(b *testing.B) {
 	ctx := context.Background()
-	config := pgtest.Config(b)
-	config.MaxConns = 1
-	pool, err := pgxpool.NewWithConfig(ctx, config)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(pool.Close)
 	w := workload.Chain(5)
-	if err := w.Setup(ctx, pool); err != nil {
-		b.Fatal(err)
-	}
+	pool := onePool(b, w)
 	r := rand.New(rand.NewPCG(1, 2))
 	wire := newHandChain(b, pool)
 	ways := []shape{
