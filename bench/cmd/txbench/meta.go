@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -45,8 +46,12 @@ func pgbenchNote(c config) string {
 	if !c.pgbench {
 		return ""
 	}
-	return fmt.Sprintf("; pgbench -M prepared -T %d, -j one thread per client up to %d, after the Go implementations "+
-		"in each tpcb cell", pgbench.Seconds(c.duration), runtime.NumCPU())
+	rounds := c.rounds
+	if rounds <= 0 {
+		rounds = 4 // the harness's default
+	}
+	return fmt.Sprintf("; pgbench -M prepared -T %d in every round of each tpcb cell, beside the Go implementations, "+
+		"-j one thread per client up to %d", pgbench.Seconds(c.duration/time.Duration(rounds)), runtime.NumCPU())
 }
 
 // cpuModel reads the CPU's name on Linux.

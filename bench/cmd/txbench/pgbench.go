@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -20,11 +19,12 @@ const (
 	pgbenchPipeline = "pgbench-pipeline"
 )
 
-// runPgbench runs the pgbench program with workers clients on pool's database: its builtin tpcb-like script, then
-// the same transaction in one pipeline, each for c.duration in one go, with w's Reset before and Check after, as for
-// a slice. It connects as the pool does, or through c.pgbenchConn when that is set: the same database behind a proxy,
-// when -rtt-via client delays the pool's connections in a way a C program cannot use.
-func runPgbench(ctx context.Context, c config, pool *pgxpool.Pool, w workload.Workload, workers int) ([]harness.Result, error) {
+// pgbenchExtras returns the pgbench program's two runs, its builtin tpcb-like script and the same transaction in one
+// pipeline, as extras of the tpcb cells: each gets a slice in every round, beside the Go implementations (its -T is
+// whole seconds: a slice of pgbench lasts the round's slice rounded up, at least a second). It connects as the pool
+// does, or through c.pgbenchConn when that is set: the same database behind a proxy, when -rtt-via client delays the
+// pool's connections in a way a C program cannot use.
+func pgbenchExtras(ctx context.Context, c config, pool *pgxpool.Pool, w workload.Workload) ([]harness.Extra, error) {
 	client, err := pgbench.For(ctx, pool)
 	if err != nil {
 		return nil, err
@@ -36,30 +36,22 @@ func runPgbench(ctx context.Context, c config, pool *pgxpool.Pool, w workload.Wo
 		}
 		client.ConnInfo, client.Password = pgbench.ConnInfo(*config), config.Password
 	}
-	var out []harness.Result
+	var extras []harness.Extra
 	for _, run := range []struct {
 		name   string
 		script pgbench.Script
 	}{{pgbenchBuiltin, pgbench.Builtin}, {pgbenchPipeline, pgbench.Pipeline}} {
-		if err := w.Reset(ctx, pool); err != nil {
-			return nil, err
-		}
-		r, err := client.Run(ctx, pgbench.Options{Script: run.script, Clients: workers, Duration: c.duration,
-			Scale: c.wl.Scale})
-		if err != nil {
-			return nil, fmt.Errorf("txbench: %s with %d clients: %w", run.name, workers, err)
-		}
-		res := asResult(run.name, w.Name(), workers, r)
-		err = w.Check(ctx, pool, r.Transactions)
-		switch {
-		case errors.Is(err, workload.ErrInvariant):
-			res.InvariantOK, res.Violation = false, err.Error()
-		case err != nil:
-			return nil, err
-		}
-		out = append(out, res)
+		extras = append(extras, harness.Extra{Name: run.name,
+			Slice: func(ctx context.Context, workers int, d time.Duration) (harness.Result, error) {
+				r, err := client.Run(ctx, pgbench.Options{Script: run.script, Clients: workers, Duration: d,
+					Scale: c.wl.Scale})
+				if err != nil {
+					return harness.Result{}, fmt.Errorf("with %d clients: %w", workers, err)
+				}
+				return asResult(run.name, w.Name(), workers, r), nil
+			}})
 	}
-	return out, nil
+	return extras, nil
 }
 
 // asResult puts a pgbench run in the form of the Go implementations' results. Its commits/s is the tps pgbench

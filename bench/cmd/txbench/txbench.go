@@ -292,20 +292,20 @@ func sweep(ctx context.Context, c config, pool, standby *pgxpool.Pool, name stri
 			return nil, err
 		}
 	}
+	var extras []harness.Extra
+	if c.pgbench && name == tpcb {
+		if extras, err = pgbenchExtras(ctx, c, pool, w); err != nil {
+			return nil, err
+		}
+	}
 	var all []harness.Result
 	for _, n := range c.workers {
 		rs, err := harness.RunCell(ctx, pool, w, c.impls, harness.Options{
 			Workers: n, Duration: c.duration, Rounds: c.rounds, Seed: c.seed, Progress: prog.cell(name, n),
+			Extras: extras,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("txbench: %s with %d workers: %w", name, n, err)
-		}
-		if c.pgbench && name == tpcb {
-			pb, err := runPgbench(ctx, c, pool, w, n)
-			if err != nil {
-				return nil, err
-			}
-			rs = append(rs, pb...)
 		}
 		if c.json {
 			prog.done() // on a terminal stdout and stderr share the screen: the record must start a line of its own

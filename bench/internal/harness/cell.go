@@ -21,6 +21,19 @@ type Options struct {
 	Seed     uint64        // makes the transactions' random parameters reproducible
 	// Progress, if not nil, is told before every slice.
 	Progress func(Progress)
+	// Extras run the workload beside the implementations, a slice of each in every round (see Extra).
+	Extras []Extra
+}
+
+// Extra is a way of running a cell's workload that is not a Go implementation: the pgbench program, say. RunCell gives
+// it a slice in every round, after the same Reset as the implementations' slices, and checks the workload's invariant
+// against the commits it reports, so that its figures are measured on the same machine, minutes apart at most, as the
+// implementations' are; measured once after them, they would carry the host's drift into every ratio.
+type Extra struct {
+	Name string
+	// Slice runs the workload with workers clients for about d and returns what it did: Elapsed, Commits, Attempts,
+	// Errors, ErrorKinds and Latencies are added up over the rounds; the rest is ignored.
+	Slice func(ctx context.Context, workers int, d time.Duration) (Result, error)
 }
 
 // Progress says where a cell is.
@@ -42,9 +55,15 @@ func RunCell(ctx context.Context, db *pgxpool.Pool, w workload.Workload, impls [
 	if rounds <= 0 {
 		rounds = defaultRounds
 	}
-	results := make([]Result, len(impls))
-	for i, im := range impls {
-		results[i] = Result{Workload: w.Name(), Impl: im.Name, Workers: o.Workers, ErrorKinds: map[string]int64{},
+	results := make([]Result, len(impls)+len(o.Extras))
+	for i := range results {
+		name := ""
+		if i < len(impls) {
+			name = impls[i].Name
+		} else {
+			name = o.Extras[i-len(impls)].Name
+		}
+		results[i] = Result{Workload: w.Name(), Impl: name, Workers: o.Workers, ErrorKinds: map[string]int64{},
 			InvariantOK: true}
 	}
 	sliceLen := o.Duration / time.Duration(rounds)
@@ -52,13 +71,19 @@ func RunCell(ctx context.Context, db *pgxpool.Pool, w workload.Workload, impls [
 		return nil, err
 	}
 	for round := range rounds {
-		for j := range impls {
-			i := (round + j) % len(impls)
+		for j := range results {
+			i := (round + j) % len(results)
 			if o.Progress != nil {
-				o.Progress(Progress{Impl: impls[i].Name, Round: round + 1, Rounds: rounds})
+				o.Progress(Progress{Impl: results[i].Impl, Round: round + 1, Rounds: rounds})
 			}
-			seed := o.Seed ^ uint64(round)<<32 ^ uint64(i)<<48
-			if err := runSlice(ctx, db, w, impls[i], o.Workers, sliceLen, seed, &results[i]); err != nil {
+			var err error
+			if i < len(impls) {
+				seed := o.Seed ^ uint64(round)<<32 ^ uint64(i)<<48
+				err = runSlice(ctx, db, w, impls[i], o.Workers, sliceLen, seed, &results[i])
+			} else {
+				err = runExtraSlice(ctx, db, w, o.Extras[i-len(impls)], o.Workers, sliceLen, &results[i])
+			}
+			if err != nil {
 				return nil, err
 			}
 		}
@@ -124,6 +149,30 @@ func runSlice(ctx context.Context, db *pgxpool.Pool, w workload.Workload, im imp
 		addCounts(res, c.Counts())
 	}
 	err = w.Check(ctx, db, s.allCommits)
+	switch {
+	case errors.Is(err, workload.ErrInvariant):
+		res.violate(err)
+	case err != nil:
+		return err
+	}
+	return nil
+}
+
+// runExtraSlice resets the tables, runs one slice of x and checks the invariant against the commits x reports, adding
+// to res.
+func runExtraSlice(ctx context.Context, db *pgxpool.Pool, w workload.Workload, x Extra, workers int, d time.Duration,
+	res *Result) error {
+	if err := w.Reset(ctx, db); err != nil {
+		return err
+	}
+	got, err := x.Slice(ctx, workers, d)
+	if err != nil {
+		return fmt.Errorf("harness: %s: %w", x.Name, err)
+	}
+	t := tally{elapsed: got.Elapsed, commits: got.Commits, attempts: got.Attempts, errors: got.Errors,
+		kinds: got.ErrorKinds, latencies: got.Latencies}
+	t.addTo(res)
+	err = w.Check(ctx, db, got.Commits)
 	switch {
 	case errors.Is(err, workload.ErrInvariant):
 		res.violate(err)

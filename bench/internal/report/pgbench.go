@@ -16,7 +16,9 @@ const pgbenchNote = "pgbench and pgbench-pipeline are the pgbench program itself
 	"at READ COMMITTED with -M prepared and one client per worker: its builtin tpcb-like script (BEGIN, five " +
 	"statements and END, one round trip each), and the same transaction between \\startpipeline and \\endpipeline " +
 	"(one round trip). Their commits/s is the tps pgbench reports, without connection time; their latencies come " +
-	"from its per-transaction log; each ran once per cell for the whole duration, after the Go implementations."
+	"from its per-transaction log. Each ran a slice in every round, interleaved with the Go implementations, for the " +
+	"round's slice rounded up to whole seconds (its -T), at least one; in brackets, the sign-test interval of the " +
+	"median round ratio where the rounds give one."
 
 func hasPgbench(rs []harness.Result) bool {
 	for _, r := range rs {
@@ -36,8 +38,12 @@ func writePgbenchRatios(w io.Writer, results []harness.Result, indent string) er
 		var parts []string
 		for _, name := range pgbenchImpls {
 			if o, ok := find(rs, name, n); ok {
-				parts = append(parts, fmt.Sprintf("%s %s's %.0f", ratio(ref.CommitsPerSec(), o.CommitsPerSec()), name,
-					o.CommitsPerSec()))
+				part := fmt.Sprintf("%s %s's %.0f", ratio(ref.CommitsPerSec(), o.CommitsPerSec()), name,
+					o.CommitsPerSec())
+				if _, lo, hi, _, ok := medianInterval(roundRatios(ref, o), roundLevel); ok {
+					part += fmt.Sprintf(" [%.2f–%.2f]", lo, hi)
+				}
+				parts = append(parts, part)
 			}
 		}
 		if len(parts) == 0 {

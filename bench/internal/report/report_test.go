@@ -84,6 +84,16 @@ func TestPgbenchRunsAreComparedWithPgxact(t *testing.T) {
 	require.Contains(t, md.String(), "between \\startpipeline and \\endpipeline")
 }
 
+// With six rounds or more, each pgbench ratio carries the sign-test interval of its round ratios.
+func TestPgbenchRatiosShowTheirRoundInterval(t *testing.T) {
+	pgxact := withRounds(result("pgxact", 16, 0, time.Millisecond), 100, 110, 120, 130, 140, 150)
+	pgbench := withRounds(result("pgbench", 16, 0, time.Millisecond), 100, 100, 100, 100, 100, 100)
+	pgxact.Workload, pgbench.Workload = "tpcb", "tpcb"
+	var table bytes.Buffer
+	require.NoError(t, report.WriteTable(&table, []harness.Result{pgxact, pgbench}))
+	require.Contains(t, table.String(), "tpcb/16: pgxact 125 commits/s = 1.25× pgbench's 100 [1.00–1.50]")
+}
+
 // withRounds gives r one round of a second per commit count, and the totals they add up to.
 func withRounds(r harness.Result, commits ...int64) harness.Result {
 	r.Rounds, r.Commits, r.Elapsed = nil, 0, 0
