@@ -148,14 +148,7 @@ func runSlice(ctx context.Context, db *pgxpool.Pool, w workload.Workload, im imp
 	if c, ok := w.(workload.Counter); ok {
 		addCounts(res, c.Counts())
 	}
-	err = w.Check(ctx, db, s.allCommits)
-	switch {
-	case errors.Is(err, workload.ErrInvariant):
-		res.violate(err)
-	case err != nil:
-		return err
-	}
-	return nil
+	return check(ctx, db, w, s.allCommits, res)
 }
 
 // runExtraSlice resets the tables, runs one slice of x and checks the invariant against the commits x reports, adding
@@ -172,7 +165,12 @@ func runExtraSlice(ctx context.Context, db *pgxpool.Pool, w workload.Workload, x
 	t := tally{elapsed: got.Elapsed, commits: got.Commits, attempts: got.Attempts, errors: got.Errors,
 		kinds: got.ErrorKinds, latencies: got.Latencies}
 	t.addTo(res)
-	err = w.Check(ctx, db, got.Commits)
+	return check(ctx, db, w, got.Commits, res)
+}
+
+// check checks w's invariant against commits, recording a violation in res; other failures are returned.
+func check(ctx context.Context, db *pgxpool.Pool, w workload.Workload, commits int64, res *Result) error {
+	err := w.Check(ctx, db, commits)
 	switch {
 	case errors.Is(err, workload.ErrInvariant):
 		res.violate(err)
