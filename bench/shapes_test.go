@@ -231,6 +231,32 @@ func BenchmarkChainShapes(b *testing.B) {
 	runShapes(b, pool, ways)
 }
 
+// BenchmarkTPCBShapes compares pgbench's tpcb-like transaction (scale 10, READ COMMITTED) on one connection, where
+// no row is contended: pgx sends BEGIN, the five statements and COMMIT one round trip each, as pgbench's builtin
+// script does; pgxact sends the five statements with BEGIN in one round trip, then COMMIT. The server's CPU per
+// transaction is what pgxact's two round trips save it.
+//
+// Run it with, in bench/: go test -run '^$' -bench TPCBShapes -benchtime 30x
+func BenchmarkTPCBShapes(b *testing.B) {
+	ctx := context.Background()
+	w := workload.TPCB(10)
+	pool := onePool(b, w)
+	r := rand.New(rand.NewPCG(1, 2))
+	ways := []shape{
+		{"pgx", func() error {
+			body := w.Body(r)
+			return pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(q pgx.Tx) error {
+				return body(ctx, q)
+			})
+		}},
+		{"pgxact", func() error {
+			_, err := tx.Run(ctx, pool, w.Tx(r), tx.WithIsolation(pgx.ReadCommitted))
+			return err
+		}},
+	}
+	runShapes(b, pool, ways)
+}
+
 // handChain sends the chain workload's transaction as pgxact's wire does, by hand.
 type handChain struct {
 	pool                           *pgxpool.Pool
