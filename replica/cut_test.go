@@ -136,8 +136,10 @@ const shortDeadline = 240 * time.Millisecond
 
 // farReplicaMissedOnce returns a pair whose replica answers each look 150 ms late (another region, say), a session
 // on it with one write, and the count of looks, after one read with a shortDeadline, whose look the replica had to
-// answer within 120 ms, went to the primary. The Router's MaxWait is a second, so that reads with a longer deadline
-// give the replica most of it.
+// answer within 120 ms, went to the primary. The Router's MaxWait is a second, so that a read with a 1 s deadline is
+// cut too (its replicas' time ends at the reserve, 750 ms in, before MaxWait would end it) and is asked whether the
+// suspicion applies to it: with the default 50 ms MaxWait it would not be cut, and would try the replica whatever
+// the suspicion said.
 //
 // The figures leave the primary 120 ms for its part of the short read: with 30 ms (a 60 ms deadline), a loaded CI
 // host under -race once failed the read there, which is no fault of the Router's.

@@ -68,8 +68,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		"(pgbench, a C program, goes through a proxy); "+viaProxy+" puts every connection, pgbench's too, through a "+
 		"delaying TCP proxy in this process, which relays every byte on the shared CPUs")
 	withPgbench := fs.Bool("pgbench", false, "also run the pgbench program on tpcb at each number of workers (as "+
-		"clients, -M prepared, -T the duration rounded up to whole seconds, at READ COMMITTED), with its builtin "+
-		"tpcb-like script and with the same transaction in one \\startpipeline; adds tpcb to -workloads")
+		"clients, -M prepared, at READ COMMITTED), with its builtin tpcb-like script and with the same transaction "+
+		"in one \\startpipeline, a slice of each in every round beside the Go implementations (-T: the round's slice, "+
+		"duration/rounds, rounded up to whole seconds, at least one, so with slices under a second, as with -quick, "+
+		"pgbench runs longer than they do); adds tpcb to -workloads")
 	seed := fs.Uint64("seed", 1, "seed of the transactions' random parameters")
 	asJSON := fs.Bool("json", false, "write one JSON object per (workload, impl, workers) on stdout instead of the table")
 	out := fs.String("out", "", "directory to write report.md and SVG plots into")

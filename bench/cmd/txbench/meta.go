@@ -46,12 +46,8 @@ func pgbenchNote(c config) string {
 	if !c.pgbench {
 		return ""
 	}
-	rounds := c.rounds
-	if rounds <= 0 {
-		rounds = 4 // the harness's default
-	}
 	return fmt.Sprintf("; pgbench -M prepared -T %d in every round of each tpcb cell, beside the Go implementations, "+
-		"-j one thread per client up to %d", pgbench.Seconds(c.duration/time.Duration(rounds)), runtime.NumCPU())
+		"-j one thread per client up to %d", pgbench.Seconds(c.duration/time.Duration(c.rounds)), runtime.NumCPU())
 }
 
 // cpuModel reads the CPU's name on Linux.

@@ -17,8 +17,8 @@ const pgbenchNote = "pgbench and pgbench-pipeline are the pgbench program itself
 	"statements and END, one round trip each), and the same transaction between \\startpipeline and \\endpipeline " +
 	"(one round trip). Their commits/s is the tps pgbench reports, without connection time; their latencies come " +
 	"from its per-transaction log. Each ran a slice in every round, interleaved with the Go implementations, for the " +
-	"round's slice rounded up to whole seconds (its -T), at least one; in brackets, the sign-test interval of the " +
-	"median round ratio where the rounds give one."
+	"round's slice rounded up to whole seconds (its -T), at least one; in brackets, where the rounds give one, the " +
+	"median of the round ratios and its sign-test interval."
 
 func hasPgbench(rs []harness.Result) bool {
 	for _, r := range rs {
@@ -40,8 +40,8 @@ func writePgbenchRatios(w io.Writer, results []harness.Result, indent string) er
 			if o, ok := find(rs, name, n); ok {
 				part := fmt.Sprintf("%s %s's %.0f", ratio(ref.CommitsPerSec(), o.CommitsPerSec()), name,
 					o.CommitsPerSec())
-				if _, lo, hi, _, ok := medianInterval(roundRatios(ref, o), roundLevel); ok {
-					part += fmt.Sprintf(" [%.2f–%.2f]", lo, hi)
+				if median, lo, hi, _, ok := medianInterval(roundRatios(ref, o), roundLevel); ok {
+					part += fmt.Sprintf(" [rounds: median %.2f×, %.2f–%.2f]", median, lo, hi)
 				}
 				parts = append(parts, part)
 			}
