@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"testing"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pgxact/pgxact/bench/internal/workload"
@@ -52,10 +50,7 @@ func (w *handWire) runFastpath(ctx context.Context, id int64, fn uint32) error {
 		return err
 	}
 	defer release()
-	var batch pgconn.Batch
-	batch.ExecPrepared(w.begin, nil, nil, nil)
-	batch.ExecPrepared(w.update, [][]byte{strconv.AppendInt(nil, id, 10)}, nil, nil)
-	mrr := pc.ExecBatch(ctx, &batch)
+	mrr := pc.ExecBatch(ctx, w.statements(id))
 	// pgconn has written the batch and reads nothing until asked: the call goes out behind it.
 	fe := pc.Frontend()
 	fe.Send(&pgproto3.FunctionCall{Function: fn, ResultFormatCode: 1})

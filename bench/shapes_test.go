@@ -112,17 +112,23 @@ func (w *handWire) run(ctx context.Context, id int64, look bool) error {
 		return err
 	}
 	defer release()
-	var batch pgconn.Batch
-	batch.ExecPrepared(w.begin, nil, nil, nil)
-	batch.ExecPrepared(w.update, [][]byte{strconv.AppendInt(nil, id, 10)}, nil, nil)
+	batch := w.statements(id)
 	if look {
 		batch.ExecPrepared(w.look, nil, nil, nil)
 	}
-	if _, err := pc.ExecBatch(ctx, &batch).ReadAll(); err != nil {
+	if _, err := pc.ExecBatch(ctx, batch).ReadAll(); err != nil {
 		return err
 	}
 	_, err = pc.ExecPrepared(ctx, w.done, nil, nil, nil).Close()
 	return err
+}
+
+// statements is the transaction's first round trip without the look: BEGIN and the UPDATE of row id.
+func (w *handWire) statements(id int64) *pgconn.Batch {
+	batch := &pgconn.Batch{}
+	batch.ExecPrepared(w.begin, nil, nil, nil)
+	batch.ExecPrepared(w.update, [][]byte{strconv.AppendInt(nil, id, 10)}, nil, nil)
+	return batch
 }
 
 // shape is one way of running a workload's transaction.
