@@ -75,7 +75,10 @@ func (h *handle) noteTag(sql string, tag pgconn.CommandTag) {
 	if endedBy(text, tag) {
 		h.s.ended = true
 	}
-	if tag.String() != "" && severalStatements(text) && mayEnd(text) {
+	if tag.String() == "" {
+		return
+	}
+	if f := factsOf(text); f.several && f.mayEnd() {
 		// The tag is the last statement's: a COMMIT before it ("COMMIT; BEGIN") ran too, and only its text tells.
 		h.s.ended = true
 	}
@@ -202,14 +205,16 @@ func (h *handle) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 	if err := h.ready(ctx); err != nil {
 		return pgconn.CommandTag{}, err
 	}
-	u := unseenWrite(sql)
-	h.s.noteUnseen(u)
+	// Func code sends the same texts transaction after transaction: their facts come from the table Exec's and
+	// Query's statements use, not from lexing each text several times a call.
+	f := factsOf(sql)
+	h.s.noteUnseen(f.write)
 	h.sends(sql)
 	var tag pgconn.CommandTag
 	var err error
 	// Not for a text of several statements: pgx's simple protocol runs them all, and the look would read the
 	// result of the second as the transaction id. COMMIT's batch looks then.
-	if h.s.trackXid && h.s.xid == 0 && plainArgs(args) && (u != 0 || !readsOnly(sql)) && !severalStatements(sql) {
+	if h.s.trackXid && h.s.xid == 0 && plainArgs(args) && (f.write != 0 || !f.reads) && !f.several {
 		tag, err = h.s.execLooking(ctx, sql, args)
 	} else {
 		tag, err = h.s.q.Exec(ctx, sql, args...)
@@ -276,14 +281,14 @@ func (h *handle) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 // sends notes a statement of user code about to go out whose text (or the text of the statement it names) may end
 // the transaction: its answer, lost with the connection, would leave the outcome open (see session.endSent).
 func (h *handle) sends(sql string) {
-	if !h.s.closed() && mayEnd(h.text(sql)) { // (on a closed connection pgx sends nothing)
+	if !h.s.closed() && factsOf(h.text(sql)).mayEnd() { // (on a closed connection pgx sends nothing)
 		h.s.userEnd = true
 	}
 }
 
 // seen notes what the text of user SQL tells the look: whether it may notify (see probe.go).
 func (h *handle) seen(sql string) {
-	h.s.noteUnseen(unseenWrite(sql))
+	h.s.noteUnseen(factsOf(sql).write)
 }
 
 // Conn returns the connection, also once h is closed, as pgx's Tx does once ended. What code sends on it directly

@@ -13,11 +13,13 @@ type sqlFacts struct {
 	none, several bool
 	reads         bool
 	unseen        unseen
+	write         unseen // unseenWrite's bits alone, without the ones changesSchema and mayEnd add to unseen
 }
 
 // readFacts lexes sql for its facts.
 func readFacts(sql string) sqlFacts {
-	f := sqlFacts{none: noStatement(sql), several: severalStatements(sql), reads: readsOnly(sql), unseen: unseenWrite(sql)}
+	u := unseenWrite(sql)
+	f := sqlFacts{none: noStatement(sql), several: severalStatements(sql), reads: readsOnly(sql), unseen: u, write: u}
 	if changesSchema(sql) {
 		f.unseen |= unseenSchema
 	}
@@ -26,6 +28,9 @@ func readFacts(sql string) sqlFacts {
 	}
 	return f
 }
+
+// mayEnd reports whether the text may end the transaction (mayEnd).
+func (f sqlFacts) mayEnd() bool { return f.unseen&unseenEnds != 0 }
 
 // maxKnownTexts and maxKnownBytes bound the texts whose facts are remembered, in number and in bytes of text kept.
 // Programs send a few hundred distinct texts at most (pgx caches 512 prepared statements per connection by default);

@@ -19,8 +19,11 @@ func TestFactsOfRemembersWhatLexingSays(t *testing.T) {
 		{"UPDATE links SET hits = hits + 1 WHERE id = $1", sqlFacts{}},
 		{"  -- nothing\n ;", sqlFacts{none: true, unseen: unseenSchema}},
 		{"SELECT 1; SELECT 2", sqlFacts{several: true, reads: true, unseen: unseenSchema}},
-		{"SELECT pg_notify('c', $1)", sqlFacts{reads: true, unseen: unseenNotify}},
-		{"SET TRANSACTION READ WRITE", sqlFacts{unseen: unseenWritable}},
+		{"SELECT pg_notify('c', $1)", sqlFacts{reads: true, unseen: unseenNotify, write: unseenNotify}},
+		{"SET TRANSACTION READ WRITE", sqlFacts{unseen: unseenWritable, write: unseenWritable}},
+		{"SELECT set_config('search_path', $1, true)", sqlFacts{reads: true, unseen: unseenSchema, write: unseenSchema}},
+		{"COMMIT; SELECT pg_notify('c', $1)", sqlFacts{several: true, unseen: unseenSchema | unseenEnds | unseenNotify,
+			write: unseenNotify}},
 		{"CREATE TABLE t (id int)", sqlFacts{unseen: unseenSchema}},
 		{"COMMIT", sqlFacts{unseen: unseenEnds}},
 		{"SELECT * INTO copy FROM t", sqlFacts{unseen: unseenSchema}},
@@ -30,6 +33,9 @@ func TestFactsOfRemembersWhatLexingSays(t *testing.T) {
 			require.Equal(t, c.want, readFacts(c.sql))
 			require.Equal(t, c.want, factsOf(c.sql), "first look-up")
 			require.Equal(t, c.want, factsOf(c.sql), "remembered")
+			// What Func's handle reads from the facts instead of lexing (handle.go).
+			require.Equal(t, unseenWrite(c.sql), factsOf(c.sql).write, "unseenWrite")
+			require.Equal(t, mayEnd(c.sql), factsOf(c.sql).mayEnd(), "mayEnd")
 		})
 	}
 }
