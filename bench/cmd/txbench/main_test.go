@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -267,4 +268,30 @@ func TestPreflightRefusesWhatWouldFailLate(t *testing.T) {
 	c, err = parseFlags([]string{"-pgbench", "-impls", "pgx", "-workers", "1,16"}, io.Discard)
 	require.NoError(t, err)
 	require.NoError(t, preflight(t.Context(), c, pgtest.ConnString(t)), "pgbench is installed with the server")
+}
+
+// The table and the report give the host's speed before and after the cells, measured: a fixed amount of hashing
+// takes some milliseconds, not nothing, and a loopback round trip some microseconds.
+func TestHostSpeedIsReadBeforeAndAfterTheCells(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	table := execArgs(t, "-out", dir, "-workloads", "single", "-impls", "pgxact", "-workers", "1",
+		"-duration", "60ms", "-rounds", "1")
+	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	require.NoError(t, err)
+	re := regexp.MustCompile(`host speed \(4 MiB of SHA-256 on one goroutine, and an empty query's round trip on a ` +
+		`direct connection; medians\): ([0-9.]+) ms and ([0-9.]+) ms before, ([0-9.]+) ms and ([0-9.]+) ms after`)
+	for name, out := range map[string]string{"table": table, "report": string(md)} {
+		m := re.FindStringSubmatch(out)
+		require.NotNil(t, m, "%s: %s", name, out)
+		for i, field := range m[1:] {
+			v, err := strconv.ParseFloat(field, 64)
+			require.NoError(t, err)
+			if i%2 == 0 { // hashing 4 MiB: well over 0.1 ms on any CPU, well under 10 s
+				require.True(t, v > 0.1 && v < 10_000, "%s: hashing took %v ms", name, v)
+			} else { // a loopback round trip: above zero, under a second
+				require.True(t, v > 0 && v < 1000, "%s: round trip %v ms", name, v)
+			}
+		}
+	}
+	require.Regexp(t, `- Machine: .*load average .* after; host speed`, string(md), "on the Machine line")
 }

@@ -19,14 +19,15 @@ import (
 // describe records how the figures were made.
 // loadBefore is the load average when the sweep began: the server and the benchmark share the machine, and anything
 // else running on it shows in the figures.
+// host is describeHost's sentence, for the same reason.
 // net says how the benchmark reaches the server.
-func describe(ctx context.Context, c config, pool *pgxpool.Pool, args []string, loadBefore, net string) report.Meta {
+func describe(ctx context.Context, c config, pool *pgxpool.Pool, args []string, loadBefore, host, net string) report.Meta {
 	server := "unknown"
 	_ = pool.QueryRow(ctx, "SHOW server_version").Scan(&server)
 	return report.Meta{
 		Command: strings.Join(append([]string{"txbench"}, args...), " "),
 		Machine: fmt.Sprintf("%d CPUs (%s), GOMAXPROCS %d, %s/%s", runtime.NumCPU(), cpuModel(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH) +
-			fmt.Sprintf("; load average (1, 5, 15 min) %s before, %s after", loadBefore, loadAverage()),
+			fmt.Sprintf("; load average (1, 5, 15 min) %s before, %s after; %s", loadBefore, loadAverage(), host),
 		Software: fmt.Sprintf("Go %s, PostgreSQL %s on the same machine, %s", runtime.Version(), server, net) +
 			standbyNote(c),
 		Settings: fmt.Sprintf("%v per implementation per cell, in %d interleaved rounds; pool MaxConns %d; "+

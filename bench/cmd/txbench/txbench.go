@@ -172,6 +172,10 @@ func execute(ctx context.Context, c config, dbs databases, args []string, stdout
 		defer standby.Close()
 	}
 	loadBefore := loadAverage()
+	hostBefore, err := readHost(ctx, dbs.primary)
+	if err != nil {
+		return err
+	}
 	prog := newProgress(stderr, c.progress || isTerminal(stderr), len(c.workloads)*len(c.workers))
 	stopProfile, err := startCPUProfile(c.cpuprof)
 	if err != nil {
@@ -191,13 +195,19 @@ func execute(ctx context.Context, c config, dbs databases, args []string, stdout
 	if err := stopProfile(); err != nil {
 		return err
 	}
+	hostAfter, err := readHost(ctx, dbs.primary)
+	if err != nil {
+		return err
+	}
+	host := describeHost(hostBefore, hostAfter)
 	if !c.json {
 		if err := report.WriteTable(stdout, all); err != nil {
 			return err
 		}
+		fmt.Fprintf(stdout, "%s\n", host)
 	}
 	if c.out != "" {
-		if err := writeReport(ctx, c, pool, args, loadBefore, net, all); err != nil {
+		if err := writeReport(ctx, c, pool, args, loadBefore, host, net, all); err != nil {
 			return err
 		}
 	}
@@ -377,7 +387,7 @@ func removeEmpty(dirs []string) {
 }
 
 // writeReport writes report.md and the plots into c.out, which prepareOut made.
-func writeReport(ctx context.Context, c config, pool *pgxpool.Pool, args []string, loadBefore, net string,
+func writeReport(ctx context.Context, c config, pool *pgxpool.Pool, args []string, loadBefore, host, net string,
 	rs []harness.Result) error {
 	// Made again in case it was removed during the sweep.
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
@@ -390,7 +400,7 @@ func writeReport(ctx context.Context, c config, pool *pgxpool.Pool, args []strin
 	if err != nil {
 		return fmt.Errorf("txbench: %w", err)
 	}
-	err = report.WriteMarkdown(f, describe(ctx, c, pool, args, loadBefore, net), rs, true)
+	err = report.WriteMarkdown(f, describe(ctx, c, pool, args, loadBefore, host, net), rs, true)
 	return errors.Join(err, f.Close())
 }
 
